@@ -1,0 +1,37 @@
+/** `pagestack decode FILE [--pretty] [-o OUT]`: an image as crit-compatible JSON. */
+import type { Command } from '@commander-js/extra-typings';
+import { ImageFormatError } from '../image/errors.js';
+import { decodeToJsonText, RawImageError } from '../image/image.js';
+import { readWholeFile, writeFileAtomic } from './io.js';
+
+export function registerDecode(program: Command): void {
+  program
+    .command('decode')
+    .description('decode a CRIU image file to JSON (crit layout)')
+    .argument('<file>', 'image file, e.g. pagemap-1234.img')
+    .option('--pretty', 'indent, show addresses in hex and flags by name (as crit --pretty)')
+    .option('-o, --output <out>', 'write the JSON here instead of stdout')
+    .action(async (file, opts) => {
+      const buf = await readWholeFile(file);
+      let text: string;
+      try {
+        text = decodeToJsonText(buf, opts.pretty === true);
+      } catch (e) {
+        if (
+          e instanceof RawImageError ||
+          (/(^|\/)pages-[^/]*\.img$/.test(file) && e instanceof ImageFormatError)
+        ) {
+          throw new ImageFormatError(
+            'holds raw memory pages, not a protobuf image; read memory with `pagestack read DIR ADDR LEN` (or `pagestack export`)',
+            0,
+            file,
+          );
+        }
+        if (e instanceof ImageFormatError) throw e.withFile(file);
+        throw e;
+      }
+      text += '\n';
+      if (opts.output) writeFileAtomic(opts.output, text);
+      else process.stdout.write(text);
+    });
+}

@@ -1,0 +1,125 @@
+/**
+ * An image directory on the local filesystem as a stack layer.
+ *
+ * `parent` is normally a symlink (relative to the directory, or absolute). Copies made by tools
+ * that flatten symlinks leave a small regular file holding the link text instead; that is read
+ * the same way.
+ */
+import { constants, readSync, type Stats } from 'node:fs';
+import { type FileHandle, lstat, open, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { StackError } from '../stack/errors.js';
+import type { LayerSource, RandomAccessFile } from '../stack/source.js';
+
+class LocalFile implements RandomAccessFile {
+  readonly size: number;
+  readonly allocated: number;
+  private readonly fh: FileHandle;
+
+  constructor(fh: FileHandle, st: Stats) {
+    this.fh = fh;
+    this.size = st.size;
+    this.allocated = st.blocks * 512;
+  }
+
+  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.fh.read(buf, offset + done, length - done, position + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  }
+
+  readSync(buf: Uint8Array, offset: number, length: number, position: number): number {
+    let done = 0;
+    while (done < length) {
+      const n = readSync(this.fh.fd, buf, offset + done, length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}
+
+export class DirLayerSource implements LayerSource {
+  readonly name: string;
+  readonly id: string;
+
+  private constructor(name: string, id: string) {
+    this.name = name;
+    this.id = id;
+  }
+
+  /** Opens an image directory; fails with a StackError when it is not a readable directory. */
+  static async open(dir: string, via?: string): Promise<DirLayerSource> {
+    let st: Stats;
+    try {
+      st = await stat(dir);
+    } catch {
+      throw new StackError(
+        via ? `${via}: parent link points to ${dir}, which does not exist` : `${dir}: no such directory`,
+      );
+    }
+    if (!st.isDirectory()) {
+      throw new StackError(
+        via
+          ? `${via}: parent link points to ${dir}, which is not a directory`
+          : `${dir}: not a directory, expected an image directory`,
+      );
+    }
+    return new DirLayerSource(dir, await realpath(dir));
+  }
+
+  async list(): Promise<string[]> {
+    return (await readdir(this.name)).sort();
+  }
+
+  async readFile(file: string): Promise<Uint8Array | null> {
+    try {
+      return new Uint8Array(await readFile(join(this.name, file)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new StackError(`${join(this.name, file)}: ${(e as Error).message}`);
+    }
+  }
+
+  async open(file: string): Promise<RandomAccessFile | null> {
+    const path = join(this.name, file);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, constants.O_RDONLY);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new StackError(`${path}: ${(e as Error).message}`);
+    }
+    return new LocalFile(fh, await fh.stat());
+  }
+
+  /** The link text of `parent`, or null when there is none. */
+  async parentLink(): Promise<string | null> {
+    const path = join(this.name, 'parent');
+    let st: Stats;
+    try {
+      st = await lstat(path);
+    } catch {
+      return null;
+    }
+    if (st.isSymbolicLink()) return readlink(path);
+    if (st.isFile() && st.size < 4096) return (await readFile(path, 'utf8')).trim();
+    if (st.isDirectory()) return 'parent';
+    throw new StackError(`${path}: expected a symlink to the parent image directory`);
+  }
+
+  async parent(): Promise<DirLayerSource | null> {
+    const link = await this.parentLink();
+    if (link === null) return null;
+    const target = isAbsolute(link) ? link : join(this.name, link);
+    return DirLayerSource.open(target, `${this.name}/parent`);
+  }
+}

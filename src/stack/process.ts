@@ -1,0 +1,147 @@
+/**
+ * A process's address space: its VMAs (mm-<pid>.img), private memory from pagemap-<pid>.img and
+ * shared memory read through to the shmem pagemap behind each shared VMA.
+ */
+import type { Message } from '../image/schema.js';
+import { hex, MemoryAccessError, StackError } from './errors.js';
+import { fillPieces, fillPiecesSync, type PagemapMemory, type Piece, type ReadOptions } from './memory.js';
+
+export interface Vma {
+  readonly start: number;
+  readonly end: number;
+  readonly pgoff: number;
+  readonly shmid: number;
+  readonly prot: number;
+  readonly flags: number;
+  readonly status: number;
+  /** files.img id of the mapped file, or -1 for anonymous memory. */
+  readonly fd: number;
+}
+
+function toNum(v: unknown, what: string, file: string): number {
+  if (v === undefined) return 0;
+  const n = typeof v === 'bigint' ? v : BigInt(v as number);
+  if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new StackError(
+      `${file}: vma ${what} 0x${n.toString(16)} is beyond 2^53, which pagestack does not support`,
+    );
+  }
+  return Number(n);
+}
+
+export function vmaFromMessage(m: Message, file: string): Vma {
+  return {
+    start: toNum(m['start'], 'start', file),
+    end: toNum(m['end'], 'end', file),
+    pgoff: toNum(m['pgoff'], 'pgoff', file),
+    shmid: toNum(m['shmid'], 'shmid', file),
+    prot: toNum(m['prot'], 'prot', file),
+    flags: toNum(m['flags'], 'flags', file),
+    status: toNum(m['status'], 'status', file),
+    fd: m['fd'] === undefined ? -1 : toNum(m['fd'], 'fd', file),
+  };
+}
+
+export class ProcessMemory {
+  readonly pid: number;
+  /** Sorted by start. */
+  readonly vmas: readonly Vma[];
+  /** Private memory: pagemap-<pid>.img through the stack. */
+  readonly private: PagemapMemory;
+  /** Shared VMAs -> their shmem memory (addresses there are offsets into the object). */
+  readonly shared: ReadonlyMap<Vma, PagemapMemory>;
+
+  constructor(
+    pid: number,
+    vmas: readonly Vma[],
+    priv: PagemapMemory,
+    shared: ReadonlyMap<Vma, PagemapMemory>,
+  ) {
+    this.pid = pid;
+    this.vmas = [...vmas].sort((a, b) => a.start - b.start);
+    this.private = priv;
+    this.shared = shared;
+  }
+
+  /** The VMA containing `addr`, or undefined. */
+  vmaAt(addr: number): Vma | undefined {
+    let lo = 0;
+    let hi = this.vmas.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.vmas[mid]!.end <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    const v = this.vmas[lo];
+    return v && v.start <= addr ? v : undefined;
+  }
+
+  private plan(addr: number, len: number, opts: ReadOptions): Piece[] {
+    if (!Number.isSafeInteger(addr) || addr < 0 || !Number.isSafeInteger(len) || len < 0) {
+      throw new MemoryAccessError('unmapped', addr, `${hex(addr)}: invalid address or length`);
+    }
+    const pieces: Piece[] = [];
+    if (this.vmas.length === 0) {
+      this.private.planRead(addr, len, opts, pieces, 0);
+      return pieces;
+    }
+    const end = addr + len;
+    let cur = addr;
+    while (cur < end) {
+      const v = this.vmaAt(cur);
+      if (!v) {
+        // up to the next VMA
+        const next = this.vmas.find((x) => x.start > cur);
+        const stop = Math.min(end, next ? next.start : end);
+        if (!opts.zero) {
+          throw new MemoryAccessError(
+            'unmapped',
+            cur,
+            `${hex(cur)}: unmapped (no VMA of process ${this.pid} covers it)`,
+          );
+        }
+        pieces.push({ at: cur - addr, length: stop - cur, file: null, position: 0 });
+        cur = stop;
+        continue;
+      }
+      const stop = Math.min(end, v.end);
+      const shm = this.shared.get(v);
+      if (shm) {
+        // pgoff is a byte offset into the shared object (as in /proc/PID/maps)
+        const objOff = cur - v.start + v.pgoff;
+        try {
+          shm.planRead(objOff, stop - cur, opts, pieces, cur - addr);
+        } catch (e) {
+          if (e instanceof MemoryAccessError) {
+            const at = e.address - objOff + cur;
+            throw new MemoryAccessError(
+              e.reason,
+              at,
+              `${hex(at)}: ${e.message.replace(/^0x[0-9a-f]+: /, '')} (shared memory, offset ${hex(e.address)})`,
+            );
+          }
+          throw e;
+        }
+      } else {
+        this.private.planRead(cur, stop - cur, opts, pieces, cur - addr);
+      }
+      cur = stop;
+    }
+    return pieces;
+  }
+
+  /** Reads `len` bytes at `addr`. Throws MemoryAccessError (not dumped / lazy / unmapped) unless opts.zero. */
+  async read(addr: number, len: number, opts: ReadOptions = {}): Promise<Uint8Array> {
+    const pieces = this.plan(addr, len, opts);
+    const out = new Uint8Array(len);
+    await fillPieces(out, pieces);
+    return out;
+  }
+
+  readSync(addr: number, len: number, opts: ReadOptions = {}): Uint8Array {
+    const pieces = this.plan(addr, len, opts);
+    const out = new Uint8Array(len);
+    fillPiecesSync(out, pieces);
+    return out;
+  }
+}

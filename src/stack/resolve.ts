@@ -1,0 +1,294 @@
+/**
+ * Resolving a pagemap through a stack of snapshots.
+ *
+ * Each layer (image directory) has its own `pagemap-<pid>.img` and `pages-<id>.img`. An entry
+ * either holds its pages in this layer's pages file (PE_PRESENT), says they are one layer down
+ * (PE_PARENT), or that a page server has them (PE_LAZY alone). PRESENT pages lie back to back in
+ * the pages file in pagemap order, so an entry's file offset is the count of PRESENT pages before
+ * it, times 4096.
+ *
+ *            vaddr ->  0x1000      0x5000      0x9000
+ *   layer 0 (top)     |P P|. . . . . .|L L|P P|          P present here   . in parent
+ *                        \    |                          L lazy           (gap) not dumped
+ *   layer 1           |P P P|. . .|P P P P|
+ *                             |
+ *   layer 2 (bottom)  |P P P P P P P P P P P P|
+ *
+ *   result (extents)  [0,2)->L0@0  [2,3)->L1@8K  [3,6)->L2@12K  [6,8)->L1@12K  [8,10) lazy ...
+ *
+ * A PE_PARENT range may span several parent entries (and gaps between them are an error: CRIU
+ * says "Missing <addr> in parent pagemap"), and may be PE_PARENT again further down.
+ *
+ * Cost: one pass per layer over the ranges still unresolved, with a binary search into that
+ * layer's sorted entries per range; then one sort of the extents. O(E log E) for E entries over
+ * all layers; memory proportional to extents, never to pages.
+ */
+import { PAGE_SIZE, type PagemapColumns, PE_LAZY, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
+import { hex, StackError } from './errors.js';
+
+/** Extent kinds besides a layer index (>= 0). */
+export const LAZY = -1;
+
+/** Sorted, non-overlapping runs of pages with where their bytes are. */
+export interface Extents {
+  readonly count: number;
+  /** First page number of each extent. */
+  readonly start: Float64Array;
+  /** Page number after the last page. */
+  readonly end: Float64Array;
+  /** Layer index (0 = top) holding the bytes, or LAZY. */
+  readonly layer: Int32Array;
+  /** Byte offset of the extent's first page in that layer's pages file (0 for lazy). */
+  readonly offset: Float64Array;
+}
+
+/** One layer's view of the pagemap being resolved. */
+export interface LayerPagemap {
+  /** The layer's name (its directory), for messages. */
+  readonly layerName: string;
+  /** The pagemap in this layer, or null when this layer has no file of that name. */
+  readonly columns: PagemapColumns | null;
+}
+
+/** Per-layer page counts of one resolved pagemap. */
+export interface LayerPageCounts {
+  /** Pages of the final memory whose bytes are in this layer. */
+  resolvedPages: number;
+  /** In this layer's own pagemap: pages present / in parent / lazy. */
+  presentPages: number;
+  parentPages: number;
+  lazyPages: number;
+}
+
+export interface ResolvedPagemap {
+  readonly file: string;
+  readonly extents: Extents;
+  readonly perLayer: LayerPageCounts[];
+  /** Number of layers looked at (the resolution stops at the deepest layer it needed). */
+  readonly depth: number;
+}
+
+/**
+ * Checks a layer's entries are sorted and non-overlapping, with known flags, and returns each
+ * entry's byte offset in the pages file. Throws StackError naming the layer and entry.
+ */
+export function entryOffsets(cols: PagemapColumns, layerName: string, file: string): Float64Array {
+  const off = new Float64Array(cols.count);
+  let pos = 0;
+  let prevEnd = -1;
+  for (let i = 0; i < cols.count; i++) {
+    const s = cols.vpage[i]!;
+    const n = cols.nrPages[i]!;
+    const f = cols.flags[i]!;
+    if (s < prevEnd) {
+      throw new StackError(
+        `${layerName}/${file}: entry ${i} at ${hex(s * PAGE_SIZE)} overlaps or precedes the entry before it (which ends at ${hex(prevEnd * PAGE_SIZE)}): entries must be sorted and not overlap`,
+      );
+    }
+    if ((f & (PE_PARENT | PE_PRESENT | PE_LAZY)) === 0 || (f & PE_PARENT && f & PE_PRESENT)) {
+      throw new StackError(
+        `${layerName}/${file}: entry ${i} at ${hex(s * PAGE_SIZE)} has invalid flags 0x${f.toString(16)}`,
+      );
+    }
+    prevEnd = s + n;
+    off[i] = pos;
+    if (f & PE_PRESENT) pos += n * PAGE_SIZE;
+  }
+  return off;
+}
+
+/** First entry whose end is above `page` (entries sorted). */
+function firstEndingAfter(cols: PagemapColumns, page: number): number {
+  let lo = 0;
+  let hi = cols.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cols.vpage[mid]! + cols.nrPages[mid]! <= page) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+class ExtentBuilder {
+  start: number[] = [];
+  end: number[] = [];
+  layer: number[] = [];
+  offset: number[] = [];
+  push(s: number, e: number, layer: number, off: number): void {
+    this.start.push(s);
+    this.end.push(e);
+    this.layer.push(layer);
+    this.offset.push(off);
+  }
+}
+
+/**
+ * Resolves one pagemap file through the layers (index 0 = top). `layers` must hold every layer
+ * of the stack in order; only as many as the PE_PARENT chains need are looked at.
+ */
+export function resolvePagemap(file: string, layers: readonly LayerPagemap[]): ResolvedPagemap {
+  const perLayer: LayerPageCounts[] = layers.map(() => ({
+    resolvedPages: 0,
+    presentPages: 0,
+    parentPages: 0,
+    lazyPages: 0,
+  }));
+  const out = new ExtentBuilder();
+  const top = layers[0];
+  if (!top?.columns) {
+    return { file, extents: finish(out), perLayer, depth: layers.length > 0 ? 1 : 0 };
+  }
+  // Pending ranges for the next layer down, sorted (they come out of a sorted walk).
+  let pendS: number[] = [];
+  let pendE: number[] = [];
+  {
+    const cols = top.columns;
+    const offs = entryOffsets(cols, top.layerName, file);
+    const counts = perLayer[0]!;
+    for (let i = 0; i < cols.count; i++) {
+      const s = cols.vpage[i]!;
+      const n = cols.nrPages[i]!;
+      if (n === 0) continue;
+      const f = cols.flags[i]!;
+      if (f & PE_PARENT) {
+        counts.parentPages += n;
+        const last = pendS.length - 1;
+        if (last >= 0 && pendE[last] === s) pendE[last] = s + n;
+        else {
+          pendS.push(s);
+          pendE.push(s + n);
+        }
+      } else if (f & PE_PRESENT) {
+        counts.presentPages += n;
+        counts.resolvedPages += n;
+        out.push(s, s + n, 0, offs[i]!);
+      } else {
+        counts.lazyPages += n;
+        out.push(s, s + n, LAZY, 0);
+      }
+    }
+  }
+  let depth = 1;
+  for (let L = 1; pendS.length > 0; L++) {
+    const below = layers[L];
+    const above = layers[L - 1]!;
+    if (!below) {
+      throw new StackError(
+        `${above.layerName}/${file}: pages ${hex(pendS[0]! * PAGE_SIZE)}-${hex(pendE[0]! * PAGE_SIZE)} are marked PE_PARENT but ${above.layerName} has no parent layer`,
+      );
+    }
+    if (!below.columns) {
+      throw new StackError(
+        `${above.layerName}/${file}: pages ${hex(pendS[0]! * PAGE_SIZE)}-${hex(pendE[0]! * PAGE_SIZE)} are marked PE_PARENT but the parent layer ${below.layerName} has no ${file}`,
+      );
+    }
+    depth = L + 1;
+    const cols = below.columns;
+    const offs = entryOffsets(cols, below.layerName, file);
+    const counts = perLayer[L]!;
+    for (let i = 0; i < cols.count; i++) {
+      const f = cols.flags[i]!;
+      const n = cols.nrPages[i]!;
+      if (f & PE_PARENT) counts.parentPages += n;
+      else if (f & PE_PRESENT) counts.presentPages += n;
+      else counts.lazyPages += n;
+    }
+    const nextS: number[] = [];
+    const nextE: number[] = [];
+    for (let r = 0; r < pendS.length; r++) {
+      let cur = pendS[r]!;
+      const e = pendE[r]!;
+      let j = firstEndingAfter(cols, cur);
+      while (cur < e) {
+        const es = j < cols.count ? cols.vpage[j]! : Number.POSITIVE_INFINITY;
+        if (es > cur) {
+          throw new StackError(
+            `${above.layerName}/${file}: missing ${hex(cur * PAGE_SIZE)}-${hex(Math.min(e, es) * PAGE_SIZE)} in parent pagemap ${below.layerName}/${file} (marked PE_PARENT above)`,
+          );
+        }
+        const ee = es + cols.nrPages[j]!;
+        const pe = Math.min(e, ee);
+        const f = cols.flags[j]!;
+        if (f & PE_PARENT) {
+          const last = nextS.length - 1;
+          if (last >= 0 && nextE[last] === cur) nextE[last] = pe;
+          else {
+            nextS.push(cur);
+            nextE.push(pe);
+          }
+        } else if (f & PE_PRESENT) {
+          counts.resolvedPages += pe - cur;
+          out.push(cur, pe, L, offs[j]! + (cur - es) * PAGE_SIZE);
+        } else {
+          out.push(cur, pe, LAZY, 0);
+        }
+        cur = pe;
+        if (pe === ee) j++;
+      }
+    }
+    pendS = nextS;
+    pendE = nextE;
+  }
+  return { file, extents: finish(out), perLayer, depth };
+}
+
+/** Sorts extents by start and merges neighbours that continue each other in the same file. */
+function finish(b: ExtentBuilder): Extents {
+  const n = b.start.length;
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  let sorted = true;
+  for (let i = 1; i < n; i++) {
+    if (b.start[i]! < b.start[i - 1]!) {
+      sorted = false;
+      break;
+    }
+  }
+  if (!sorted) order.sort((x, y) => b.start[x]! - b.start[y]!);
+  const start = new Float64Array(n);
+  const end = new Float64Array(n);
+  const layer = new Int32Array(n);
+  const offset = new Float64Array(n);
+  let k = -1;
+  for (let t = 0; t < n; t++) {
+    const i = order[t]!;
+    const s = b.start[i]!;
+    const e = b.end[i]!;
+    const l = b.layer[i]!;
+    const o = b.offset[i]!;
+    if (
+      k >= 0 &&
+      end[k] === s &&
+      layer[k] === l &&
+      (l === LAZY || offset[k]! + (end[k]! - start[k]!) * PAGE_SIZE === o)
+    ) {
+      end[k] = e;
+      continue;
+    }
+    k++;
+    start[k] = s;
+    end[k] = e;
+    layer[k] = l;
+    offset[k] = o;
+  }
+  const count = k + 1;
+  return {
+    count,
+    start: start.subarray(0, count),
+    end: end.subarray(0, count),
+    layer: layer.subarray(0, count),
+    offset: offset.subarray(0, count),
+  };
+}
+
+/** Index of the first extent whose end is above `page`, or `count` if none. */
+export function findExtent(x: Extents, page: number): number {
+  let lo = 0;
+  let hi = x.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (x.end[mid]! <= page) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,37 @@
+/**
+ * Where a stack's bytes come from, seen from the stack core. The core never touches `fs`:
+ * an image directory, a checkpoint archive or an object store each implement these two
+ * interfaces (see src/source/), and a browser could too.
+ */
+
+/** A file that can be read at any position. */
+export interface RandomAccessFile {
+  /** Size in bytes. */
+  readonly size: number;
+  /** Reads up to `length` bytes at `position` into `buf[offset..]`; returns the count read. */
+  read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** The same, synchronously, where the backend can (local files); the fast path for small reads. */
+  readSync?(buf: Uint8Array, offset: number, length: number, position: number): number;
+  /** Bytes actually allocated (st_blocks * 512), where known: shows punched holes. */
+  readonly allocated?: number;
+  close(): Promise<void>;
+}
+
+/** One image directory (one layer of a stack). */
+export interface LayerSource {
+  /** How to name this layer in messages (a directory path, an archive member, a URL). */
+  readonly name: string;
+  /** A stable identity for cycle detection (e.g. the directory's real path). */
+  readonly id: string;
+  /** File names in the layer. */
+  list(): Promise<string[]>;
+  /** Whole contents of a (small) image file, or null when the layer has no such file. */
+  readFile(file: string): Promise<Uint8Array | null>;
+  /** Opens a (large) file for positioned reads, or null when absent. */
+  open(file: string): Promise<RandomAccessFile | null>;
+  /**
+   * The parent layer named by this layer's `parent` link, or null for the bottom layer.
+   * Throws a StackError when the link exists but does not lead to a readable layer.
+   */
+  parent(): Promise<LayerSource | null>;
+}

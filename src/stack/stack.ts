@@ -1,0 +1,301 @@
+/**
+ * A stack of snapshots: layers from the top image directory down its `parent` links, the
+ * processes of the top layer, and each process's memory resolved through the layers.
+ */
+import { ImageFormatError } from '../image/errors.js';
+import { type CriuImage, decodeImage } from '../image/image.js';
+import { decodePagemap, PAGE_SIZE, type PagemapColumns } from '../image/pagemap.js';
+import type { Message } from '../image/schema.js';
+import { StackError } from './errors.js';
+import { PagemapMemory } from './memory.js';
+import { ProcessMemory, type Vma, vmaFromMessage } from './process.js';
+import { type LayerPagemap, type ResolvedPagemap, resolvePagemap } from './resolve.js';
+import type { LayerSource, RandomAccessFile } from './source.js';
+
+export const MAX_STACK_DEPTH = 256;
+
+export interface Layer {
+  /** 0 = the top (newest) layer. */
+  readonly index: number;
+  readonly source: LayerSource;
+  /** Files in the layer directory, sorted. */
+  readonly files: readonly string[];
+}
+
+export interface ProcessInfo {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly pgid: number;
+  readonly sid: number;
+  readonly threads: readonly number[];
+}
+
+export interface OpenStackOptions {
+  /** Maximum number of layers (default 256). */
+  maxDepth?: number;
+}
+
+/** Opens a stack from its top layer, following `parent` links. */
+export async function openStack(top: LayerSource, opts: OpenStackOptions = {}): Promise<Stack> {
+  const maxDepth = opts.maxDepth ?? MAX_STACK_DEPTH;
+  const sources: LayerSource[] = [];
+  const seen = new Map<string, string>();
+  let cur: LayerSource | null = top;
+  while (cur) {
+    const prev = seen.get(cur.id);
+    if (prev !== undefined) {
+      throw new StackError(
+        `${sources[sources.length - 1]!.name}: parent link leads back to ${prev}: the stack has a cycle`,
+      );
+    }
+    if (sources.length >= maxDepth) {
+      throw new StackError(`${top.name}: the stack is deeper than ${maxDepth} layers`);
+    }
+    seen.set(cur.id, cur.name);
+    sources.push(cur);
+    cur = await cur.parent();
+  }
+  const layers: Layer[] = [];
+  for (let i = 0; i < sources.length; i++) {
+    layers.push({ index: i, source: sources[i]!, files: await sources[i]!.list() });
+  }
+  return new Stack(layers);
+}
+
+export class Stack {
+  readonly layers: readonly Layer[];
+  private readonly images = new Map<string, Promise<CriuImage | null>>();
+  private readonly pagemaps = new Map<string, Promise<PagemapColumns | null>>();
+  private readonly resolved = new Map<string, Promise<ResolvedPagemap>>();
+  private readonly pagesFiles = new Map<string, Promise<RandomAccessFile | null>>();
+  private readonly memories = new Map<string, Promise<PagemapMemory>>();
+
+  constructor(layers: readonly Layer[]) {
+    this.layers = layers;
+  }
+
+  get top(): Layer {
+    return this.layers[0]!;
+  }
+
+  /** A decoded image file of a layer (cached), or null when the layer has none. */
+  image(file: string, layer = 0): Promise<CriuImage | null> {
+    const key = `${layer}\0${file}`;
+    let p = this.images.get(key);
+    if (!p) {
+      const src = this.layers[layer]!.source;
+      p = src.readFile(file).then((buf) => {
+        if (!buf) return null;
+        try {
+          return decodeImage(buf);
+        } catch (e) {
+          if (e instanceof ImageFormatError) throw e.withFile(`${src.name}/${file}`);
+          throw e;
+        }
+      });
+      this.images.set(key, p);
+    }
+    return p;
+  }
+
+  /** A layer's pagemap in columns (cached), or null when the layer has no such file. */
+  pagemapColumns(file: string, layer: number): Promise<PagemapColumns | null> {
+    const key = `${layer}\0${file}`;
+    let p = this.pagemaps.get(key);
+    if (!p) {
+      const src = this.layers[layer]!.source;
+      p = src.readFile(file).then((buf) => {
+        if (!buf) return null;
+        try {
+          return decodePagemap(buf);
+        } catch (e) {
+          if (e instanceof ImageFormatError) throw e.withFile(`${src.name}/${file}`);
+          throw e;
+        }
+      });
+      this.pagemaps.set(key, p);
+    }
+    return p;
+  }
+
+  /** Resolves a pagemap file (`pagemap-<pid>.img` or `pagemap-shmem-<id>.img`) through the stack. */
+  resolve(file: string): Promise<ResolvedPagemap> {
+    let p = this.resolved.get(file);
+    if (!p) {
+      p = (async () => {
+        const layers: LayerPagemap[] = await Promise.all(
+          this.layers.map(async (l) => ({
+            layerName: l.source.name,
+            columns: await this.pagemapColumns(file, l.index),
+          })),
+        );
+        return resolvePagemap(file, layers);
+      })();
+      this.resolved.set(file, p);
+    }
+    return p;
+  }
+
+  /** The pages file a layer's pagemap names, opened and checked against the pagemap (cached). */
+  pagesFile(pagemapFile: string, layer: number): Promise<RandomAccessFile | null> {
+    const key = `${layer}\0${pagemapFile}`;
+    let p = this.pagesFiles.get(key);
+    if (!p) {
+      p = (async () => {
+        const cols = await this.pagemapColumns(pagemapFile, layer);
+        if (!cols) return null;
+        const src = this.layers[layer]!.source;
+        const name = `pages-${cols.pagesId}.img`;
+        let present = 0;
+        for (let i = 0; i < cols.count; i++) if (cols.flags[i]! & 4) present += cols.nrPages[i]!;
+        const f = await src.open(name);
+        if (!f) {
+          if (present === 0) return null;
+          throw new StackError(
+            `${src.name}/${name}: missing, but ${src.name}/${pagemapFile} has ${present} pages in it`,
+          );
+        }
+        if (f.size < present * PAGE_SIZE) {
+          // name the first entry whose pages are cut off
+          let off = 0;
+          let at = 0;
+          for (let i = 0; i < cols.count; i++) {
+            if (!(cols.flags[i]! & 4)) continue;
+            if (off + cols.nrPages[i]! * PAGE_SIZE > f.size) {
+              at = cols.vpage[i]! * PAGE_SIZE;
+              break;
+            }
+            off += cols.nrPages[i]! * PAGE_SIZE;
+          }
+          await f.close();
+          throw new StackError(
+            `${src.name}/${name}: ${f.size} bytes, but ${pagemapFile} needs ${present * PAGE_SIZE} (short at offset ${Math.max(off, 0)}, the pages of 0x${at.toString(16)})`,
+          );
+        }
+        return f;
+      })();
+      this.pagesFiles.set(key, p);
+    }
+    return p;
+  }
+
+  /** Memory of one pagemap file through the stack, ready for reads. */
+  memory(file: string): Promise<PagemapMemory> {
+    let p = this.memories.get(file);
+    if (!p) {
+      p = (async () => {
+        const resolved = await this.resolve(file);
+        const files: (RandomAccessFile | null)[] = [];
+        for (let l = 0; l < this.layers.length; l++) {
+          files.push(
+            l < resolved.depth && resolved.perLayer[l]!.resolvedPages > 0
+              ? await this.pagesFile(file, l)
+              : null,
+          );
+        }
+        return new PagemapMemory(
+          resolved,
+          files,
+          this.layers.map((l) => l.source.name),
+        );
+      })();
+      this.memories.set(file, p);
+    }
+    return p;
+  }
+
+  /** Processes of the top layer's pstree.img, in its order (the root first). */
+  async processes(): Promise<ProcessInfo[]> {
+    const img = await this.image('pstree.img');
+    if (!img) throw new StackError(`${this.top.source.name}: no pstree.img: not a CRIU image directory`);
+    return img.entries.map((m) => ({
+      pid: num(m['pid']),
+      ppid: num(m['ppid']),
+      pgid: num(m['pgid']),
+      sid: num(m['sid']),
+      threads: ((m['threads'] as number[] | undefined) ?? []).map(num),
+    }));
+  }
+
+  /** Picks a process: the given pid, or the only one. Throws a StackError listing pids otherwise. */
+  async pickPid(pid?: number): Promise<number> {
+    const procs = await this.processes();
+    if (pid === undefined) {
+      if (procs.length === 1) return procs[0]!.pid;
+      throw new StackError(
+        `the stack has ${procs.length} processes, choose one with --pid: ${procs.map((p) => p.pid).join(', ')}`,
+      );
+    }
+    if (!procs.some((p) => p.pid === pid)) {
+      throw new StackError(
+        `no process ${pid} in the stack; its processes are ${procs.map((p) => p.pid).join(', ')}`,
+      );
+    }
+    return pid;
+  }
+
+  /** VMAs of a process from the top layer's mm-<pid>.img (empty when there is none). */
+  async vmas(pid: number): Promise<Vma[]> {
+    const mm = await this.image(`mm-${pid}.img`);
+    if (!mm || mm.entries.length === 0) return [];
+    const entry = mm.entries[0]!;
+    return ((entry['vmas'] as Message[] | undefined) ?? []).map((v) =>
+      vmaFromMessage(v, `${this.top.source.name}/mm-${pid}.img`),
+    );
+  }
+
+  /**
+   * The shmem pagemap file behind a shared VMA, or null for private memory. CRIU 4.2 dumps shared
+   * anonymous memory the memfd way: vma.shmid is a files.img id whose MEMFD entry names an
+   * inode_id, and memfd.img maps that inode to the shmid of `pagemap-shmem-<shmid>.img`. Older
+   * dumps (VMA_ANON_SHARED) put the shmem id in vma.shmid directly.
+   */
+  async shmemPagemapFor(vma: Vma): Promise<string | null> {
+    if (vma.status & VMA_AREA_MEMFD) {
+      const files = await this.image('files.img');
+      const fe = files?.entries.find((e) => num(e['id']) === vma.shmid && e['memfd'] !== undefined);
+      const inode = fe ? num((fe['memfd'] as Message)['inode_id']) : undefined;
+      const memfd = await this.image('memfd.img');
+      const me = inode === undefined ? undefined : memfd?.entries.find((e) => num(e['inode_id']) === inode);
+      if (!me || me['shmid'] === undefined) {
+        throw new StackError(
+          `${this.top.source.name}: the memfd VMA at 0x${vma.start.toString(16)} (files.img id ${vma.shmid}) has no memfd.img entry with a shmid`,
+        );
+      }
+      return `pagemap-shmem-${num(me['shmid'])}.img`;
+    }
+    if (vma.status & VMA_ANON_SHARED) return `pagemap-shmem-${vma.shmid}.img`;
+    return null;
+  }
+
+  /** A process's memory through the stack. */
+  async process(pid: number): Promise<ProcessMemory> {
+    const vmas = await this.vmas(pid);
+    const priv = await this.memory(`pagemap-${pid}.img`);
+    const shared = new Map<Vma, PagemapMemory>();
+    for (const v of vmas) {
+      const file = await this.shmemPagemapFor(v);
+      if (file && this.top.files.includes(file)) shared.set(v, await this.memory(file));
+    }
+    return new ProcessMemory(pid, vmas, priv, shared);
+  }
+
+  /** Closes every open pages file. */
+  async close(): Promise<void> {
+    for (const p of this.pagesFiles.values()) {
+      const f = await p.catch(() => null);
+      await f?.close();
+    }
+    this.pagesFiles.clear();
+    this.memories.clear();
+  }
+}
+
+export const VMA_ANON_SHARED = 1 << 8;
+export const VMA_AREA_MEMFD = 1 << 14;
+
+function num(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  return 0;
+}

@@ -239,9 +239,11 @@ export class Stack {
     const mm = await this.image(`mm-${pid}.img`);
     if (!mm || mm.entries.length === 0) return [];
     const entry = mm.entries[0]!;
-    return ((entry['vmas'] as Message[] | undefined) ?? []).map((v) =>
-      vmaFromMessage(v, `${this.top.source.name}/mm-${pid}.img`),
-    );
+    // The x86_64 vsyscall page (0xffffffffff600000, beyond 2^53) is in every mm image but is the
+    // kernel's, never dumped: leave it out rather than fail on its address.
+    return ((entry['vmas'] as Message[] | undefined) ?? [])
+      .filter((v) => !(((v['status'] as number | undefined) ?? 0) & VMA_AREA_VSYSCALL))
+      .map((v) => vmaFromMessage(v, `${this.top.source.name}/mm-${pid}.img`));
   }
 
   /**
@@ -291,6 +293,7 @@ export class Stack {
   }
 }
 
+export const VMA_AREA_VSYSCALL = 1 << 2;
 export const VMA_ANON_SHARED = 1 << 8;
 export const VMA_AREA_MEMFD = 1 << 14;
 

@@ -184,6 +184,90 @@ export function decodeBytesPython(s: string, path: string): Uint8Array {
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// quoted-printable as Python's quopri.encodestring / decodestring (binascii b2a_qp / a2b_qp), which
+// crit uses for fields marked `(criu).conv = "unix_name"` (unix socket names)
+
+const HEXU = '0123456789ABCDEF';
+const QP_MAX_LINE = 76;
+
+export function encodeQuopri(b: Uint8Array): string {
+  const n = b.length;
+  const nl = b.indexOf(10);
+  const crlf = nl > 0 && b[nl - 1] === 13;
+  const eol = crlf ? '\r\n' : '\n';
+  let out = '';
+  let lineLen = 0;
+  for (let i = 0; i < n; ) {
+    const c = b[i]!;
+    const next = i + 1 < n ? b[i + 1] : undefined;
+    const quote =
+      c > 126 ||
+      c === 0x3d ||
+      (c === 0x2e && lineLen === 0 && (next === undefined || next === 10 || next === 13 || next === 0)) ||
+      ((c === 9 || c === 32) && next === undefined) ||
+      (c < 33 && c !== 13 && c !== 10 && c !== 9 && c !== 32);
+    if (quote) {
+      if (lineLen + 3 >= QP_MAX_LINE) {
+        out += `=${eol}`;
+        lineLen = 0;
+      }
+      out += `=${HEXU[c >> 4]}${HEXU[c & 15]}`;
+      i++;
+      lineLen += 3;
+    } else if (c === 10 || (c === 13 && next === 10)) {
+      lineLen = 0;
+      // whitespace at the end of a line is protected
+      const last = out.charCodeAt(out.length - 1);
+      if (out.length > 0 && (last === 32 || last === 9)) {
+        out = `${out.slice(0, -1)}=${HEXU[last >> 4]}${HEXU[last & 15]}`;
+      }
+      out += eol;
+      i += c === 13 ? 2 : 1;
+    } else {
+      if (next !== undefined && next !== 10 && lineLen + 1 >= QP_MAX_LINE) {
+        out += `=${eol}`;
+        lineLen = 0;
+      }
+      lineLen++;
+      out += String.fromCharCode(c);
+      i++;
+    }
+  }
+  return out;
+}
+
+export function decodeQuopri(s: string, path: string): Uint8Array {
+  const out: number[] = [];
+  const isHexDigit = (c: string | undefined): boolean => c !== undefined && /^[0-9A-Fa-f]$/.test(c);
+  for (let i = 0; i < s.length; ) {
+    const code = s.charCodeAt(i);
+    if (code > 127) throw new ImageJsonError('expected ASCII quoted-printable text', path);
+    if (s[i] !== '=') {
+      out.push(code);
+      i++;
+      continue;
+    }
+    i++;
+    if (i >= s.length) break;
+    const c = s[i];
+    if (c === '\n' || c === '\r') {
+      // soft line break
+      while (i < s.length && s[i] !== '\n') i++;
+      if (i < s.length) i++;
+    } else if (c === '=') {
+      out.push(0x3d);
+      i++;
+    } else if (i + 1 < s.length && isHexDigit(c) && isHexDigit(s[i + 1])) {
+      out.push(Number.parseInt(s.slice(i, i + 2), 16));
+      i += 2;
+    } else {
+      out.push(0x3d);
+    }
+  }
+  return Uint8Array.from(out);
+}
+
 function toHex(b: Uint8Array): string {
   let s = '';
   for (const x of b) s += x.toString(16).padStart(2, '0');
@@ -240,7 +324,9 @@ function formatIp(values: readonly number[]): string {
 }
 
 function scalarToJson(field: FieldSchema, v: ScalarValue, pretty: boolean, isHex: boolean): JsonValue {
-  if (field.type === 'bytes') return encodeBytesPython(v as Uint8Array);
+  if (field.type === 'bytes') {
+    return field.conv === 'unix_name' ? encodeQuopri(v as Uint8Array) : encodeBytesPython(v as Uint8Array);
+  }
   if (field.type === 'enum') {
     const e = field.enum!;
     const name = Object.keys(e.values).find((k) => e.values[k] === v);
@@ -376,7 +462,7 @@ function jsonToScalar(field: FieldSchema, v: JsonValue, path: string): ScalarVal
     case 'bytes':
       if (typeof v !== 'string')
         throw new ImageJsonError(`expected base64 text for field '${field.name}'`, path);
-      return decodeBytesPython(v, path);
+      return field.conv === 'unix_name' ? decodeQuopri(v, path) : decodeBytesPython(v, path);
     case 'bool':
       if (typeof v === 'boolean') return v;
       if (v === 0 || v === 1) return v === 1;

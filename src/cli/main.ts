@@ -9,6 +9,10 @@ import { PagestackError } from '../image/errors.js';
 import { registerDecode } from './decode.js';
 import { registerEncode } from './encode.js';
 import { UsageError } from './errors.js';
+import { registerMaps } from './maps.js';
+import { registerRead } from './read.js';
+import { registerShow } from './show.js';
+import { registerVerify } from './verify.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -23,6 +27,10 @@ export function buildProgram(): Command {
   });
   registerDecode(program);
   registerEncode(program);
+  registerShow(program);
+  registerMaps(program);
+  registerRead(program);
+  registerVerify(program);
   return program;
 }
 

@@ -1,0 +1,145 @@
+/**
+ * Printing and argument helpers shared by the stack commands: numbers in hex or decimal with
+ * size suffixes, byte sizes for people, aligned tables, and an `xxd`-style hexdump.
+ */
+import { UsageError } from './errors.js';
+
+const SUFFIX: Readonly<Record<string, number>> = {
+  '': 1,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+  t: 1024 ** 4,
+};
+
+/**
+ * Parses `0x1f`, `31` (and with `sizes`, `4K`, `2M`, `1G`, `0x10K`) into a safe integer.
+ * Throws a UsageError naming `what` otherwise.
+ */
+export function parseNumber(text: string, what: string, sizes = false): number {
+  const m = /^(0x[0-9a-f]+|[0-9]+)(?:([kmgt])(?:i?b)?)?$/i.exec(text.trim().replace(/_/g, ''));
+  if (!m || (m[2] && !sizes)) {
+    throw new UsageError(
+      `${what} '${text}': expected a number in hex (0x...) or decimal${sizes ? ', optionally with a K/M/G suffix' : ''}`,
+    );
+  }
+  const base = BigInt(m[1]!);
+  const v = base * BigInt(SUFFIX[(m[2] ?? '').toLowerCase()]!);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new UsageError(`${what} '${text}' is too large (above 2^53)`);
+  return Number(v);
+}
+
+/** A process id argument. */
+export function parsePid(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[0-9]+$/.test(text) || Number(text) <= 0 || Number(text) > 0x3fffffff) {
+    throw new UsageError(`--pid '${text}': expected a process id`);
+  }
+  return Number(text);
+}
+
+export function hexAddr(n: number, width = 0): string {
+  return n.toString(16).padStart(width, '0');
+}
+
+/** `0x1f` form of a number (exact for page-aligned addresses beyond 2^53 too). */
+export function hex0x(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** 1234567 -> "1,234,567". */
+export function commas(n: number): string {
+  return Math.round(n)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** Bytes for people: "0 B", "4.0 KiB", "2.4 MiB", "1.0 GiB". */
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+  let v = bytes / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
+}
+
+/** Pages -> "606 pages (2.4 MiB)". */
+export function formatPages(pages: number): string {
+  return `${commas(pages)} page${pages === 1 ? '' : 's'} (${formatSize(pages * 4096)})`;
+}
+
+export type Align = 'l' | 'r';
+
+/** Rows of cells as aligned columns (two spaces apart); `align` per column, default left. */
+export function table(
+  rows: readonly (readonly string[])[],
+  align: readonly Align[] = [],
+  indent = '',
+): string {
+  const widths: number[] = [];
+  for (const r of rows) {
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  }
+  return rows
+    .map(
+      (r) =>
+        indent +
+        r
+          .map((c, i) => {
+            const last = i === r.length - 1;
+            if (align[i] === 'r') return c.padStart(widths[i]!);
+            return last ? c : c.padEnd(widths[i]!);
+          })
+          .join('  ')
+          .trimEnd(),
+    )
+    .join('\n');
+}
+
+const HEXBYTE: string[] = [];
+for (let i = 0; i < 256; i++) HEXBYTE.push(i.toString(16).padStart(2, '0'));
+
+/** Width of the address column for a dump of [addr, addr+len): at least 8 hex digits, as xxd. */
+export function hexdumpWidth(addr: number, len: number): number {
+  return Math.max(8, (addr + Math.max(len, 1) - 1).toString(16).length);
+}
+
+/**
+ * `xxd`-style lines for `bytes`, the first at address `addr`: "ADDR: 0011 2233 ...  ascii".
+ * Lines hold 16 bytes; call it with chunks whose length is a multiple of 16 to continue a dump.
+ */
+export function hexdump(bytes: Uint8Array, addr: number, width = hexdumpWidth(addr, bytes.length)): string {
+  const out: string[] = [];
+  for (let off = 0; off < bytes.length; off += 16) {
+    const n = Math.min(16, bytes.length - off);
+    let hexPart = '';
+    let ascii = '';
+    for (let i = 0; i < 16; i++) {
+      if (i < n) {
+        const b = bytes[off + i]!;
+        hexPart += HEXBYTE[b];
+        ascii += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.';
+      } else hexPart += '  ';
+      if (i % 2 === 1 && i < 15) hexPart += ' ';
+    }
+    out.push(`${hexAddr(addr + off, width)}: ${hexPart}  ${ascii}\n`);
+  }
+  return out.join('');
+}
+
+/** JSON.stringify that writes bigints as numbers when safe, as strings otherwise. */
+export function toJson(value: unknown, pretty = true): string {
+  return JSON.stringify(
+    value,
+    (_k, v) =>
+      typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v,
+    pretty ? 2 : undefined,
+  );
+}

@@ -7,6 +7,8 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { PagestackError } from '../image/errors.js';
 import { registerDecode } from './decode.js';
+import { registerDedup } from './dedup.js';
+import { registerDiff } from './diff.js';
 import { registerEncode } from './encode.js';
 import { UsageError } from './errors.js';
 import { registerMaps } from './maps.js';
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   });
   registerDecode(program);
   registerEncode(program);
+  registerDedup(program);
+  registerDiff(program);
   registerShow(program);
   registerMaps(program);
   registerRead(program);

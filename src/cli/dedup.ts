@@ -1,0 +1,86 @@
+/** `pagestack dedup TOP [--dry-run]`: release pages of ancestor layers that newer layers rewrote. */
+import type { Command } from '@commander-js/extra-typings';
+import { openStackDir } from '../open.js';
+import { type DedupFileResult, dedupStack } from '../ops/dedup.js';
+import { commas, formatSize, table } from './format.js';
+import { cliStreams } from './io.js';
+
+function formatBytes(n: number): string {
+  return n < 1024 ? `${commas(n)} bytes` : `${commas(n)} bytes (${formatSize(n)})`;
+}
+
+function fileLine(r: DedupFileResult, dryRun: boolean): string {
+  const where = `${r.dir}/${r.pagesFile}`;
+  const pages = r.releasedBytes / 4096;
+  if (r.alreadyDone) return `${where}: already deduplicated (${pages} pages released)`;
+  if (dryRun) return `${where}: would release ${pages} pages, ${formatBytes(r.releasedBytes)}`;
+  let line = `${where}: released ${pages} pages, ${formatBytes(r.releasedBytes)}`;
+  if (r.hardLinked) line += ' (the file had other hard links: they keep the old data)';
+  return line;
+}
+
+export function registerDedup(program: Command): void {
+  program
+    .command('dedup')
+    .description(
+      'release the pages of ancestor layers that newer layers rewrote (as `criu dedup`); sizes and pagemaps stay, released pages read as zeros',
+    )
+    .argument('<top>', 'top image directory of the stack')
+    .option('-n, --dry-run', 'show what would be released, change nothing')
+    .option('--force', 'go on even when another directory is also a child of an ancestor (a branch)')
+    .action(async (top, opts) => {
+      const dryRun = opts.dryRun === true;
+      const stack = await openStackDir(top);
+      let result: Awaited<ReturnType<typeof dedupStack>>;
+      try {
+        result = await dedupStack(stack, {
+          dryRun,
+          force: opts.force === true,
+          onFile: (r) => cliStreams().stdout(`${fileLine(r, dryRun)}\n`),
+        });
+      } finally {
+        await stack.close();
+      }
+      const out: string[] = [];
+      for (const t of result.removedTemps) out.push(`removed ${t} (left by an interrupted run)`);
+      for (const b of result.branches) {
+        out.push(
+          `warning: ${b.child} is also a child of ${b.ancestor}: deduplicating for ${result.top} may release pages it needs${dryRun ? ' (a real run refuses without --force)' : ''}`,
+        );
+      }
+      if (result.layers.length === 0) {
+        out.push(`${result.top}: no parent layer: nothing to deduplicate`);
+        cliStreams().stdout(`${out.join('\n')}\n`);
+        return;
+      }
+      const pending = (fs: readonly DedupFileResult[]): number =>
+        fs.reduce((a, f) => a + (f.alreadyDone ? 0 : f.releasedBytes), 0);
+      const rows: string[][] = [];
+      if (dryRun) {
+        rows.push(['layer', 'directory', 'would release']);
+        for (const l of result.layers) rows.push([`-${l.index}`, l.dir, formatBytes(pending(l.files))]);
+        rows.push(['', 'total', formatBytes(result.layers.reduce((a, l) => a + pending(l.files), 0))]);
+      } else {
+        rows.push(['layer', 'directory', 'allocated before', 'after', 'freed']);
+        for (const l of result.layers) {
+          rows.push([
+            `-${l.index}`,
+            l.dir,
+            commas(l.allocatedBefore),
+            commas(l.allocatedAfter),
+            formatBytes(l.allocatedBefore - l.allocatedAfter),
+          ]);
+        }
+        rows.push(['', 'total', '', '', formatBytes(result.freedBytes)]);
+      }
+      out.push(table(rows, ['r', 'l', 'r', 'r', 'r']));
+      if (dryRun) out.push('dry run: nothing changed');
+      else if (result.releasedBytes > 0) {
+        const ancestors = result.layers.map((l) => l.dir).join(', ');
+        out.push(
+          `note: the deduplicated ancestors (${ancestors}) are valid only under their children: read or restore them through ${result.top}; on their own, released pages read as zeros`,
+        );
+      }
+      cliStreams().stdout(`${out.join('\n')}\n`);
+    });
+}

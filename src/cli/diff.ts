@@ -1,0 +1,222 @@
+/** `pagestack diff A B [--pid N] [--json] [--bytes]`: page-level differences between two snapshots. */
+import type { Command } from '@commander-js/extra-typings';
+import { PAGE_SIZE } from '../image/pagemap.js';
+import { openStackDir } from '../open.js';
+import { type DiffResult, diffStacks, diffToJson, type PageRanges, type ProcessDiff } from '../ops/diff.js';
+import type { Vma } from '../stack/process.js';
+import type { Stack } from '../stack/stack.js';
+import { commas, formatSize, parsePid, table } from './format.js';
+import { cliStreams } from './io.js';
+
+const hx = (n: number): string => `0x${n.toString(16)}`;
+
+/** `rw-p heap` style description of a VMA. */
+export function describeVma(v: Vma): string {
+  const perms = `${v.prot & 1 ? 'r' : '-'}${v.prot & 2 ? 'w' : '-'}${v.prot & 4 ? 'x' : '-'}${v.flags & 1 ? 's' : 'p'}`;
+  const s = v.status;
+  const kind =
+    s & 2
+      ? 'stack'
+      : s & 32
+        ? 'heap'
+        : s & 8
+          ? 'vdso'
+          : s & 4096
+            ? 'vvar'
+            : s & 4
+              ? 'vsyscall'
+              : s & (1 << 14)
+                ? 'memfd'
+                : s & (1 << 8)
+                  ? 'shared anon'
+                  : s & (1 << 10)
+                    ? 'sysv shm'
+                    : s & ((1 << 6) | (1 << 7))
+                      ? 'file'
+                      : 'anon';
+  return `${hx(v.start)}-${hx(v.end)} ${perms} ${kind}`;
+}
+
+function vmaIndexAt(vmas: readonly Vma[], addr: number): number {
+  let lo = 0;
+  let hi = vmas.length;
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1;
+    if (vmas[m]!.end <= addr) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
+}
+
+interface Row {
+  start: number;
+  end: number;
+  what: string;
+  vma: string;
+  pages: number;
+}
+
+/** Splits [s, e) (addresses) at the VMAs' boundaries, naming the VMA of each piece. */
+function splitByVma(s: number, e: number, vmas: readonly Vma[], what: string, out: Row[]): void {
+  let cur = s;
+  let k = vmaIndexAt(vmas, cur);
+  while (cur < e) {
+    const v = vmas[k];
+    if (v && v.start <= cur) {
+      const stop = Math.min(e, v.end);
+      out.push({ start: cur, end: stop, what, vma: describeVma(v), pages: (stop - cur) / PAGE_SIZE });
+      cur = stop;
+      k++;
+    } else {
+      const stop = Math.min(e, v ? v.start : e);
+      out.push({
+        start: cur,
+        end: stop,
+        what,
+        vma: vmas.length ? '(no vma)' : '',
+        pages: (stop - cur) / PAGE_SIZE,
+      });
+      cur = stop;
+    }
+  }
+}
+
+function pagesText(n: number): string {
+  return `${commas(n)} page${n === 1 ? '' : 's'}`;
+}
+
+/** Groups of consecutive changed pages whose first difference is at the same offset in the page. */
+function byteNotes(firsts: readonly number[], from: number, to: number, idx: { i: number }): string[] {
+  const groups: string[] = [];
+  let g: { s: number; e: number; off: number } | null = null;
+  const flush = (): void => {
+    if (!g) return;
+    const n = (g.e - g.s) / PAGE_SIZE;
+    groups.push(
+      n === 1
+        ? `${hx(g.s + g.off)}`
+        : `${hx(g.s)}-${hx(g.e)}: at page offset ${hx(g.off)} in each of ${n} pages`,
+    );
+  };
+  while (idx.i < firsts.length && firsts[idx.i]! < to) {
+    const a = firsts[idx.i]!;
+    idx.i++;
+    if (a < from) continue;
+    const page = a - (a % PAGE_SIZE);
+    const off = a - page;
+    if (g && g.e === page && g.off === off) g.e = page + PAGE_SIZE;
+    else {
+      flush();
+      g = { s: page, e: page + PAGE_SIZE, off };
+    }
+  }
+  flush();
+  return groups;
+}
+
+export function formatProcessDiff(d: ProcessDiff, withBytes: boolean): string {
+  const lines: string[] = [];
+  const parts = [
+    `${pagesText(d.changed.pages)} changed`,
+    `${commas(d.added.pages)} added`,
+    `${commas(d.removed.pages)} removed`,
+    `${commas(d.equalPages)} equal`,
+  ];
+  if (d.lazy.pages) parts.push(`${commas(d.lazy.pages)} lazy (not compared)`);
+  lines.push(`pid ${d.pid}: ${parts.join(', ')}`);
+  const rows: Row[] = [];
+  const add = (r: PageRanges, what: string, vmas: readonly Vma[]): void => {
+    for (const [s, e] of r.addresses()) splitByVma(s, e, vmas, what, rows);
+  };
+  add(d.changed, 'changed', d.vmasB);
+  add(d.added, 'added', d.vmasB);
+  add(d.removed, 'removed', d.vmasA);
+  add(d.lazy, 'lazy', d.vmasB);
+  rows.sort((x, y) => x.start - y.start);
+  if (rows.length === 0) {
+    lines.push('  no differences');
+    return lines.join('\n');
+  }
+  const cells: string[][] = [];
+  const notes = new Map<number, string[]>();
+  const idx = { i: 0 };
+  for (const r of rows) {
+    cells.push([r.what, `${hx(r.start)}-${hx(r.end)}`, pagesText(r.pages), r.vma ? `vma ${r.vma}` : '']);
+    if (withBytes && r.what === 'changed' && d.firstDifferences) {
+      // firstDifferences are in address order; rows of other kinds interleave, so search from the start of this row
+      idx.i = lowerBound(d.firstDifferences, r.start);
+      notes.set(cells.length - 1, byteNotes(d.firstDifferences, r.start, r.end, idx));
+    }
+  }
+  const text = table(cells, ['l', 'l', 'r', 'l'], '  ').split('\n');
+  text.forEach((t, k) => {
+    lines.push(t);
+    const n = notes.get(k);
+    if (!n) return;
+    const shown = n.slice(0, 16);
+    lines.push(
+      `      first difference: ${shown.join(', ')}${n.length > shown.length ? `, ... (${n.length - shown.length} more)` : ''}`,
+    );
+  });
+  return lines.join('\n');
+}
+
+function lowerBound(xs: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1;
+    if (xs[m]! < v) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
+}
+
+export function formatDiff(r: DiffResult, withBytes: boolean): string {
+  const out: string[] = [`A: ${r.a}`, `B: ${r.b}`];
+  for (const d of r.processes) out.push(formatProcessDiff(d, withBytes));
+  if (r.processes.length === 0) out.push('no process is in both snapshots: nothing to compare');
+  if (r.onlyInA.length) out.push(`processes only in A (not compared): ${r.onlyInA.join(', ')}`);
+  if (r.onlyInB.length) out.push(`processes only in B (not compared): ${r.onlyInB.join(', ')}`);
+  const s = r.stats;
+  out.push(
+    `compared ${pagesText(s.pagesCompared)} (read ${formatSize(s.bytesRead)}); ${pagesText(s.pagesSameSource)} equal by source (same layer, file and offset: not read)`,
+  );
+  return `${out.join('\n')}\n`;
+}
+
+/** Indented JSON with each [start, end] pair on one line. */
+function jsonText(doc: unknown): string {
+  return JSON.stringify(doc, null, 2).replace(/\[\s+("0x[0-9a-f]+"),\s+("0x[0-9a-f]+")\s+\]/g, '[$1, $2]');
+}
+
+export function registerDiff(program: Command): void {
+  program
+    .command('diff')
+    .description(
+      'page-level differences between two snapshots (two layers of one stack, or two dumps): changed, added, removed and equal pages per process',
+    )
+    .argument('<a>', 'the older image directory')
+    .argument('<b>', 'the newer image directory')
+    .option('--pid <pid>', 'only this process (it must be in both)')
+    .option(
+      '--json',
+      'print JSON: {"processes": [{"pid", "changed", "added", "removed", "equal_pages", ...}]}',
+    )
+    .option('--bytes', 'show where each changed page first differs')
+    .action(async (a, b, opts) => {
+      const pid = parsePid(opts.pid);
+      let sa: Stack | undefined;
+      let sb: Stack | undefined;
+      try {
+        sa = await openStackDir(a);
+        sb = await openStackDir(b);
+        const result = await diffStacks(sa, sb, { pid, bytes: opts.bytes === true });
+        if (opts.json) cliStreams().stdout(`${jsonText(diffToJson(result))}\n`);
+        else cliStreams().stdout(formatDiff(result, opts.bytes === true));
+      } finally {
+        await sa?.close();
+        await sb?.close();
+      }
+    });
+}

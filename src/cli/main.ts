@@ -7,10 +7,12 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { PagestackError } from '../image/errors.js';
 import { registerDecode } from './decode.js';
+import { registerDelta } from './delta.js';
 import { registerDedup } from './dedup.js';
 import { registerDiff } from './diff.js';
 import { registerEncode } from './encode.js';
 import { UsageError } from './errors.js';
+import { registerSquash } from './squash.js';
 import { registerMaps } from './maps.js';
 import { registerRead } from './read.js';
 import { registerShow } from './show.js';
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   });
   registerDecode(program);
   registerEncode(program);
+  registerDelta(program);
+  registerSquash(program);
   registerDedup(program);
   registerDiff(program);
   registerShow(program);

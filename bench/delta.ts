@@ -1,0 +1,194 @@
+/**
+ * Delta benchmark: `node --import tsx bench/delta.ts` (or `npm run bench:delta`).
+ *
+ * For 1 GiB and then 4 GiB (4 GiB needs ~11 GiB free; with less only 1 GiB is run, and it says so):
+ * writes two full dumps of one process into a temporary directory on the disk of os.tmpdir()
+ * (pagemap in 256-page entries as CRIU writes them, flags 6, + pages-1.img), the child differing
+ * from the parent in 10% of its pages, in scattered runs of 1..32 pages. Then, with the page cache
+ * warm for both (cat runs once first):
+ *
+ *   - the baseline `cat PARENT/pages-*.img CHILD/pages-*.img > /dev/null` (best of 2), which reads
+ *     exactly what delta has to read;
+ *   - `delta` in-process (best of 2; the output is removed between runs; its pages file is written
+ *     and fsynced, as always);
+ *
+ * and prints the throughput of each in GiB/s of child pages (and the CPU seconds each used, which
+ * say more than wall time on a busy machine), the ratio delta / cat time (goal:
+ * within 2x of cat, and >= 1 GiB/s), and the peak RSS (process.resourceUsage().maxRSS) after each
+ * size, which must not grow with the dump size. Generated data is deleted at the end (also on
+ * error or Ctrl-C).
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PAGE_SIZE, PE_LAZY, PE_PRESENT } from '../src/image/pagemap.js';
+import { delta } from '../src/ops/delta.js';
+import { encodePagemapChunks, PagemapEntries } from '../src/ops/layer-writer.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SERIES1 = join(ROOT, 'test', 'fixtures', 'criu-4.2', 'series', '1');
+const GiB = 1024 ** 3;
+const GEN_CHUNK = 8 << 20;
+
+/** Deterministic PRNG (mulberry32), so every run measures the same data. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Marks ~10% of the pages as changed, in runs of 1..32 pages at random places. */
+function changedPages(nPages: number, rand: () => number): { changed: Uint8Array; count: number } {
+  const changed = new Uint8Array(nPages);
+  let count = 0;
+  while (count < nPages / 10) {
+    const len = 1 + Math.floor(rand() * 32);
+    const at = Math.floor(rand() * (nPages - len));
+    for (let p = at; p < at + len; p++) {
+      if (!changed[p]) {
+        changed[p] = 1;
+        count++;
+      }
+    }
+  }
+  return { changed, count };
+}
+
+/** Writes a full dump of `nPages` pages; with `changed`, those pages get other bytes. */
+async function writeDump(
+  dir: string,
+  nPages: number,
+  pool: Buffer,
+  changed: Uint8Array | null,
+): Promise<void> {
+  mkdirSync(dir);
+  for (const f of readdirSync(SERIES1)) {
+    if (!/^(pagemap-|pages-|expected)/.test(f)) cpSync(join(SERIES1, f), join(dir, f));
+  }
+  const entries = new PagemapEntries();
+  const base = 0x7f0000000000 / PAGE_SIZE;
+  for (let p = 0, i = 0; p < nPages; p += 256, i++)
+    entries.push(i, base + p, Math.min(256, nPages - p), PE_LAZY | PE_PRESENT);
+  writeFileSync(join(dir, 'pagemap-4242.img'), Buffer.concat([...encodePagemapChunks(1, entries)]));
+  const fh = await open(join(dir, 'pages-1.img'), 'w');
+  try {
+    const buf = Buffer.allocUnsafe(GEN_CHUNK);
+    const per = GEN_CHUNK / PAGE_SIZE;
+    for (let p = 0; p < nPages; p += per) {
+      const n = Math.min(per, nPages - p);
+      // distinct pages: a slice of a random pool, stamped with the page number
+      const from = ((p * 7919) % (pool.length / PAGE_SIZE - per)) * PAGE_SIZE;
+      pool.copy(buf, 0, from, from + n * PAGE_SIZE);
+      for (let k = 0; k < n; k++) {
+        buf.writeUInt32LE(p + k, k * PAGE_SIZE);
+        if (changed?.[p + k]) buf.writeUInt32LE(0xdeadbeef, k * PAGE_SIZE + 2048);
+      }
+      await fh.write(buf, 0, n * PAGE_SIZE, p * PAGE_SIZE);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Wall and CPU seconds (user + system) of the cat baseline. */
+function timeCat(parent: string, child: string): { wall: number; cpu: number } {
+  const t0 = performance.now();
+  const r = spawnSync(
+    'bash',
+    ['-c', `cat "${parent}"/pages-*.img "${child}"/pages-*.img > /dev/null; times`],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const wall = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`cat failed: ${r.stderr}`);
+  // `times`: shell user/sys, then children user/sys, as "0m0.001s 0m0.210s"
+  const sec = (t: string) => {
+    const m = /(\d+)m([\d.]+)s/.exec(t);
+    return m ? Number(m[1]) * 60 + Number(m[2]) : 0;
+  };
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  const cpu = line.split(/\s+/).reduce((a, t) => a + sec(t), 0);
+  return { wall, cpu };
+}
+
+const fmt = (x: number, d = 2) => x.toFixed(d);
+
+async function runSize(work: string, bytes: number): Promise<void> {
+  const nPages = bytes / PAGE_SIZE;
+  const rand = rng(42);
+  const pool = Buffer.allocUnsafe(64 << 20);
+  for (let i = 0; i < pool.length; i += 4) pool.writeUInt32LE(Math.floor(rand() * 2 ** 32), i);
+  const { changed, count } = changedPages(nPages, rand);
+  const dir = join(work, `${bytes / GiB}g`);
+  mkdirSync(dir);
+  const P = join(dir, 'parent');
+  const C = join(dir, 'child');
+  const O = join(dir, 'out');
+  const tg = performance.now();
+  await writeDump(P, nPages, pool, null);
+  await writeDump(C, nPages, pool, changed);
+  console.log(
+    `\n${bytes / GiB} GiB dumps: ${nPages.toLocaleString('en-US')} pages each, ${count.toLocaleString('en-US')} changed (${fmt((100 * count) / nPages, 1)}%), written in ${fmt((performance.now() - tg) / 1000, 1)} s`,
+  );
+  timeCat(P, C); // warm the page cache
+  const cats = [timeCat(P, C), timeCat(P, C)];
+  const tCat = Math.min(...cats.map((c) => c.wall));
+  const cCat = Math.min(...cats.map((c) => c.cpu));
+  let tDelta = Number.POSITIVE_INFINITY;
+  let cDelta = Number.POSITIVE_INFINITY;
+  let result: Awaited<ReturnType<typeof delta>> | null = null;
+  for (let i = 0; i < 2; i++) {
+    rmSync(O, { recursive: true, force: true });
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    result = await delta({ parent: P, child: C, out: O });
+    const c = process.cpuUsage(c0);
+    tDelta = Math.min(tDelta, (performance.now() - t0) / 1000);
+    cDelta = Math.min(cDelta, (c.user + c.system) / 1e6);
+  }
+  const gib = bytes / GiB;
+  console.log(
+    `  cat parent+child pages   ${fmt(tCat, 3)} s  ${fmt(gib / tCat)} GiB/s of child pages  (CPU ${fmt(cCat, 3)} s)`,
+  );
+  console.log(
+    `  delta (in-process)       ${fmt(tDelta, 3)} s  ${fmt(gib / tDelta)} GiB/s of child pages  (CPU ${fmt(cDelta, 3)} s, all threads)`,
+  );
+  console.log(`  ratio delta / cat        ${fmt(tDelta / tCat)}x wall time  [goal: <= 2x cat, >= 1 GiB/s]`);
+  console.log(
+    `  result: ${result!.pagesKept.toLocaleString('en-US')} pages kept, ${result!.pagesShared.toLocaleString('en-US')} shared, ${result!.entries.toLocaleString('en-US')} entries`,
+  );
+  if (result!.pagesKept !== count) throw new Error(`expected ${count} pages kept, got ${result!.pagesKept}`);
+  console.log(`  peak RSS so far          ${fmt(process.resourceUsage().maxRSS / 1024, 1)} MiB`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'pagestack-bench-delta-'));
+  const cleanup = () => rmSync(work, { recursive: true, force: true });
+  process.on('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  try {
+    const st = statfsSync(work);
+    const free = st.bavail * st.bsize;
+    const sizes = free > 11 * GiB ? [1 * GiB, 4 * GiB] : [1 * GiB];
+    console.log(`node ${process.version}; data in ${work}; ${fmt(free / GiB, 1)} GiB free`);
+    if (sizes.length === 1) console.log('less than 11 GiB free: running 1 GiB only (4 GiB needs ~11 GiB)');
+    console.log(`peak RSS before: ${fmt(process.resourceUsage().maxRSS / 1024, 1)} MiB`);
+    for (const s of sizes) await runSize(work, s);
+  } finally {
+    cleanup();
+  }
+}
+
+await main();

@@ -1,0 +1,353 @@
+/**
+ * `delta`: rewrite a full dump (CHILD) as an incremental layer on top of a stack (PARENT).
+ *
+ *   PARENT stack   |A B C D|. .|E F|        CHILD  |A B' C D|G H|E F'|
+ *   OUT            |P|B'|P P|G H|P|F'|      parent -> PARENT     (P = PE_PARENT, flags exactly 1)
+ *
+ * Every pagemap of CHILD (process and shmem) is compared, page by page, with the page at the same
+ * address in the same pagemap file of PARENT's stack (resolved through PARENT's own parents). A
+ * page becomes PE_PARENT only when PARENT's stack holds its bytes (in some layer's pages file, not
+ * lazy, not missing) and they are equal, byte for byte. Everything else is kept with its flags;
+ * lazy entries stay as they are. Runs are merged only within one of CHILD's entries, so the
+ * pagemap looks like one CRIU writes for an incremental dump (fixtures/criu-4.2/series-stack).
+ *
+ * Streaming: CHILD's pages are taken in chunks of 4 MiB; the chunk's pages of PARENT are read in
+ * as few positioned reads as the layouts allow (runs contiguous in a pages file are one read), the
+ * next chunk's reads are in flight while this one is compared, and kept pages go out through a
+ * double-buffered writer. Comparison is memcmp on whole 256 KiB blocks, page by page only inside
+ * blocks that differ. No hashing: both sides have to be read anyway to confirm a match by bytes,
+ * and comparing the bytes directly is cheaper than hashing them first.
+ */
+import { resolve } from 'node:path';
+import { PAGE_SIZE, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
+import { openStackDir } from '../open.js';
+import { StackError } from '../stack/errors.js';
+import type { PagemapMemory } from '../stack/memory.js';
+import { findExtent } from '../stack/resolve.js';
+import type { Stack } from '../stack/stack.js';
+import { cleanStale, IO_CHUNK, LayerWriter, PagemapEntries, type PagesWriter } from './layer-writer.js';
+import {
+  type FlatPagemap,
+  flattenPagemap,
+  linkTarget,
+  pagemapFiles,
+  pushRead,
+  type ReadOp,
+  runReads,
+} from './squash.js';
+
+export interface DeltaOptions {
+  /** Top layer of the stack the result goes on. */
+  parent: string;
+  /** The dump to rewrite as an incremental layer. */
+  child: string;
+  /** Output directory (must not exist); ignored with inPlace. */
+  out?: string;
+  /** Replace CHILD itself (built beside it, swapped in by rename). */
+  inPlace?: boolean;
+  /** Read/write buffer size in bytes (default 4 MiB). */
+  chunkBytes?: number;
+}
+
+export interface DeltaResult {
+  out: string;
+  /** The `parent` link written in OUT. */
+  parentLink: string;
+  pagemaps: number;
+  entries: number;
+  /** Pages written to OUT's pages files. */
+  pagesKept: number;
+  /** Pages now PE_PARENT (their bytes are in PARENT's stack). */
+  pagesShared: number;
+  /** Lazy pages (no bytes in the images either way). */
+  pagesLazy: number;
+  /** Child pages that PARENT's stack does not hold at all (new memory). */
+  pagesNew: number;
+  /** pagesShared * 4096. */
+  bytesSaved: number;
+  /** Sizes of CHILD's own pages files, and of OUT's. */
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/** Blocks compared whole before looking at single pages. */
+const BLOCK_PAGES = 64;
+
+interface Piece {
+  /** Run index in the flat pagemap. */
+  run: number;
+  vpage: number;
+  n: number;
+  /** First page in the chunk buffers, or -1 for a run without bytes (lazy). */
+  at: number;
+}
+
+interface Chunk {
+  pieces: Piece[];
+  childOps: ReadOp[];
+  parentOps: ReadOp[];
+  /** Ranges of chunk pages [start, start + n) that PARENT holds: compared. */
+  cmpStart: number[];
+  cmpN: number[];
+  pages: number;
+}
+
+/** Splits the child's runs into chunks and plans the reads of both sides. */
+function* planChunks(flat: FlatPagemap, parent: PagemapMemory | null, chunkPages: number): Generator<Chunk> {
+  const px = parent?.extents ?? null;
+  let c: Chunk = { pieces: [], childOps: [], parentOps: [], cmpStart: [], cmpN: [], pages: 0 };
+  const fresh = (): Chunk => ({ pieces: [], childOps: [], parentOps: [], cmpStart: [], cmpN: [], pages: 0 });
+  for (let r = 0; r < flat.count; r++) {
+    const l = flat.layer[r]!;
+    const n = flat.nrPages[r]!;
+    const v0 = flat.vpage[r]!;
+    if (l < 0) {
+      c.pieces.push({ run: r, vpage: v0, n, at: -1 });
+      if (c.pieces.length >= 65536) {
+        yield c;
+        c = fresh();
+      }
+      continue;
+    }
+    const file = flat.files[l]!;
+    let done = 0;
+    while (done < n) {
+      const take = Math.min(n - done, chunkPages - c.pages);
+      const v = v0 + done;
+      const at = c.pages;
+      c.pieces.push({ run: r, vpage: v, n: take, at });
+      pushRead(c.childOps, file, flat.offset[r]! + done * PAGE_SIZE, take * PAGE_SIZE, at * PAGE_SIZE);
+      if (px) {
+        const end = v + take;
+        for (let j = findExtent(px, v); j < px.count && px.start[j]! < end; j++) {
+          const layer = px.layer[j]!;
+          if (layer < 0) continue; // lazy in the parent: its bytes are not in the images
+          const a = Math.max(v, px.start[j]!);
+          const b = Math.min(end, px.end[j]!);
+          const pf = parent!.files[layer]!;
+          const bufPage = at + (a - v);
+          pushRead(
+            c.parentOps,
+            pf,
+            px.offset[j]! + (a - px.start[j]!) * PAGE_SIZE,
+            (b - a) * PAGE_SIZE,
+            bufPage * PAGE_SIZE,
+          );
+          const k = c.cmpStart.length - 1;
+          if (k >= 0 && c.cmpStart[k]! + c.cmpN[k]! === bufPage) c.cmpN[k]! += b - a;
+          else {
+            c.cmpStart.push(bufPage);
+            c.cmpN.push(b - a);
+          }
+        }
+      }
+      c.pages += take;
+      done += take;
+      if (c.pages === chunkPages) {
+        yield c;
+        c = fresh();
+      }
+    }
+  }
+  if (c.pieces.length > 0) yield c;
+}
+
+/** Marks in `same` (one byte per chunk page) the pages whose bytes equal on both sides. */
+function comparePages(child: Buffer, parent: Buffer, c: Chunk, same: Uint8Array): void {
+  same.fill(0, 0, c.pages);
+  for (let t = 0; t < c.cmpStart.length; t++) {
+    const s = c.cmpStart[t]!;
+    const e = s + c.cmpN[t]!;
+    for (let b = s; b < e; b += BLOCK_PAGES) {
+      const be = Math.min(e, b + BLOCK_PAGES);
+      const x = b * PAGE_SIZE;
+      const y = be * PAGE_SIZE;
+      if (child.compare(parent, x, y, x, y) === 0) {
+        same.fill(1, b, be);
+        continue;
+      }
+      for (let p = b; p < be; p++) {
+        const o = p * PAGE_SIZE;
+        if (child.compare(parent, o, o + PAGE_SIZE, o, o + PAGE_SIZE) === 0) same[p] = 1;
+      }
+    }
+  }
+}
+
+interface PagemapDelta {
+  entries: PagemapEntries;
+  kept: number;
+  shared: number;
+  lazy: number;
+  fresh: number;
+}
+
+/** Writes the kept pages of one pagemap to `out` and returns its entries. */
+async function deltaPagemap(
+  flat: FlatPagemap,
+  parent: PagemapMemory | null,
+  out: PagesWriter,
+  chunkBytes: number,
+): Promise<PagemapDelta> {
+  const chunkPages = Math.max(1, Math.floor(chunkBytes / PAGE_SIZE));
+  const res: PagemapDelta = { entries: new PagemapEntries(), kept: 0, shared: 0, lazy: 0, fresh: 0 };
+  const sets = [0, 1].map(() => ({
+    child: Buffer.allocUnsafe(chunkPages * PAGE_SIZE),
+    parent: Buffer.allocUnsafe(chunkPages * PAGE_SIZE),
+  }));
+  const same = new Uint8Array(chunkPages);
+  const it = planChunks(flat, parent, chunkPages);
+  let turn = 0;
+  const start = (r: IteratorResult<Chunk>) => {
+    if (r.done) return null;
+    const set = sets[turn]!;
+    turn ^= 1;
+    const c = r.value;
+    const done = Promise.all([
+      runReads(c.childOps, set.child, flat.file),
+      runReads(c.parentOps, set.parent, `${flat.file} (parent)`),
+    ]);
+    return { c, set, done };
+  };
+  let cur = start(it.next());
+  while (cur) {
+    const next = start(it.next());
+    try {
+      await cur.done;
+    } catch (e) {
+      await next?.done.catch(() => undefined);
+      throw e;
+    }
+    const { c, set } = cur;
+    comparePages(set.child, set.parent, c, same);
+    for (const pc of c.pieces) {
+      const flags = flat.flags[pc.run]!;
+      const entry = flat.entry[pc.run]!;
+      if (pc.at < 0) {
+        res.entries.push(entry, pc.vpage, pc.n, flags);
+        if (flags & PE_PARENT) res.shared += pc.n;
+        else res.lazy += pc.n;
+        continue;
+      }
+      let p = 0;
+      while (p < pc.n) {
+        const s = same[pc.at + p]!;
+        let q = p + 1;
+        while (q < pc.n && same[pc.at + q] === s) q++;
+        if (s) {
+          res.entries.push(entry, pc.vpage + p, q - p, PE_PARENT);
+          res.shared += q - p;
+        } else {
+          res.entries.push(entry, pc.vpage + p, q - p, flags);
+          res.kept += q - p;
+          await out.append(set.child, (pc.at + p) * PAGE_SIZE, (q - p) * PAGE_SIZE);
+        }
+        p = q;
+      }
+    }
+    for (let t = 0; t < c.cmpN.length; t++) res.fresh -= c.cmpN[t]!;
+    res.fresh += c.pages;
+    cur = next;
+  }
+  return res;
+}
+
+async function ownPagesBytes(stack: Stack, pagemaps: readonly string[]): Promise<number> {
+  let total = 0;
+  for (const pm of pagemaps) {
+    const cols = await stack.pagemapColumns(pm, 0);
+    if (!cols) continue;
+    let present = 0;
+    for (let i = 0; i < cols.count; i++) if (cols.flags[i]! & PE_PRESENT) present += cols.nrPages[i]!;
+    total += present * PAGE_SIZE;
+  }
+  return total;
+}
+
+/** Rewrites CHILD as an incremental layer on PARENT (see the file comment). */
+export async function delta(opts: DeltaOptions): Promise<DeltaResult> {
+  const chunk = opts.chunkBytes ?? IO_CHUNK;
+  const out = opts.inPlace ? opts.child : opts.out;
+  if (out === undefined) throw new StackError('delta: no output directory given (use -o OUT or --in-place)');
+  // A replace killed between its two renames leaves CHILD aside: put it back before reading it.
+  await cleanStale(resolve(out));
+  const parentStack = await openStackDir(opts.parent);
+  try {
+    const childStack = await openStackDir(opts.child);
+    try {
+      const childTop = childStack.top;
+      if (opts.inPlace) {
+        if (parentStack.layers.some((l) => l.source.id === childTop.source.id)) {
+          throw new StackError(
+            `${opts.parent}: its stack contains ${opts.child}; a layer cannot be its own ancestor`,
+          );
+        }
+      }
+      const pagemaps = pagemapFiles(childTop.files);
+      const flats: FlatPagemap[] = [];
+      const pagesNames = new Map<string, string>();
+      for (const pm of pagemaps) {
+        const flat = await flattenPagemap(childStack, pm);
+        const pages = `pages-${flat.pagesId}.img`;
+        const other = pagesNames.get(pages);
+        if (other !== undefined) {
+          throw new StackError(
+            `${childTop.source.name}: ${other} and ${pm} both name ${pages}; each pagemap needs its own`,
+          );
+        }
+        pagesNames.set(pages, pm);
+        flats.push(flat);
+      }
+      const parentMems = new Map<string, PagemapMemory>();
+      for (const pm of pagemaps) {
+        if (parentStack.top.files.includes(pm)) parentMems.set(pm, await parentStack.memory(pm));
+      }
+      const result: DeltaResult = {
+        out,
+        parentLink: '',
+        pagemaps: flats.length,
+        entries: 0,
+        pagesKept: 0,
+        pagesShared: 0,
+        pagesLazy: 0,
+        pagesNew: 0,
+        bytesSaved: 0,
+        bytesBefore: await ownPagesBytes(childStack, pagemaps),
+        bytesAfter: 0,
+      };
+      const w = await LayerWriter.begin(out, { replace: opts.inPlace === true });
+      try {
+        for (const flat of flats) {
+          const pages = await w.createPages(`pages-${flat.pagesId}.img`, chunk);
+          const d = await deltaPagemap(flat, parentMems.get(flat.file) ?? null, pages, chunk);
+          result.bytesAfter += pages.size;
+          await pages.close();
+          await w.writePagemap(flat.file, flat.pagesId, d.entries);
+          result.entries += d.entries.count;
+          result.pagesKept += d.kept;
+          result.pagesShared += d.shared;
+          result.pagesLazy += d.lazy;
+          result.pagesNew += d.fresh;
+        }
+        const rest = childTop.files.filter(
+          (f) => f !== 'parent' && !pagemaps.includes(f) && !pagesNames.has(f),
+        );
+        await w.copyLayerFiles(childTop.source.name, rest);
+        result.parentLink = await linkTarget(out, parentStack.top.source.name);
+        await w.symlink('parent', result.parentLink);
+        result.bytesSaved = result.pagesShared * PAGE_SIZE;
+        // CHILD is read until here; in place, it is swapped out only now.
+        await childStack.close();
+        await w.commit();
+      } catch (e) {
+        await w.abort();
+        throw e;
+      }
+      return result;
+    } finally {
+      await childStack.close();
+    }
+  } finally {
+    await parentStack.close();
+  }
+}

@@ -1,0 +1,467 @@
+/**
+ * Writing an image directory without ever leaving a half-written one under the user's name.
+ *
+ *   dest = /x/OUT
+ *   1. /x/.OUT.pagestack-tmp-<pid>-<rand>/   everything is written here (same filesystem as dest),
+ *                                            each file fsynced as it is closed
+ *   2. fsync the temporary directory
+ *   3. rename it to /x/OUT                   (replace: first rename /x/OUT to
+ *                                            /x/.OUT.pagestack-old-<pid>-<rand>, and remove that
+ *                                            only once the new directory is in place)
+ *   4. fsync /x
+ *
+ * A process killed in 1-2 leaves a `.OUT.pagestack-tmp-*` directory, which the next writer of the
+ * same destination removes (when its pid is no longer running). Replacing needs two renames (Node
+ * has no renameat2(RENAME_EXCHANGE)); if a process dies between them, OUT is missing and the
+ * original sits under `.OUT.pagestack-old-*`: the next writer of OUT renames it back first.
+ *
+ * Pagemaps are encoded with the image codec (the schema-driven message encoder), one entry at a
+ * time into a bounded buffer, so a pagemap of millions of entries never exists as message objects.
+ */
+import { randomBytes } from 'node:crypto';
+import { renameSync } from 'node:fs';
+import {
+  copyFile,
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  rename,
+  rm,
+  symlink,
+} from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { PagestackError } from '../image/errors.js';
+import { encodeImage, schemaForEntry } from '../image/image.js';
+import { PAGE_SHIFT } from '../image/pagemap.js';
+import { encodeMessage, type Message } from '../image/schema.js';
+import { putU32le } from '../image/wire.js';
+
+/** A write to an image directory failed (exists already, no space, permissions...). */
+export class LayerWriteError extends PagestackError {
+  override name = 'LayerWriteError';
+}
+
+export const TMP_TAG = '.pagestack-tmp-';
+export const OLD_TAG = '.pagestack-old-';
+/** Size of the buffers used to stream pages (and pagemap entries) to disk. */
+export const IO_CHUNK = 4 << 20;
+/** Pages writers start an fdatasync behind them every this many bytes. */
+const SYNC_EVERY = 32 << 20;
+
+function errnoText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err?.code) {
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOSPC':
+      return 'no space left on device';
+    case 'EEXIST':
+      return 'already exists';
+    case 'ENOTEMPTY':
+      return 'directory not empty';
+    case 'EXDEV':
+      return 'not on the same filesystem';
+    default:
+      return err?.message ?? String(e);
+  }
+}
+
+/** Runs an fs operation, turning its failure into a one-line LayerWriteError naming `path`. */
+async function fsOp<T>(path: string, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof PagestackError) throw e;
+    throw new LayerWriteError(`${path}: ${what}: ${errnoText(e)}`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await fsOp(path, 'open for fsync', () => open(path, 'r'));
+  try {
+    await fsOp(path, 'fsync', () => fh.sync());
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Cleans what killed writers of `dest` left beside it: brings back an original that a replace left
+ * under `.dest.pagestack-old-*` when dest itself is missing, removes stale temporary directories.
+ * Directories of writers that are still running are left alone. Returns the names removed/restored.
+ */
+export async function cleanStale(dest: string): Promise<string[]> {
+  const dir = dirname(resolve(dest));
+  const base = basename(resolve(dest));
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const done: string[] = [];
+  const mine = (tag: string) =>
+    names
+      .filter((n) => n.startsWith(`.${base}${tag}`))
+      .filter((n) => {
+        const pid = Number.parseInt(n.slice(base.length + 1 + tag.length), 10);
+        return Number.isFinite(pid) && !pidAlive(pid);
+      });
+  const destPath = join(dir, base);
+  for (const n of mine(OLD_TAG)) {
+    if (!(await exists(destPath))) {
+      await fsOp(destPath, 'restore the original', () => rename(join(dir, n), destPath));
+      await fsyncPath(dir);
+      done.push(`${n} -> ${base}`);
+    } else {
+      await fsOp(join(dir, n), 'remove', () => rm(join(dir, n), { recursive: true, force: true }));
+      done.push(n);
+    }
+  }
+  for (const n of mine(TMP_TAG)) {
+    await fsOp(join(dir, n), 'remove', () => rm(join(dir, n), { recursive: true, force: true }));
+    done.push(n);
+  }
+  return done;
+}
+
+/** One output pagemap entry list: adjacent runs merge only when they come from one source entry. */
+export class PagemapEntries {
+  vpage: number[] = [];
+  nrPages: number[] = [];
+  flags: number[] = [];
+  private source: number[] = [];
+
+  get count(): number {
+    return this.vpage.length;
+  }
+
+  /**
+   * Appends pages [vpage, vpage + n) with `flags`; `source` names the original entry they come
+   * from (runs continue each other only within one source entry, as CRIU writes them).
+   */
+  push(source: number, vpage: number, n: number, flags: number): void {
+    if (n <= 0) return;
+    const k = this.vpage.length - 1;
+    if (
+      k >= 0 &&
+      this.source[k] === source &&
+      this.flags[k] === flags &&
+      this.vpage[k]! + this.nrPages[k]! === vpage
+    ) {
+      this.nrPages[k]! += n;
+      return;
+    }
+    this.vpage.push(vpage);
+    this.nrPages.push(n);
+    this.flags.push(flags);
+    this.source.push(source);
+  }
+}
+
+/** Streams pages to a pages file: big buffered writes, one in flight while the next fills. */
+export class PagesWriter {
+  readonly path: string;
+  private readonly fh: FileHandle;
+  private buf: Buffer;
+  private spare: Buffer;
+  private fill = 0;
+  private pos = 0;
+  private pending: Promise<void> | null = null;
+  private syncing: Promise<void> | null = null;
+  private synced = 0;
+
+  constructor(path: string, fh: FileHandle, chunk = IO_CHUNK) {
+    this.path = path;
+    this.fh = fh;
+    this.buf = Buffer.allocUnsafe(chunk);
+    this.spare = Buffer.allocUnsafe(chunk);
+  }
+
+  /** Bytes appended so far. */
+  get size(): number {
+    return this.pos + this.fill;
+  }
+
+  async append(src: Uint8Array, offset: number, length: number): Promise<void> {
+    while (length > 0) {
+      const n = Math.min(length, this.buf.length - this.fill);
+      this.buf.set(src.subarray(offset, offset + n), this.fill);
+      this.fill += n;
+      offset += n;
+      length -= n;
+      if (this.fill === this.buf.length) await this.flush();
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending) await this.pending;
+    if (this.fill === 0) return;
+    const buf = this.buf;
+    const len = this.fill;
+    const at = this.pos;
+    this.pos += len;
+    this.fill = 0;
+    this.buf = this.spare;
+    this.spare = buf;
+    this.pending = writeAll(this.fh, buf, len, at, this.path).then(() => this.syncBehind());
+  }
+
+  /**
+   * Starts an fdatasync in the background every SYNC_EVERY bytes, so the disk writes while pages
+   * are still being compared and the fsync at close only has the tail left to flush.
+   */
+  private syncBehind(): void {
+    if (this.syncing || this.pos - this.synced < SYNC_EVERY) return;
+    const upTo = this.pos;
+    this.syncing = this.fh.datasync().then(
+      () => {
+        this.synced = upTo;
+        this.syncing = null;
+      },
+      () => {
+        this.syncing = null; // the fsync at close reports errors
+      },
+    );
+  }
+
+  /** Writes what is buffered, fsyncs and closes. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+      if (this.pending) await this.pending;
+      this.pending = null;
+      if (this.syncing) await this.syncing;
+      await fsOp(this.path, 'fsync', () => this.fh.sync());
+    } finally {
+      await this.fh.close().catch(() => undefined);
+    }
+  }
+
+  /** Closes without caring about the contents (on error paths). */
+  async discard(): Promise<void> {
+    await this.pending?.catch(() => undefined);
+    await this.syncing;
+    await this.fh.close().catch(() => undefined);
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Uint8Array, len: number, at: number, path: string) {
+  let done = 0;
+  while (done < len) {
+    const { bytesWritten } = await fsOp(path, 'write', () => fh.write(buf, done, len - done, at + done));
+    done += bytesWritten;
+  }
+}
+
+const PAGEMAP_ENTRY = schemaForEntry('PAGEMAP', 1);
+
+/**
+ * Encodes a pagemap image (CRIU 4.2 layout: compat_nr_pages 0, count in nr_pages, flags always
+ * written, no in_parent) and hands it out in chunks of about IO_CHUNK bytes.
+ */
+export function* encodePagemapChunks(pagesId: number, entries: PagemapEntries): Generator<Uint8Array> {
+  const head = encodeImage({ magic: 'PAGEMAP', framing: 'common', entries: [{ pages_id: pagesId }] });
+  let out = new Uint8Array(IO_CHUNK + 64);
+  out.set(head, 0);
+  let p = head.length;
+  for (let i = 0; i < entries.count; i++) {
+    const msg: Message = {
+      vaddr: BigInt(entries.vpage[i]!) << BigInt(PAGE_SHIFT),
+      compat_nr_pages: 0,
+      flags: entries.flags[i]!,
+      nr_pages: BigInt(entries.nrPages[i]!),
+    };
+    const body = encodeMessage(PAGEMAP_ENTRY, msg);
+    if (p + 4 + body.length > out.length) {
+      yield out.subarray(0, p);
+      out = new Uint8Array(IO_CHUNK + 64);
+      p = 0;
+    }
+    putU32le(out, p, body.length);
+    out.set(body, p + 4);
+    p += 4 + body.length;
+  }
+  yield out.subarray(0, p);
+}
+
+/** An image directory being built beside its destination. */
+export class LayerWriter {
+  /** Where the result goes. */
+  readonly dest: string;
+  /** The temporary directory everything is written to. */
+  readonly dir: string;
+  private readonly replace: boolean;
+  private finished = false;
+  private readonly open = new Set<PagesWriter>();
+
+  private constructor(dest: string, dir: string, replace: boolean) {
+    this.dest = dest;
+    this.dir = dir;
+    this.replace = replace;
+  }
+
+  /**
+   * Starts writing `dest`. Without `replace` dest must not exist; with it, dest must be an existing
+   * directory that `commit` swaps out (and removes only after the new one is in place).
+   */
+  static async begin(dest: string, opts: { replace?: boolean } = {}): Promise<LayerWriter> {
+    const abs = resolve(dest);
+    await cleanStale(abs);
+    const there = await exists(abs);
+    if (opts.replace) {
+      if (!there) throw new LayerWriteError(`${dest}: no such directory to replace`);
+    } else if (there) {
+      throw new LayerWriteError(`${dest}: already exists; choose a new output directory (or remove it)`);
+    }
+    const parentDir = dirname(abs);
+    const tmp = join(
+      parentDir,
+      `.${basename(abs)}${TMP_TAG}${process.pid}-${randomBytes(4).toString('hex')}`,
+    );
+    await fsOp(tmp, 'create the temporary output directory', () => mkdir(tmp, { mode: 0o755 }));
+    return new LayerWriter(abs, tmp, opts.replace === true);
+  }
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /** Writes a small file whole, and fsyncs it. */
+  async writeFile(name: string, data: Uint8Array): Promise<void> {
+    await this.writeChunks(name, [data]);
+  }
+
+  private async writeChunks(name: string, chunks: Iterable<Uint8Array>): Promise<void> {
+    const path = this.path(name);
+    const fh = await fsOp(path, 'create', () => open(path, 'wx', 0o644));
+    try {
+      let at = 0;
+      for (const c of chunks) {
+        await writeAll(fh, c, c.length, at, path);
+        at += c.length;
+      }
+      await fsOp(path, 'fsync', () => fh.sync());
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Copies a file byte for byte (keeping its mode), and fsyncs the copy. */
+  async copyFrom(src: string, name: string): Promise<void> {
+    const path = this.path(name);
+    await fsOp(src, `copy to ${path}`, () => copyFile(src, path));
+    await fsyncPath(path);
+  }
+
+  /** Writes a pagemap image with these entries (the head names `pagesId`). */
+  async writePagemap(name: string, pagesId: number, entries: PagemapEntries): Promise<void> {
+    await this.writeChunks(name, encodePagemapChunks(pagesId, entries));
+  }
+
+  /** Creates a pages file to stream pages into; close() it (fsyncs) before commit. */
+  async createPages(name: string, chunk = IO_CHUNK): Promise<PagesWriter> {
+    const path = this.path(name);
+    const fh = await fsOp(path, 'create', () => open(path, 'wx', 0o644));
+    const w = new PagesWriter(path, fh, chunk);
+    this.open.add(w);
+    const close = w.close.bind(w);
+    w.close = async () => {
+      this.open.delete(w);
+      await close();
+    };
+    return w;
+  }
+
+  /**
+   * Copies the files `names` of image directory `srcDir` unchanged: regular files byte for byte,
+   * symlinks as links. Anything else (a subdirectory, a device) is an error rather than dropped.
+   */
+  async copyLayerFiles(srcDir: string, names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      const src = join(srcDir, name);
+      const st = await fsOp(src, 'stat', () => lstat(src));
+      if (st.isFile()) await this.copyFrom(src, name);
+      else if (st.isSymbolicLink())
+        await this.symlink(name, await fsOp(src, 'readlink', () => readlink(src)));
+      else {
+        throw new LayerWriteError(
+          `${src}: not a regular file (${st.isDirectory() ? 'a directory' : 'a special file'}); an image directory holds only files`,
+        );
+      }
+    }
+  }
+
+  async symlink(name: string, target: string): Promise<void> {
+    const path = this.path(name);
+    await fsOp(path, 'create symlink', () => symlink(target, path));
+  }
+
+  /** Puts the finished directory in place (see the file comment). */
+  async commit(): Promise<void> {
+    if (this.finished) throw new Error('LayerWriter: already committed or aborted');
+    if (this.open.size > 0) throw new Error('LayerWriter: a pages file is still open');
+    await fsyncPath(this.dir);
+    const parentDir = dirname(this.dest);
+    if (this.replace) {
+      const old = join(
+        parentDir,
+        `.${basename(this.dest)}${OLD_TAG}${process.pid}-${randomBytes(4).toString('hex')}`,
+      );
+      // Synchronously, back to back: the window in which dest is missing is two system calls.
+      try {
+        renameSync(this.dest, old);
+      } catch (e) {
+        throw new LayerWriteError(`${this.dest}: move the original aside: ${errnoText(e)}`);
+      }
+      try {
+        renameSync(this.dir, this.dest);
+      } catch (e) {
+        renameSync(old, this.dest);
+        throw new LayerWriteError(`${this.dest}: put the new directory in place: ${errnoText(e)}`);
+      }
+      this.finished = true;
+      await fsyncPath(parentDir);
+      await fsOp(old, 'remove the original', () => rm(old, { recursive: true, force: true }));
+      await fsyncPath(parentDir);
+    } else {
+      await fsOp(this.dest, 'put the new directory in place', () => rename(this.dir, this.dest));
+      this.finished = true;
+      await fsyncPath(parentDir);
+    }
+  }
+
+  /** Drops everything written (on error). */
+  async abort(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    for (const w of this.open) await w.discard();
+    this.open.clear();
+    await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * Crash safety of the writing commands: the built CLI (`node dist/cli/main.js`) runs `delta -o`,
+ * `delta --in-place` and `squash` on synthetic 16 MiB dumps and is SIGKILLed at random moments.
+ * After every kill: the input images are unchanged (every file hashed) and still read the same;
+ * the output is either absent or complete (every pagemap resolves, every page reads as expected);
+ * anything else beside it has a recognisable temporary name. A last uninterrupted run of each
+ * command succeeds and removes those leftovers.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { PAGE_SIZE, PE_LAZY, PE_PRESENT } from '../src/image/pagemap.js';
+import { openStackDir } from '../src/open.js';
+import { delta } from '../src/ops/delta.js';
+import { cleanStale, encodePagemapChunks, PagemapEntries } from '../src/ops/layer-writer.js';
+import { LAZY } from '../src/stack/resolve.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const SERIES1 = join(ROOT, 'test', 'fixtures', 'criu-4.2', 'series', '1');
+const RUNS_PER_MODE = 10;
+const TEMP_NAME = /^\.(.+)\.pagestack-(tmp|old)-\d+-[0-9a-f]+$/;
+
+/** Builds dist/ when it is older than src/ (tsc emits even if someone else's file has type errors). */
+function ensureBuilt(): void {
+  const newest = (dir: string): number => {
+    let t = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  const outputs = ['cli/main.js', 'ops/delta.js', 'ops/squash.js', 'ops/layer-writer.js'].map((f) =>
+    join(ROOT, 'dist', f),
+  );
+  const fresh = () =>
+    outputs.every((f) => existsSync(f)) &&
+    Math.min(...outputs.map((f) => statSync(f).mtimeMs)) >= newest(join(ROOT, 'src'));
+  if (fresh()) return;
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
+  assert.ok(
+    outputs.every((f) => existsSync(f)),
+    `npm run build did not produce dist/: ${r.stdout}${r.stderr}`,
+  );
+}
+
+let W: string;
+let P: string; // parent: a full dump
+let C: string; // child: the same memory with ~10% of the pages rewritten, and some lazy pages
+let D: string; // delta(P, C): the stack that squash reads
+
+/** name -> sha256 of every file of a directory (symlinks by their text). */
+function hashDir(dir: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const f of readdirSync(dir).sort()) {
+    const p = join(dir, f);
+    const st = lstatSync(p);
+    const data = st.isSymbolicLink() ? Buffer.from(`link:${readlinkSync(p)}`) : readFileSync(p);
+    m.set(f, createHash('sha256').update(data).digest('hex'));
+  }
+  return m;
+}
+
+/** A synthetic dump: one process pagemap (+ pages) and one shmem pagemap, other images from series/1. */
+function writeDump(dir: string, mem: Buffer, shmem: Buffer, layout: [number, number, number][]): void {
+  mkdirSync(dir);
+  for (const f of readdirSync(SERIES1)) {
+    if (!/^(pagemap-|pages-|expected)/.test(f)) cpSync(join(SERIES1, f), join(dir, f));
+  }
+  const e = new PagemapEntries();
+  layout.forEach(([v, n, f], i) => {
+    e.push(i, v, n, f);
+  });
+  writeFileSync(join(dir, 'pagemap-25238.img'), Buffer.concat([...encodePagemapChunks(1, e)]));
+  writeFileSync(join(dir, 'pages-1.img'), mem);
+  const s = new PagemapEntries();
+  s.push(0, 0, shmem.length / PAGE_SIZE, PE_PRESENT);
+  writeFileSync(join(dir, 'pagemap-shmem-7.img'), Buffer.concat([...encodePagemapChunks(2, s)]));
+  writeFileSync(join(dir, 'pages-2.img'), shmem);
+}
+
+function coverage(x: { count: number; start: Float64Array; end: Float64Array; layer: Int32Array }) {
+  const out: [number, number, string][] = [];
+  for (let i = 0; i < x.count; i++) {
+    const kind = x.layer[i] === LAZY ? 'lazy' : 'data';
+    const last = out[out.length - 1];
+    if (last && last[1] === x.start[i] && last[2] === kind) last[1] = x.end[i]!;
+    else out.push([x.start[i]!, x.end[i]!, kind]);
+  }
+  return out;
+}
+
+/** `a`'s stack resolves every pagemap and reads the same memory as `b`'s. */
+async function assertSameMemory(a: string, b: string): Promise<void> {
+  const sa = await openStackDir(a);
+  const sb = await openStackDir(b);
+  try {
+    const pms = (s: typeof sa) => s.top.files.filter((f) => /^pagemap-.+\.img$/.test(f));
+    assert.deepEqual(pms(sa), pms(sb));
+    for (const pm of pms(sa)) {
+      const ma = await sa.memory(pm);
+      const mb = await sb.memory(pm);
+      const ca = coverage(ma.extents);
+      assert.deepEqual(ca, coverage(mb.extents), `${a}/${pm}: pages dumped`);
+      for (const [s, e, kind] of ca) {
+        if (kind !== 'data') continue;
+        for (let p = s; p < e; p += 1024) {
+          const n = Math.min(1024, e - p);
+          const x = Buffer.from(await ma.read(p * PAGE_SIZE, n * PAGE_SIZE));
+          assert.ok(
+            x.equals(await mb.read(p * PAGE_SIZE, n * PAGE_SIZE)),
+            `${a}/${pm}: pages ${p}..${p + n}`,
+          );
+        }
+      }
+    }
+  } finally {
+    await sa.close();
+    await sb.close();
+  }
+}
+
+function runCli(
+  args: string[],
+  killAfterMs: number | null,
+): Promise<{ code: number | null; killed: boolean; err: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    let timer: NodeJS.Timeout | null = null;
+    if (killAfterMs !== null) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolveRun({ code, killed: signal === 'SIGKILL', err });
+    });
+  });
+}
+
+/** Names in W other than the known ones must be temporary directories of `dest`. */
+function leftovers(known: string[], dests: string[]): string[] {
+  const extra = readdirSync(W).filter((n) => !known.includes(n));
+  for (const n of extra) {
+    const m = TEMP_NAME.exec(n);
+    assert.ok(m && dests.includes(m[1]!), `unexpected entry ${n} beside the outputs`);
+  }
+  return extra;
+}
+
+before(() => {
+  ensureBuilt();
+  W = mkdtempSync(join(tmpdir(), 'pagestack-crash-'));
+  // layout: 16 MiB in entries of 1..256 pages with gaps, flags 6/4, a few lazy-only entries
+  const layout: [number, number, number][] = [];
+  let v = 0x7f0000000;
+  let present = 0;
+  let k = 0;
+  while (present < 4 * 1024) {
+    const n = 1 + ((k * 37) % 256);
+    const flags = k % 29 === 5 ? PE_LAZY : k % 7 === 0 ? PE_PRESENT : PE_LAZY | PE_PRESENT;
+    layout.push([v, n, flags]);
+    if (flags & PE_PRESENT) present += n;
+    v += n + (k % 3 === 0 ? 5 : 0);
+    k++;
+  }
+  const mem = randomBytes(present * PAGE_SIZE);
+  const mem2 = Buffer.from(mem);
+  for (let r = 0; r < 40; r++) {
+    const at = Math.floor(Math.random() * (present - 16));
+    randomBytes(PAGE_SIZE * (1 + (r % 16))).copy(mem2, at * PAGE_SIZE);
+  }
+  const shm = randomBytes(256 * PAGE_SIZE);
+  const shm2 = Buffer.from(shm);
+  shm2[100 * PAGE_SIZE]! ^= 1;
+  P = join(W, 'parent');
+  C = join(W, 'child');
+  D = join(W, 'delta');
+  writeDump(P, mem, shm, layout);
+  writeDump(C, mem2, shm2, layout);
+});
+
+after(() => {
+  if (W) rmSync(W, { recursive: true, force: true });
+});
+
+describe('SIGKILL at random moments', () => {
+  test('delta -o, delta --in-place and squash: inputs intact, outputs complete or absent', async () => {
+    await delta({ parent: P, child: C, out: D });
+    const hashes = new Map([P, C, D].map((d) => [d, hashDir(d)]));
+    const unchanged = (d: string) => assert.deepEqual(hashDir(d), hashes.get(d), `${d} changed`);
+    const OUT_D = join(W, 'out-delta');
+    const INPLACE = join(W, 'inplace');
+    const OUT_S = join(W, 'out-squash');
+    cpSync(C, INPLACE, { recursive: true });
+    const known = ['parent', 'child', 'delta', 'out-delta', 'inplace', 'out-squash'];
+    const dests = ['out-delta', 'inplace', 'out-squash'];
+    const modes = [
+      { name: 'delta -o', args: ['delta', P, C, '-o', OUT_D], out: OUT_D },
+      { name: 'delta --in-place', args: ['delta', P, INPLACE, '--in-place'], out: INPLACE },
+      { name: 'squash', args: ['squash', D, '-o', OUT_S], out: OUT_S },
+    ];
+    const stats = { killed: 0, completed: 0, absent: 0 };
+    for (const mode of modes) {
+      // how long a whole run takes, to spread the kills over it
+      const t0 = performance.now();
+      const full = await runCli(mode.args, null);
+      const T = performance.now() - t0;
+      assert.equal(full.code, 0, `${mode.name}: ${full.err}`);
+      await assertSameMemory(mode.out, C);
+      const reset = () => {
+        rmSync(mode.out, { recursive: true, force: true });
+        if (mode.out === INPLACE) cpSync(C, INPLACE, { recursive: true });
+      };
+      reset();
+      for (let i = 0; i < RUNS_PER_MODE; i++) {
+        const r = await runCli(mode.args, Math.random() * T * 1.1);
+        if (r.killed) stats.killed++;
+        else assert.equal(r.code, 0, `${mode.name}: ${r.err}`);
+        for (const d of [P, C, D]) unchanged(d);
+        leftovers(known, dests);
+        if (mode.out === INPLACE) {
+          if (!existsSync(INPLACE)) {
+            // killed between the two renames of the swap: the next run puts the original back
+            await cleanStale(INPLACE);
+          }
+          const h = hashDir(INPLACE);
+          if (JSON.stringify([...h]) === JSON.stringify([...hashes.get(C)!])) stats.absent++;
+          else {
+            assert.equal(realpathSync(join(INPLACE, 'parent')), realpathSync(P));
+            await assertSameMemory(INPLACE, C);
+            stats.completed++;
+          }
+          await assertSameMemory(INPLACE, C);
+        } else if (existsSync(mode.out)) {
+          await assertSameMemory(mode.out, C);
+          stats.completed++;
+        } else stats.absent++;
+        reset();
+      }
+      // an uninterrupted run cleans up after the killed ones
+      const last = await runCli(mode.args, null);
+      assert.equal(last.code, 0, `${mode.name}: ${last.err}`);
+      await assertSameMemory(mode.out, C);
+      assert.deepEqual(
+        leftovers(known, dests).filter((n) => n.startsWith(`.${mode.out.split('/').pop()}.`)),
+        [],
+        `${mode.name}: leftovers not cleaned`,
+      );
+      reset();
+    }
+    assert.equal(stats.killed + stats.completed >= RUNS_PER_MODE * modes.length, true);
+    assert.ok(stats.killed > 0, 'no run was killed');
+  });
+});

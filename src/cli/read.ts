@@ -16,7 +16,7 @@ import { openStackDir } from '../open.js';
 import { MemoryAccessError } from '../stack/errors.js';
 import type { ProcessMemory } from '../stack/process.js';
 import { UsageError } from './errors.js';
-import { hex0x, hexdump, hexdumpWidth, parseNumber, parsePid } from './format.js';
+import { hex0x, hexdumpBytes, hexdumpWidth, parseNumber, parsePid } from './format.js';
 import { cliStreams, describeErrno, FileError, processStreams } from './io.js';
 
 /** Bytes read and written per step. A multiple of 16, so hexdump lines continue across chunks. */
@@ -140,7 +140,7 @@ async function readToStdout(
   for (let off = 0; off < len; off += READ_CHUNK) {
     const n = Math.min(READ_CHUNK, len - off);
     const bytes = await mem.read(addr + off, n, { zero });
-    await writeStdout(raw ? bytes : hexdump(bytes, addr + off, width));
+    await writeStdout(raw ? bytes : hexdumpBytes(bytes, addr + off, width));
   }
 }
 

@@ -313,11 +313,17 @@ export async function verifyStack(top: LayerSource, opts: VerifyOptions = {}): P
   };
 }
 
+function entryAt(cols: PagemapColumns, i: number): string {
+  return `entry ${i} at ${hex(cols.vpage[i]! * PAGE_SIZE)} (file offset ${cols.fileOffset[i]})`;
+}
+
 /** Sorted, non-overlapping, known flags, inside the address space. Returns false if unusable. */
 function checkEntries(cols: PagemapColumns, path: string, out: Collector, limit: number): boolean {
   let prevEnd = -1;
   let bad = 0;
   let usable = true;
+  let empty = 0;
+  let firstEmpty = '';
   const report = (m: string): void => {
     if (bad < limit) out.error(`${path}: ${m}`);
     bad++;
@@ -326,27 +332,33 @@ function checkEntries(cols: PagemapColumns, path: string, out: Collector, limit:
     const s = cols.vpage[i]!;
     const n = cols.nrPages[i]!;
     const f = cols.flags[i]!;
-    const at = `entry ${i} at ${hex(s * PAGE_SIZE)} (file offset ${cols.fileOffset[i]})`;
     if (s < prevEnd) {
       report(
-        `${at} overlaps or precedes the entry before it (which ends at ${hex(prevEnd * PAGE_SIZE)}): entries must be sorted and not overlap`,
+        `${entryAt(cols, i)} overlaps or precedes the entry before it (which ends at ${hex(prevEnd * PAGE_SIZE)}): entries must be sorted and not overlap`,
       );
       usable = false;
     }
     if ((f & (PE_PARENT | PE_PRESENT | PE_LAZY)) === 0 || (f & PE_PARENT && f & PE_PRESENT)) {
-      report(`${at} has invalid flags 0x${f.toString(16)}`);
+      report(`${entryAt(cols, i)} has invalid flags 0x${f.toString(16)}`);
       usable = false;
     } else if (f & ~(PE_PARENT | PE_PRESENT | PE_LAZY)) {
-      report(`${at} has unknown flag bits 0x${(f & ~7).toString(16)} (flags 0x${f.toString(16)})`);
+      report(
+        `${entryAt(cols, i)} has unknown flag bits 0x${(f & ~7).toString(16)} (flags 0x${f.toString(16)})`,
+      );
     }
-    if (n === 0) out.warning(`${path}: ${at} has no pages`);
+    if (n === 0 && empty++ === 0) firstEmpty = entryAt(cols, i);
     if (s + n > 2 ** 52) {
-      report(`${at}: ${n} pages run past the end of the 64-bit address space`);
+      report(`${entryAt(cols, i)}: ${n} pages run past the end of the 64-bit address space`);
       usable = false;
     }
     prevEnd = Math.max(prevEnd, s + n);
   }
   if (bad > limit) out.error(`${path}: ... and ${bad - limit} more entry problems`);
+  if (empty > 0) {
+    out.warning(
+      `${path}: ${firstEmpty} has no pages${empty > 1 ? ` (and ${empty - 1} more such entries)` : ''}`,
+    );
+  }
   return usable;
 }
 

@@ -342,6 +342,12 @@ describe('delta errors (one line, originals untouched)', () => {
     assert.equal(r.err.split('\n').length, 2);
   });
 
+  test('the directory OUT would go in does not exist', async () => {
+    const r = await cli(['delta', join(SERIES, '1'), join(SERIES, '2'), '-o', join(dir('none'), 'out')]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /none\/out: cannot create it: .*none does not exist\n$/);
+  });
+
   test('a missing PARENT, and a CHILD in its own parent stack', async () => {
     const r = await cli(['delta', dir('nope'), join(SERIES, '2'), '-o', dir('y')]);
     assert.equal(r.code, 1);

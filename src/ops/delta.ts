@@ -89,14 +89,50 @@ interface Chunk {
   /** Ranges of chunk pages [start, start + n) that PARENT holds: compared. */
   cmpStart: number[];
   cmpN: number[];
+  /** Ranges whose bytes both sides take from the very same place of the same pages file. */
+  idStart: number[];
+  idN: number[];
   pages: number;
 }
 
-/** Splits the child's runs into chunks and plans the reads of both sides. */
-function* planChunks(flat: FlatPagemap, parent: PagemapMemory | null, chunkPages: number): Generator<Chunk> {
+/** Where each side's bytes live: per layer, "<layer real path>\0pages-<id>.img". */
+export interface PagesFileKeys {
+  child: readonly (string | null)[];
+  parent: readonly (string | null)[];
+}
+
+function pushRange(starts: number[], ns: number[], s: number, n: number): void {
+  const k = starts.length - 1;
+  if (k >= 0 && starts[k]! + ns[k]! === s) ns[k]! += n;
+  else {
+    starts.push(s);
+    ns.push(n);
+  }
+}
+
+/**
+ * Splits the child's runs into chunks and plans the reads of both sides. Pages that both sides
+ * read from the same offset of the same file (CHILD already on PARENT's stack) are equal without
+ * reading either side.
+ */
+function* planChunks(
+  flat: FlatPagemap,
+  parent: PagemapMemory | null,
+  keys: PagesFileKeys,
+  chunkPages: number,
+): Generator<Chunk> {
   const px = parent?.extents ?? null;
-  let c: Chunk = { pieces: [], childOps: [], parentOps: [], cmpStart: [], cmpN: [], pages: 0 };
-  const fresh = (): Chunk => ({ pieces: [], childOps: [], parentOps: [], cmpStart: [], cmpN: [], pages: 0 });
+  const fresh = (): Chunk => ({
+    pieces: [],
+    childOps: [],
+    parentOps: [],
+    cmpStart: [],
+    cmpN: [],
+    idStart: [],
+    idN: [],
+    pages: 0,
+  });
+  let c = fresh();
   for (let r = 0; r < flat.count; r++) {
     const l = flat.layer[r]!;
     const n = flat.nrPages[r]!;
@@ -114,33 +150,43 @@ function* planChunks(flat: FlatPagemap, parent: PagemapMemory | null, chunkPages
     while (done < n) {
       const take = Math.min(n - done, chunkPages - c.pages);
       const v = v0 + done;
+      const end = v + take;
       const at = c.pages;
+      const childOff = flat.offset[r]! + done * PAGE_SIZE;
       c.pieces.push({ run: r, vpage: v, n: take, at });
-      pushRead(c.childOps, file, flat.offset[r]! + done * PAGE_SIZE, take * PAGE_SIZE, at * PAGE_SIZE);
+      // child bytes are read for every page except those identical by place ([cur, a) = not in PARENT)
+      let cur = v;
+      const childRead = (a: number, b: number) => {
+        if (b > a)
+          pushRead(
+            c.childOps,
+            file,
+            childOff + (a - v) * PAGE_SIZE,
+            (b - a) * PAGE_SIZE,
+            (at + a - v) * PAGE_SIZE,
+          );
+      };
       if (px) {
-        const end = v + take;
         for (let j = findExtent(px, v); j < px.count && px.start[j]! < end; j++) {
           const layer = px.layer[j]!;
           if (layer < 0) continue; // lazy in the parent: its bytes are not in the images
           const a = Math.max(v, px.start[j]!);
           const b = Math.min(end, px.end[j]!);
-          const pf = parent!.files[layer]!;
+          const parentOff = px.offset[j]! + (a - px.start[j]!) * PAGE_SIZE;
           const bufPage = at + (a - v);
-          pushRead(
-            c.parentOps,
-            pf,
-            px.offset[j]! + (a - px.start[j]!) * PAGE_SIZE,
-            (b - a) * PAGE_SIZE,
-            bufPage * PAGE_SIZE,
-          );
-          const k = c.cmpStart.length - 1;
-          if (k >= 0 && c.cmpStart[k]! + c.cmpN[k]! === bufPage) c.cmpN[k]! += b - a;
-          else {
-            c.cmpStart.push(bufPage);
-            c.cmpN.push(b - a);
+          childRead(cur, a);
+          const key = keys.child[l];
+          if (key != null && key === keys.parent[layer] && childOff + (a - v) * PAGE_SIZE === parentOff) {
+            pushRange(c.idStart, c.idN, bufPage, b - a);
+          } else {
+            childRead(a, b);
+            pushRead(c.parentOps, parent!.files[layer]!, parentOff, (b - a) * PAGE_SIZE, bufPage * PAGE_SIZE);
+            pushRange(c.cmpStart, c.cmpN, bufPage, b - a);
           }
+          cur = b;
         }
       }
+      childRead(cur, end);
       c.pages += take;
       done += take;
       if (c.pages === chunkPages) {
@@ -155,6 +201,7 @@ function* planChunks(flat: FlatPagemap, parent: PagemapMemory | null, chunkPages
 /** Marks in `same` (one byte per chunk page) the pages whose bytes equal on both sides. */
 function comparePages(child: Buffer, parent: Buffer, c: Chunk, same: Uint8Array): void {
   same.fill(0, 0, c.pages);
+  for (let t = 0; t < c.idStart.length; t++) same.fill(1, c.idStart[t]!, c.idStart[t]! + c.idN[t]!);
   for (let t = 0; t < c.cmpStart.length; t++) {
     const s = c.cmpStart[t]!;
     const e = s + c.cmpN[t]!;
@@ -186,6 +233,7 @@ interface PagemapDelta {
 async function deltaPagemap(
   flat: FlatPagemap,
   parent: PagemapMemory | null,
+  keys: PagesFileKeys,
   out: PagesWriter,
   chunkBytes: number,
 ): Promise<PagemapDelta> {
@@ -196,7 +244,7 @@ async function deltaPagemap(
     parent: Buffer.allocUnsafe(chunkPages * PAGE_SIZE),
   }));
   const same = new Uint8Array(chunkPages);
-  const it = planChunks(flat, parent, chunkPages);
+  const it = planChunks(flat, parent, keys, chunkPages);
   let turn = 0;
   const start = (r: IteratorResult<Chunk>) => {
     if (r.done) return null;
@@ -210,46 +258,59 @@ async function deltaPagemap(
     return { c, set, done };
   };
   let cur = start(it.next());
-  while (cur) {
-    const next = start(it.next());
-    try {
+  let next: typeof cur = null;
+  try {
+    while (cur) {
+      next = start(it.next());
       await cur.done;
-    } catch (e) {
-      await next?.done.catch(() => undefined);
-      throw e;
-    }
-    const { c, set } = cur;
-    comparePages(set.child, set.parent, c, same);
-    for (const pc of c.pieces) {
-      const flags = flat.flags[pc.run]!;
-      const entry = flat.entry[pc.run]!;
-      if (pc.at < 0) {
-        res.entries.push(entry, pc.vpage, pc.n, flags);
-        if (flags & PE_PARENT) res.shared += pc.n;
-        else res.lazy += pc.n;
-        continue;
-      }
-      let p = 0;
-      while (p < pc.n) {
-        const s = same[pc.at + p]!;
-        let q = p + 1;
-        while (q < pc.n && same[pc.at + q] === s) q++;
-        if (s) {
-          res.entries.push(entry, pc.vpage + p, q - p, PE_PARENT);
-          res.shared += q - p;
-        } else {
-          res.entries.push(entry, pc.vpage + p, q - p, flags);
-          res.kept += q - p;
-          await out.append(set.child, (pc.at + p) * PAGE_SIZE, (q - p) * PAGE_SIZE);
+      const { c, set } = cur;
+      comparePages(set.child, set.parent, c, same);
+      for (const pc of c.pieces) {
+        const flags = flat.flags[pc.run]!;
+        const entry = flat.entry[pc.run]!;
+        if (pc.at < 0) {
+          res.entries.push(entry, pc.vpage, pc.n, flags);
+          if (flags & PE_PARENT) res.shared += pc.n;
+          else res.lazy += pc.n;
+          continue;
         }
-        p = q;
+        let p = 0;
+        while (p < pc.n) {
+          const s = same[pc.at + p]!;
+          let q = p + 1;
+          while (q < pc.n && same[pc.at + q] === s) q++;
+          if (s) {
+            res.entries.push(entry, pc.vpage + p, q - p, PE_PARENT);
+            res.shared += q - p;
+          } else {
+            res.entries.push(entry, pc.vpage + p, q - p, flags);
+            res.kept += q - p;
+            await out.append(set.child, (pc.at + p) * PAGE_SIZE, (q - p) * PAGE_SIZE);
+          }
+          p = q;
+        }
       }
+      for (let t = 0; t < c.cmpN.length; t++) res.fresh -= c.cmpN[t]!;
+      for (let t = 0; t < c.idN.length; t++) res.fresh -= c.idN[t]!;
+      res.fresh += c.pages;
+      cur = next;
     }
-    for (let t = 0; t < c.cmpN.length; t++) res.fresh -= c.cmpN[t]!;
-    res.fresh += c.pages;
-    cur = next;
+  } catch (e) {
+    // the reads already started for the next chunk must not fail unobserved
+    await next?.done.catch(() => undefined);
+    throw e;
   }
   return res;
+}
+
+/** Per layer of `stack`, which pages file holds the pages of `pagemap` there. */
+async function pagesFileKeys(stack: Stack, pagemap: string): Promise<(string | null)[]> {
+  const keys: (string | null)[] = [];
+  for (const l of stack.layers) {
+    const cols = await stack.pagemapColumns(pagemap, l.index).catch(() => null);
+    keys.push(cols ? `${l.source.id}\0pages-${cols.pagesId}.img` : null);
+  }
+  return keys;
 }
 
 async function ownPagesBytes(stack: Stack, pagemaps: readonly string[]): Promise<number> {
@@ -319,7 +380,11 @@ export async function delta(opts: DeltaOptions): Promise<DeltaResult> {
       try {
         for (const flat of flats) {
           const pages = await w.createPages(`pages-${flat.pagesId}.img`, chunk);
-          const d = await deltaPagemap(flat, parentMems.get(flat.file) ?? null, pages, chunk);
+          const keys = {
+            child: await pagesFileKeys(childStack, flat.file),
+            parent: await pagesFileKeys(parentStack, flat.file),
+          };
+          const d = await deltaPagemap(flat, parentMems.get(flat.file) ?? null, keys, pages, chunk);
           result.bytesAfter += pages.size;
           await pages.close();
           await w.writePagemap(flat.file, flat.pagesId, d.entries);

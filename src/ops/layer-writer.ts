@@ -193,6 +193,7 @@ export class PagesWriter {
   private fill = 0;
   private pos = 0;
   private pending: Promise<void> | null = null;
+  private failed: unknown;
   private syncing: Promise<void> | null = null;
   private synced = 0;
 
@@ -221,6 +222,7 @@ export class PagesWriter {
 
   private async flush(): Promise<void> {
     if (this.pending) await this.pending;
+    if (this.failed !== undefined) throw this.failed;
     if (this.fill === 0) return;
     const buf = this.buf;
     const len = this.fill;
@@ -229,7 +231,13 @@ export class PagesWriter {
     this.fill = 0;
     this.buf = this.spare;
     this.spare = buf;
-    this.pending = writeAll(this.fh, buf, len, at, this.path).then(() => this.syncBehind());
+    // failures are kept and thrown by the next flush or close (never an unobserved rejection)
+    this.pending = writeAll(this.fh, buf, len, at, this.path).then(
+      () => this.syncBehind(),
+      (e: unknown) => {
+        this.failed ??= e;
+      },
+    );
   }
 
   /**
@@ -256,6 +264,7 @@ export class PagesWriter {
       await this.flush();
       if (this.pending) await this.pending;
       this.pending = null;
+      if (this.failed !== undefined) throw this.failed;
       if (this.syncing) await this.syncing;
       await fsOp(this.path, 'fsync', () => this.fh.sync());
     } finally {
@@ -340,6 +349,9 @@ export class LayerWriter {
       throw new LayerWriteError(`${dest}: already exists; choose a new output directory (or remove it)`);
     }
     const parentDir = dirname(abs);
+    if (!(await exists(parentDir))) {
+      throw new LayerWriteError(`${dest}: cannot create it: ${parentDir} does not exist`);
+    }
     const tmp = join(
       parentDir,
       `.${basename(abs)}${TMP_TAG}${process.pid}-${randomBytes(4).toString('hex')}`,

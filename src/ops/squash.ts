@@ -269,16 +269,18 @@ async function copyPresent(flat: FlatPagemap, out: PagesWriter, chunk: number): 
     return { buf, len: c.value.len, done: runReads(c.value.ops, buf, what) };
   };
   let cur = start(it.next());
-  while (cur) {
-    const next = start(it.next());
-    try {
+  let next: typeof cur = null;
+  try {
+    while (cur) {
+      next = start(it.next());
       await cur.done;
-    } catch (e) {
-      await next?.done.catch(() => undefined);
-      throw e;
+      await out.append(cur.buf, 0, cur.len);
+      cur = next;
     }
-    await out.append(cur.buf, 0, cur.len);
-    cur = next;
+  } catch (e) {
+    // the reads already started for the next chunk must not fail unobserved
+    await next?.done.catch(() => undefined);
+    throw e;
   }
 }
 

@@ -4,18 +4,21 @@
  * For 1 GiB and then 4 GiB (4 GiB needs ~11 GiB free; with less only 1 GiB is run, and it says so):
  * writes two full dumps of one process into a temporary directory on the disk of os.tmpdir()
  * (pagemap in 256-page entries as CRIU writes them, flags 6, + pages-1.img), the child differing
- * from the parent in 10% of its pages, in scattered runs of 1..32 pages. Then, with the page cache
- * warm for both (cat runs once first):
+ * from the parent in 10% of its pages, in scattered runs of 1..32 pages, and `sync`s them. Then,
+ * with the page cache warm for both (cat runs once first):
  *
  *   - the baseline `cat PARENT/pages-*.img CHILD/pages-*.img > /dev/null` (best of 2), which reads
  *     exactly what delta has to read;
  *   - `delta` in-process (best of 2; the output is removed between runs; its pages file is written
- *     and fsynced, as always);
+ *     and fsynced, as always), in a process of its own (this file with `--measure`) so that its
+ *     peak RSS is delta's alone;
  *
  * and prints the throughput of each in GiB/s of child pages (and the CPU seconds each used, which
  * say more than wall time on a busy machine), the ratio delta / cat time (goal:
- * within 2x of cat, and >= 1 GiB/s), and the peak RSS (process.resourceUsage().maxRSS) after each
- * size, which must not grow with the dump size. Generated data is deleted at the end (also on
+ * within 2x of cat, and >= 1 GiB/s), and the peak RSS (process.resourceUsage().maxRSS) of the
+ * delta process for each size, which must not grow with the dump size. For scale it also times
+ * writing and fsyncing as many bytes as delta keeps: delta's output is durable when it returns,
+ * so on a slow disk that write, not the comparison, bounds its time. Generated data is deleted at the end (also on
  * error or Ctrl-C).
  */
 import { spawnSync } from 'node:child_process';
@@ -122,6 +125,23 @@ function timeCat(parent: string, child: string): { wall: number; cpu: number } {
 
 const fmt = (x: number, d = 2) => x.toFixed(d);
 
+/** Seconds to write `bytes` (4 MiB at a time) to a new file and fsync it. */
+async function timeDurableWrite(path: string, bytes: number): Promise<number> {
+  const buf = Buffer.alloc(4 << 20, 0x5a);
+  const t0 = performance.now();
+  const fh = await open(path, 'w');
+  try {
+    for (let at = 0; at < bytes; at += buf.length)
+      await fh.write(buf, 0, Math.min(buf.length, bytes - at), at);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  const t = (performance.now() - t0) / 1000;
+  rmSync(path, { force: true });
+  return t;
+}
+
 async function runSize(work: string, bytes: number): Promise<void> {
   const nPages = bytes / PAGE_SIZE;
   const rand = rng(42);
@@ -139,22 +159,27 @@ async function runSize(work: string, bytes: number): Promise<void> {
   console.log(
     `\n${bytes / GiB} GiB dumps: ${nPages.toLocaleString('en-US')} pages each, ${count.toLocaleString('en-US')} changed (${fmt((100 * count) / nPages, 1)}%), written in ${fmt((performance.now() - tg) / 1000, 1)} s`,
   );
+  // the generated files are still being written back; flush them so they do not slow down the
+  // fsync of delta's output (cat does not fsync)
+  const ts = performance.now();
+  spawnSync('sync');
+  console.log(`  (sync of the generated data: ${fmt((performance.now() - ts) / 1000, 1)} s)`);
   timeCat(P, C); // warm the page cache
   const cats = [timeCat(P, C), timeCat(P, C)];
   const tCat = Math.min(...cats.map((c) => c.wall));
   const cCat = Math.min(...cats.map((c) => c.cpu));
-  let tDelta = Number.POSITIVE_INFINITY;
-  let cDelta = Number.POSITIVE_INFINITY;
-  let result: Awaited<ReturnType<typeof delta>> | null = null;
-  for (let i = 0; i < 2; i++) {
-    rmSync(O, { recursive: true, force: true });
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    result = await delta({ parent: P, child: C, out: O });
-    const c = process.cpuUsage(c0);
-    tDelta = Math.min(tDelta, (performance.now() - t0) / 1000);
-    cDelta = Math.min(cDelta, (c.user + c.system) / 1e6);
-  }
+  // delta runs in a process of its own, so that its peak RSS is delta's alone
+  const m = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--measure', P, C, O],
+    {
+      encoding: 'utf8',
+      cwd: ROOT,
+    },
+  );
+  if (m.status !== 0) throw new Error(`delta run failed: ${m.stderr}`);
+  const measured = JSON.parse(m.stdout.trim().split('\n').pop()!) as Measured;
+  const { wall: tDelta, cpu: cDelta, result } = measured;
   const gib = bytes / GiB;
   console.log(
     `  cat parent+child pages   ${fmt(tCat, 3)} s  ${fmt(gib / tCat)} GiB/s of child pages  (CPU ${fmt(cCat, 3)} s)`,
@@ -164,11 +189,44 @@ async function runSize(work: string, bytes: number): Promise<void> {
   );
   console.log(`  ratio delta / cat        ${fmt(tDelta / tCat)}x wall time  [goal: <= 2x cat, >= 1 GiB/s]`);
   console.log(
-    `  result: ${result!.pagesKept.toLocaleString('en-US')} pages kept, ${result!.pagesShared.toLocaleString('en-US')} shared, ${result!.entries.toLocaleString('en-US')} entries`,
+    `  result: ${result.pagesKept.toLocaleString('en-US')} pages kept, ${result.pagesShared.toLocaleString('en-US')} shared, ${result.entries.toLocaleString('en-US')} entries`,
   );
-  if (result!.pagesKept !== count) throw new Error(`expected ${count} pages kept, got ${result!.pagesKept}`);
-  console.log(`  peak RSS so far          ${fmt(process.resourceUsage().maxRSS / 1024, 1)} MiB`);
+  if (result.pagesKept !== count) throw new Error(`expected ${count} pages kept, got ${result.pagesKept}`);
+  const tWrite = await timeDurableWrite(join(dir, 'write-test'), result.bytesAfter);
+  console.log(
+    `  for scale: writing + fsyncing the ${fmt(result.bytesAfter / 2 ** 20, 0)} MiB delta keeps takes ${fmt(tWrite, 3)} s here (delta must do that too)`,
+  );
+  console.log(
+    `  peak RSS of the delta process: ${fmt(measured.maxRss / 1024, 1)} MiB (${fmt(measured.rssBefore / 1024, 1)} MiB of it before delta started: node + tsx)`,
+  );
   rmSync(dir, { recursive: true, force: true });
+}
+
+interface Measured {
+  wall: number;
+  cpu: number;
+  rssBefore: number;
+  maxRss: number;
+  result: Awaited<ReturnType<typeof delta>>;
+}
+
+/** `--measure P C O`: delta in this process, best of 2 (the output removed before each run). */
+async function measure(P: string, C: string, O: string): Promise<void> {
+  const rssBefore = process.resourceUsage().maxRSS;
+  let wall = Number.POSITIVE_INFINITY;
+  let cpu = Number.POSITIVE_INFINITY;
+  let result: Measured['result'] | null = null;
+  for (let i = 0; i < 2; i++) {
+    rmSync(O, { recursive: true, force: true });
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    result = await delta({ parent: P, child: C, out: O });
+    const c = process.cpuUsage(c0);
+    wall = Math.min(wall, (performance.now() - t0) / 1000);
+    cpu = Math.min(cpu, (c.user + c.system) / 1e6);
+  }
+  const out: Measured = { wall, cpu, rssBefore, maxRss: process.resourceUsage().maxRSS, result: result! };
+  console.log(JSON.stringify(out));
 }
 
 async function main(): Promise<void> {
@@ -184,11 +242,11 @@ async function main(): Promise<void> {
     const sizes = free > 11 * GiB ? [1 * GiB, 4 * GiB] : [1 * GiB];
     console.log(`node ${process.version}; data in ${work}; ${fmt(free / GiB, 1)} GiB free`);
     if (sizes.length === 1) console.log('less than 11 GiB free: running 1 GiB only (4 GiB needs ~11 GiB)');
-    console.log(`peak RSS before: ${fmt(process.resourceUsage().maxRSS / 1024, 1)} MiB`);
     for (const s of sizes) await runSize(work, s);
   } finally {
     cleanup();
   }
 }
 
-await main();
+if (process.argv[2] === '--measure') await measure(process.argv[3]!, process.argv[4]!, process.argv[5]!);
+else await main();

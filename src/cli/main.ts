@@ -11,6 +11,7 @@ import { registerDelta } from './delta.js';
 import { registerDedup } from './dedup.js';
 import { registerDiff } from './diff.js';
 import { registerEncode } from './encode.js';
+import { registerExport } from './export.js';
 import { UsageError } from './errors.js';
 import { registerSquash } from './squash.js';
 import { registerMaps } from './maps.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerSquash(program);
   registerDedup(program);
   registerDiff(program);
+  registerExport(program);
   registerShow(program);
   registerMaps(program);
   registerRead(program);

@@ -35,7 +35,8 @@ import {
   ioError,
   type MemoryRun,
   planRuns,
-  writeBeside,
+  writeAt,
+  writeOutput,
 } from './export-raw.js';
 import { noProgress } from './progress.js';
 
@@ -456,15 +457,20 @@ export async function exportElf(
   const progress = opts.progress ?? noProgress;
   progress.start(plan.bytes, basename(dest));
   try {
-    await writeBeside(dest, async (fh) => {
-      try {
-        let w = 0;
-        while (w < head.length) w += (await fh.write(head, w, head.length - w, w)).bytesWritten;
-        await copyInto(fh, ops, progress, opts.chunkSize);
-      } catch (e) {
-        throw ioError(dest, e);
-      }
-    });
+    await writeOutput(
+      dest,
+      async (out) => {
+        try {
+          // in file order: a pipe or a device takes the core as a stream
+          const expect = { next: 0 };
+          await writeAt(out, head, 0, head.length, 0, expect);
+          await copyInto(out, ops, progress, opts.chunkSize, expect);
+        } catch (e) {
+          throw ioError(dest, e);
+        }
+      },
+      opts.stream,
+    );
   } finally {
     progress.finish();
   }

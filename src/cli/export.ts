@@ -1,0 +1,116 @@
+/**
+ * `pagestack export DIR [--pid N] -o OUT [--format elf|raw] [--start ADDR] [--end ADDR] [--force]`:
+ * a process's memory, read through the stack of snapshots, as an ELF core file (for gdb) or a
+ * sparse raw file (byte k = the byte at base + k). A regular file is written beside OUT and
+ * renamed into place; a device or pipe (`-o /dev/null`, `-o -`) is written as a stream.
+ */
+import { realpathSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import type { Command } from '@commander-js/extra-typings';
+import { openStackDir } from '../open.js';
+import { exportElf } from '../ops/export-elf.js';
+import { exportRaw, formatSummary, MAX_RAW_SPAN } from '../ops/export-raw.js';
+import { formatBytes, noProgress, type ProgressReporter, textProgressBar } from '../ops/progress.js';
+import type { Stack } from '../stack/stack.js';
+import { UsageError } from './errors.js';
+import { cliStreams, processStreams } from './io.js';
+
+function parseAddress(v: string, what: string): number {
+  const s = v.trim().toLowerCase();
+  let n: number;
+  if (/^0x[0-9a-f]+$/.test(s)) n = Number.parseInt(s.slice(2), 16);
+  else if (/^[0-9]+$/.test(s)) n = Number(s);
+  else throw new UsageError(`${what}: expected an address (0x... or decimal), got '${v}'`);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${what}: ${v} is beyond 2^53`);
+  return n;
+}
+
+function parsePid(v: string): number {
+  if (!/^[0-9]+$/.test(v.trim())) throw new UsageError(`--pid: expected a process id, got '${v}'`);
+  return Number(v);
+}
+
+/** Refuses to replace one of the stack's own files (the images being read). */
+function checkDestination(out: string, stack: Stack): void {
+  let st: ReturnType<typeof statSync> | undefined;
+  try {
+    st = statSync(out);
+  } catch {}
+  if (st?.isDirectory()) throw new UsageError(`${out}: is a directory, expected the file to write`);
+  let dir: string;
+  try {
+    dir = realpathSync(dirname(resolve(out)));
+  } catch {
+    throw new UsageError(`${out}: no such directory: ${dirname(out)}`);
+  }
+  const name = basename(out);
+  for (const layer of stack.layers) {
+    if (layer.source.id === dir && layer.files.includes(name)) {
+      throw new UsageError(
+        `${out}: is a file of the image directory ${layer.source.name}; write the export elsewhere`,
+      );
+    }
+  }
+}
+
+export function registerExport(program: Command): void {
+  program
+    .command('export')
+    .description('export a process memory as an ELF core file (for gdb) or a sparse raw file')
+    .argument('<dir>', 'image directory (the top layer of a stack)')
+    .requiredOption(
+      '-o, --output <file>',
+      'the file to write (written beside it, then renamed into place); "-" for standard output (elf)',
+    )
+    .option('--pid <pid>', 'process to export (needed when the images hold several)')
+    .option('--format <format>', 'elf (a core file) or raw (byte k = memory at base + k)', 'elf')
+    .option('--start <addr>', 'export only addresses from here (raw: byte 0; default the first VMA start)')
+    .option('--end <addr>', 'export only addresses below this (raw default: the last VMA end)')
+    .option(
+      '--force',
+      `raw: write even when the span is above ${formatBytes(MAX_RAW_SPAN)} (the file is sparse, but huge)`,
+    )
+    .action(async (dir, opts) => {
+      const format = opts.format;
+      if (format !== 'elf' && format !== 'raw') {
+        throw new UsageError(`--format: expected elf or raw, got '${format}'`);
+      }
+      const pid = opts.pid === undefined ? undefined : parsePid(opts.pid);
+      const start = opts.start === undefined ? undefined : parseAddress(opts.start, '--start');
+      const end = opts.end === undefined ? undefined : parseAddress(opts.end, '--end');
+      if (start !== undefined && end !== undefined && end <= start) {
+        throw new UsageError(`--end ${opts.end} must be above --start ${opts.start}`);
+      }
+      // `-o -`: the core as a stream on standard output (the summary goes to stderr then)
+      const toStdout = opts.output === '-';
+      if (toStdout && format === 'raw') {
+        throw new UsageError('-o -: a raw export is a sparse file with holes; name a file');
+      }
+      const dest = toStdout ? '<stdout>' : opts.output;
+      const stack = await openStackDir(dir);
+      try {
+        if (!toStdout) checkDestination(dest, stack);
+        // a bar only for a person watching: the process's own stderr, a terminal
+        const streams = cliStreams();
+        const progress: ProgressReporter =
+          streams === processStreams && process.stderr.isTTY
+            ? textProgressBar({
+                write: (s: string) => streams.stderr(s),
+                get columns() {
+                  return process.stderr.columns;
+                },
+              })
+            : noProgress;
+        const common = { pid, start, end, progress, stream: toStdout ? process.stdout : undefined };
+        const summary =
+          format === 'elf'
+            ? await exportElf(stack, dest, common)
+            : await exportRaw(stack, dest, { ...common, force: opts.force === true });
+        const line = `${formatSummary(summary)}\n`;
+        if (toStdout) streams.stderr(line);
+        else streams.stdout(line);
+      } finally {
+        await stack.close();
+      }
+    });
+}

@@ -22,7 +22,16 @@
  * error or Ctrl-C).
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -103,6 +112,9 @@ async function writeDump(
 
 /** Wall and CPU seconds (user + system) of the cat baseline. */
 function timeCat(parent: string, child: string): { wall: number; cpu: number } {
+  if (!statSync('/dev/null').isCharacterDevice()) {
+    throw new Error('/dev/null is not the null device here: refusing to cat gigabytes into it');
+  }
   const t0 = performance.now();
   const r = spawnSync(
     'bash',

@@ -4,7 +4,14 @@
  */
 import type { Message } from '../image/schema.js';
 import { hex, MemoryAccessError, StackError } from './errors.js';
-import { fillPieces, fillPiecesSync, type PagemapMemory, type Piece, type ReadOptions } from './memory.js';
+import {
+  allocUninit,
+  fillPieces,
+  fillPiecesSync,
+  type PagemapMemory,
+  type Piece,
+  type ReadOptions,
+} from './memory.js';
 
 export interface Vma {
   readonly start: number;
@@ -63,8 +70,8 @@ export class ProcessMemory {
     this.shared = shared;
   }
 
-  /** The VMA containing `addr`, or undefined. */
-  vmaAt(addr: number): Vma | undefined {
+  /** Index of the first VMA ending above `addr` (vmas.length if none). */
+  private vmaIndex(addr: number): number {
     let lo = 0;
     let hi = this.vmas.length;
     while (lo < hi) {
@@ -72,8 +79,32 @@ export class ProcessMemory {
       if (this.vmas[mid]!.end <= addr) lo = mid + 1;
       else hi = mid;
     }
-    const v = this.vmas[lo];
+    return lo;
+  }
+
+  /** The VMA containing `addr`, or undefined. */
+  vmaAt(addr: number): Vma | undefined {
+    const v = this.vmas[this.vmaIndex(addr)];
     return v && v.start <= addr ? v : undefined;
+  }
+
+  /** VMA of the last read, checked first. */
+  private lastVma: Vma | undefined;
+
+  /**
+   * The fast path: true when [addr, addr+len) is a valid range inside one private VMA (or the
+   * process has no VMAs), so the read is the private pagemap's read exactly.
+   */
+  private privateOnly(addr: number, len: number): boolean {
+    if (!Number.isSafeInteger(addr) || addr < 0 || !Number.isSafeInteger(len) || len < 0) return false;
+    if (this.vmas.length === 0) return true;
+    let v = this.lastVma;
+    if (!(v && v.start <= addr && addr < v.end)) {
+      v = this.vmaAt(addr);
+      if (!v) return false;
+      this.lastVma = v;
+    }
+    return addr + len <= v.end && (this.shared.size === 0 || !this.shared.has(v));
   }
 
   private plan(addr: number, len: number, opts: ReadOptions): Piece[] {
@@ -88,10 +119,11 @@ export class ProcessMemory {
     const end = addr + len;
     let cur = addr;
     while (cur < end) {
-      const v = this.vmaAt(cur);
+      const found = this.vmas[this.vmaIndex(cur)];
+      const v = found && found.start <= cur ? found : undefined;
       if (!v) {
-        // up to the next VMA
-        const next = this.vmas.find((x) => x.start > cur);
+        // up to the next VMA (the first one ending above `cur` starts above it)
+        const next = found;
         const stop = Math.min(end, next ? next.start : end);
         if (!opts.zero) {
           throw new MemoryAccessError(
@@ -130,18 +162,36 @@ export class ProcessMemory {
     return pieces;
   }
 
-  /** Reads `len` bytes at `addr`. Throws MemoryAccessError (not dumped / lazy / unmapped) unless opts.zero. */
+  /**
+   * Reads `len` bytes at `addr`. Throws MemoryAccessError (not dumped / lazy / unmapped) unless
+   * opts.zero. Small results share their `.buffer` (see allocUninit in memory.ts).
+   */
   async read(addr: number, len: number, opts: ReadOptions = {}): Promise<Uint8Array> {
+    if (this.privateOnly(addr, len)) return this.private.read(addr, len, opts);
     const pieces = this.plan(addr, len, opts);
-    const out = new Uint8Array(len);
+    const out = allocUninit(len);
     await fillPieces(out, pieces);
     return out;
   }
 
   readSync(addr: number, len: number, opts: ReadOptions = {}): Uint8Array {
+    if (this.privateOnly(addr, len)) return this.private.readSync(addr, len, opts);
     const pieces = this.plan(addr, len, opts);
-    const out = new Uint8Array(len);
+    const out = allocUninit(len);
     fillPiecesSync(out, pieces);
+    return out;
+  }
+
+  /** Reads `out.length` bytes at `addr` into `out` (no allocation: for hot loops); returns `out`. */
+  async readInto(out: Uint8Array, addr: number, opts: ReadOptions = {}): Promise<Uint8Array> {
+    if (this.privateOnly(addr, out.length)) return this.private.readInto(out, addr, opts);
+    await fillPieces(out, this.plan(addr, out.length, opts));
+    return out;
+  }
+
+  readIntoSync(out: Uint8Array, addr: number, opts: ReadOptions = {}): Uint8Array {
+    if (this.privateOnly(addr, out.length)) return this.private.readIntoSync(out, addr, opts);
+    fillPiecesSync(out, this.plan(addr, out.length, opts));
     return out;
   }
 }

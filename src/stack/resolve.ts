@@ -97,28 +97,69 @@ export function entryOffsets(cols: PagemapColumns, layerName: string, file: stri
   return off;
 }
 
-/** First entry whose end is above `page` (entries sorted). */
-function firstEndingAfter(cols: PagemapColumns, page: number): number {
-  let lo = 0;
-  let hi = cols.count;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cols.vpage[mid]! + cols.nrPages[mid]! <= page) lo = mid + 1;
-    else hi = mid;
+/** Growable sorted page ranges [s, e); a range that continues the last one extends it. */
+class RangeList {
+  count = 0;
+  s: Float64Array = new Float64Array(256);
+  e: Float64Array = new Float64Array(256);
+
+  add(s: number, e: number): void {
+    const last = this.count - 1;
+    if (last >= 0 && this.e[last] === s) {
+      this.e[last] = e;
+      return;
+    }
+    if (this.count === this.s.length) {
+      const ns = new Float64Array(this.count * 2);
+      const ne = new Float64Array(this.count * 2);
+      ns.set(this.s);
+      ne.set(this.e);
+      this.s = ns;
+      this.e = ne;
+    }
+    this.s[this.count] = s;
+    this.e[this.count] = e;
+    this.count++;
   }
-  return lo;
 }
 
+/** Growable extent columns, appended in runs that are each sorted by start (one run per layer). */
 class ExtentBuilder {
-  start: number[] = [];
-  end: number[] = [];
-  layer: number[] = [];
-  offset: number[] = [];
+  count = 0;
+  start: Float64Array = new Float64Array(1024);
+  end: Float64Array = new Float64Array(1024);
+  layer: Int32Array = new Int32Array(1024);
+  offset: Float64Array = new Float64Array(1024);
+  /** Where each sorted run begins. */
+  readonly runs: number[] = [0];
+
   push(s: number, e: number, layer: number, off: number): void {
-    this.start.push(s);
-    this.end.push(e);
-    this.layer.push(layer);
-    this.offset.push(off);
+    if (this.count === this.start.length) this.grow();
+    const k = this.count++;
+    this.start[k] = s;
+    this.end[k] = e;
+    this.layer[k] = layer;
+    this.offset[k] = off;
+  }
+
+  /** What is pushed next starts a new sorted run. */
+  newRun(): void {
+    if (this.count > this.runs[this.runs.length - 1]!) this.runs.push(this.count);
+  }
+
+  private grow(): void {
+    const n = this.start.length * 2;
+    const f64 = (a: Float64Array): Float64Array => {
+      const b = new Float64Array(n);
+      b.set(a);
+      return b;
+    };
+    this.start = f64(this.start);
+    this.end = f64(this.end);
+    this.offset = f64(this.offset);
+    const l = new Int32Array(n);
+    l.set(this.layer);
+    this.layer = l;
   }
 }
 
@@ -139,8 +180,7 @@ export function resolvePagemap(file: string, layers: readonly LayerPagemap[]): R
     return { file, extents: finish(out), perLayer, depth: layers.length > 0 ? 1 : 0 };
   }
   // Pending ranges for the next layer down, sorted (they come out of a sorted walk).
-  let pendS: number[] = [];
-  let pendE: number[] = [];
+  let pend = new RangeList();
   {
     const cols = top.columns;
     const offs = entryOffsets(cols, top.layerName, file);
@@ -152,12 +192,7 @@ export function resolvePagemap(file: string, layers: readonly LayerPagemap[]): R
       const f = cols.flags[i]!;
       if (f & PE_PARENT) {
         counts.parentPages += n;
-        const last = pendS.length - 1;
-        if (last >= 0 && pendE[last] === s) pendE[last] = s + n;
-        else {
-          pendS.push(s);
-          pendE.push(s + n);
-        }
+        pend.add(s, s + n);
       } else if (f & PE_PRESENT) {
         counts.presentPages += n;
         counts.resolvedPages += n;
@@ -169,20 +204,21 @@ export function resolvePagemap(file: string, layers: readonly LayerPagemap[]): R
     }
   }
   let depth = 1;
-  for (let L = 1; pendS.length > 0; L++) {
+  for (let L = 1; pend.count > 0; L++) {
     const below = layers[L];
     const above = layers[L - 1]!;
     if (!below) {
       throw new StackError(
-        `${above.layerName}/${file}: pages ${hex(pendS[0]! * PAGE_SIZE)}-${hex(pendE[0]! * PAGE_SIZE)} are marked PE_PARENT but ${above.layerName} has no parent layer`,
+        `${above.layerName}/${file}: pages ${hex(pend.s[0]! * PAGE_SIZE)}-${hex(pend.e[0]! * PAGE_SIZE)} are marked PE_PARENT but ${above.layerName} has no parent layer`,
       );
     }
     if (!below.columns) {
       throw new StackError(
-        `${above.layerName}/${file}: pages ${hex(pendS[0]! * PAGE_SIZE)}-${hex(pendE[0]! * PAGE_SIZE)} are marked PE_PARENT but the parent layer ${below.layerName} has no ${file}`,
+        `${above.layerName}/${file}: pages ${hex(pend.s[0]! * PAGE_SIZE)}-${hex(pend.e[0]! * PAGE_SIZE)} are marked PE_PARENT but the parent layer ${below.layerName} has no ${file}`,
       );
     }
     depth = L + 1;
+    out.newRun();
     const cols = below.columns;
     const offs = entryOffsets(cols, below.layerName, file);
     const counts = perLayer[L]!;
@@ -193,12 +229,13 @@ export function resolvePagemap(file: string, layers: readonly LayerPagemap[]): R
       else if (f & PE_PRESENT) counts.presentPages += n;
       else counts.lazyPages += n;
     }
-    const nextS: number[] = [];
-    const nextE: number[] = [];
-    for (let r = 0; r < pendS.length; r++) {
-      let cur = pendS[r]!;
-      const e = pendE[r]!;
-      let j = firstEndingAfter(cols, cur);
+    const next = new RangeList();
+    // ranges and entries are both sorted: one forward walk over the entries serves all ranges
+    let j = 0;
+    for (let r = 0; r < pend.count; r++) {
+      let cur = pend.s[r]!;
+      const e = pend.e[r]!;
+      while (j < cols.count && cols.vpage[j]! + cols.nrPages[j]! <= cur) j++;
       while (cur < e) {
         const es = j < cols.count ? cols.vpage[j]! : Number.POSITIVE_INFINITY;
         if (es > cur) {
@@ -210,12 +247,7 @@ export function resolvePagemap(file: string, layers: readonly LayerPagemap[]): R
         const pe = Math.min(e, ee);
         const f = cols.flags[j]!;
         if (f & PE_PARENT) {
-          const last = nextS.length - 1;
-          if (last >= 0 && nextE[last] === cur) nextE[last] = pe;
-          else {
-            nextS.push(cur);
-            nextE.push(pe);
-          }
+          next.add(cur, pe);
         } else if (f & PE_PRESENT) {
           counts.resolvedPages += pe - cur;
           out.push(cur, pe, L, offs[j]! + (cur - es) * PAGE_SIZE);
@@ -226,25 +258,73 @@ export function resolvePagemap(file: string, layers: readonly LayerPagemap[]): R
         if (pe === ee) j++;
       }
     }
-    pendS = nextS;
-    pendE = nextE;
+    pend = next;
   }
   return { file, extents: finish(out), perLayer, depth };
 }
 
-/** Sorts extents by start and merges neighbours that continue each other in the same file. */
-function finish(b: ExtentBuilder): Extents {
-  const n = b.start.length;
-  const order = new Uint32Array(n);
+/**
+ * The order of the extents by start. Each run of the builder is sorted already (a layer's extents
+ * come out of a sorted walk), so the runs are merged pairwise: O(n log runs), no comparator sort.
+ */
+function sortedOrder(b: ExtentBuilder): Uint32Array {
+  const n = b.count;
+  const st = b.start;
+  let order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  let sorted = true;
-  for (let i = 1; i < n; i++) {
-    if (b.start[i]! < b.start[i - 1]!) {
-      sorted = false;
-      break;
+  let runs = [...b.runs, n];
+  for (let r = 0; r + 1 < runs.length; r++) {
+    for (let i = runs[r]! + 1; i < runs[r + 1]!; i++) {
+      if (st[i]! < st[i - 1]!) {
+        // not sorted within a run (cannot happen for valid input): sort outright
+        return order.sort((x, y) => st[x]! - st[y]!);
+      }
     }
   }
-  if (!sorted) order.sort((x, y) => b.start[x]! - b.start[y]!);
+  // merge (start, index) pairs so that the merge reads both sequentially
+  let keys = st.slice(0, n);
+  let tmp = new Uint32Array(n);
+  let tmpKeys = new Float64Array(n);
+  while (runs.length > 2) {
+    const next = [0];
+    for (let r = 0; r + 1 < runs.length; r += 2) {
+      const lo = runs[r]!;
+      const mid = runs[r + 1]!;
+      const hi = r + 2 < runs.length ? runs[r + 2]! : mid;
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) {
+        if (keys[i]! <= keys[j]!) {
+          tmpKeys[k] = keys[i]!;
+          tmp[k++] = order[i++]!;
+        } else {
+          tmpKeys[k] = keys[j]!;
+          tmp[k++] = order[j++]!;
+        }
+      }
+      for (; i < mid; i++, k++) {
+        tmpKeys[k] = keys[i]!;
+        tmp[k] = order[i]!;
+      }
+      for (; j < hi; j++, k++) {
+        tmpKeys[k] = keys[j]!;
+        tmp[k] = order[j]!;
+      }
+      next.push(hi);
+    }
+    if (next[next.length - 1] !== n) next.push(n);
+    [order, tmp] = [tmp, order];
+    [keys, tmpKeys] = [tmpKeys, keys];
+    runs = next;
+  }
+  return order;
+}
+
+/** Sorts extents by start and merges neighbours that continue each other in the same file. */
+function finish(b: ExtentBuilder): Extents {
+  const n = b.count;
+  const order = sortedOrder(b);
   const start = new Float64Array(n);
   const end = new Float64Array(n);
   const layer = new Int32Array(n);

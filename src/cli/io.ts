@@ -1,4 +1,7 @@
-/** Small I/O helpers shared by commands: whole-file reads with clear errors, atomic writes. */
+/**
+ * Small I/O helpers shared by commands: whole-file reads with clear errors, atomic writes, and the
+ * streams a command writes to (the process's own, or a test's when the CLI runs in-process).
+ */
 import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -8,7 +11,46 @@ export class FileError extends PagestackError {
   override name = 'FileError';
 }
 
-/** Reads a whole (image) file; a directory or unreadable path is a one-line error. */
+/** Where a command's output goes. */
+export interface CliStreams {
+  stdout(data: Uint8Array | string): void;
+  stderr(text: string): void;
+  /** All of standard input. */
+  stdin(): Promise<Uint8Array>;
+}
+
+export const processStreams: CliStreams = {
+  stdout: (data) => {
+    process.stdout.write(data);
+  },
+  stderr: (text) => {
+    process.stderr.write(text);
+  },
+  stdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return new Uint8Array(Buffer.concat(chunks));
+  },
+};
+
+let current: CliStreams = processStreams;
+
+/** The streams of the command that is running. */
+export function cliStreams(): CliStreams {
+  return current;
+}
+
+/** Sets the streams commands write to; returns the previous ones. */
+export function setCliStreams(s: CliStreams): CliStreams {
+  const prev = current;
+  current = s;
+  return prev;
+}
+
+/**
+ * Reads a whole (image) file; a directory, device or unreadable path is a one-line error. Memory is
+ * bounded by the file's size: only regular files (and pipes, which end) are read.
+ */
 export async function readWholeFile(path: string): Promise<Uint8Array> {
   let st: ReturnType<typeof statSync>;
   try {
@@ -16,7 +58,17 @@ export async function readWholeFile(path: string): Promise<Uint8Array> {
   } catch (e) {
     throw new FileError(`${path}: ${describeErrno(e)}`);
   }
-  if (st.isDirectory()) throw new FileError(`${path}: is a directory, expected an image file`);
+  if (st.isDirectory()) throw new FileError(`${path}: is a directory, expected a file`);
+  if (!st.isFile() && !st.isFIFO()) {
+    const kind = st.isCharacterDevice()
+      ? 'a character device'
+      : st.isBlockDevice()
+        ? 'a block device'
+        : st.isSocket()
+          ? 'a socket'
+          : 'not a regular file';
+    throw new FileError(`${path}: is ${kind}, expected a regular file`);
+  }
   try {
     return new Uint8Array(await readFile(path));
   } catch (e) {
@@ -35,26 +87,59 @@ export function describeErrno(e: unknown): string {
     case 'EISDIR':
       return 'is a directory';
     case 'ENOTDIR':
-      return 'not a directory';
+      return 'not a directory (a component of the path is a file)';
+    case 'ELOOP':
+      return 'too many levels of symbolic links';
+    case 'ENAMETOOLONG':
+      return 'file name too long';
+    case 'ENOSPC':
+      return 'no space left on device';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'ERR_FS_FILE_TOO_LARGE':
+      return 'file is too large to read (more than 2 GiB)';
     default:
-      return err?.message ?? String(e);
+      return (err?.message ?? String(e)).split('\n')[0]!;
   }
 }
 
-/** Writes `data` to `path` atomically: a temporary file beside it, fsync, rename. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+/**
+ * Writes `data` to `path` atomically: a temporary file beside it, fsync, rename. Failures are a
+ * FileError naming `path`. `durable: false` skips the fsync (for output that can be made again,
+ * such as decoded JSON: readers still never see a half-written file).
+ */
+export function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string | readonly Uint8Array[],
+  opts: { durable?: boolean } = {},
+): void {
   const tmp = join(dirname(path), `.${basename(path)}.pagestack-tmp-${process.pid}`);
-  const fd = openSync(tmp, 'w', 0o644);
+  let fd: number;
   try {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
+    fd = openSync(tmp, 'w', 0o644);
   } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw e;
+    throw new FileError(`${path}: cannot write: ${describeErrno(e)}`);
   }
-  closeSync(fd);
-  renameSync(tmp, path);
+  try {
+    const parts = typeof data === 'string' ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
+    for (const buf of parts) {
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    }
+    if (opts.durable !== false) fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // gone already
+    }
+    throw new FileError(`${path}: cannot write: ${describeErrno(e)}`);
+  }
 }

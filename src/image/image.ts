@@ -72,24 +72,30 @@ export function forEachEntry(
   let off = start;
   let i = 0;
   while (off < buf.length) {
-    if (buf.length - off < 4) {
-      throw new ImageFormatError(
-        `truncated entry header: ${buf.length - off} bytes left, expected a 4-byte length`,
-        off,
-      );
-    }
-    const len = u32le(buf, off);
-    if (len > buf.length - off - 4) {
-      throw new ImageFormatError(
-        `entry ${i} claims ${len} bytes but only ${buf.length - off - 4} remain in the file`,
-        off,
-      );
-    }
+    const len = entryLength(buf, off, i);
     fn(off + 4, off + 4 + len, i);
     off += 4 + len;
     i++;
   }
   return i;
+}
+
+/** The length of entry `i`, whose length prefix is at `off` (< buf.length); checked against EOF. */
+export function entryLength(buf: Uint8Array, off: number, i: number): number {
+  if (buf.length - off < 4) {
+    throw new ImageFormatError(
+      `truncated entry header: ${buf.length - off} bytes left, expected a 4-byte length`,
+      off,
+    );
+  }
+  const len = u32le(buf, off);
+  if (len > buf.length - off - 4) {
+    throw new ImageFormatError(
+      `entry ${i} claims ${len} bytes but only ${buf.length - off - 4} remain in the file`,
+      off,
+    );
+  }
+  return len;
 }
 
 export function decodeImage(buf: Uint8Array): CriuImage {

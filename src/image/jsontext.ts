@@ -16,12 +16,29 @@ export type JsonValue =
   | JsonValue[]
   | { [key: string]: JsonValue };
 
-function quote(s: string): string {
+/** Printable ASCII other than `"` and `\\`: such strings need no escaping at all. */
+const PLAIN_STRING = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** A JSON string literal as Python's json.dumps writes it (ensure_ascii). */
+export function quoteJson(s: string): string {
+  if (PLAIN_STRING.test(s)) return `"${s}"`;
   // JSON.stringify escapes quotes, backslashes and control characters as Python does;
   // then escape everything outside ASCII (Python's ensure_ascii=True).
   return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => {
     return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
+}
+
+/** Object keys repeat a lot (every entry of an image has the same ones): quote each once. */
+const keyCache = new Map<string, string>();
+
+function quoteKey(k: string): string {
+  let q = keyCache.get(k);
+  if (q === undefined) {
+    q = `${quoteJson(k)}: `;
+    if (keyCache.size < 4096) keyCache.set(k, q);
+  }
+  return q;
 }
 
 function scalar(v: JsonValue): string | undefined {
@@ -36,54 +53,52 @@ function scalar(v: JsonValue): string | undefined {
       if (!Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
       return String(v);
     case 'string':
-      return quote(v);
+      return quoteJson(v);
     default:
       return undefined;
   }
 }
 
-/** Serialises like Python's json.dumps(v) (indent = undefined) or json.dumps(v, indent=4). */
-export function stringifyJson(v: JsonValue, pretty = false): string {
-  const parts: string[] = [];
+/**
+ * Serialises like Python's json.dumps(v) (indent = undefined) or json.dumps(v, indent=4).
+ * `indent` is the indentation the value starts at (pretty only), for values written inside others.
+ */
+export function stringifyJson(v: JsonValue, pretty = false, indent = ''): string {
+  let out = '';
   const walk = (x: JsonValue, ind: string): void => {
     const s = scalar(x);
     if (s !== undefined) {
-      parts.push(s);
+      out += s;
       return;
     }
     const inner = pretty ? `${ind}    ` : '';
-    const nl = pretty ? `\n${inner}` : '';
     const sep = pretty ? `,\n${inner}` : ', ';
-    const close = pretty ? `\n${ind}` : '';
     if (Array.isArray(x)) {
       if (x.length === 0) {
-        parts.push('[]');
+        out += '[]';
         return;
       }
-      parts.push('[', nl);
-      x.forEach((e, i) => {
-        if (i > 0) parts.push(sep);
-        walk(e, inner);
-      });
-      parts.push(close, ']');
+      out += pretty ? `[\n${inner}` : '[';
+      for (let i = 0; i < x.length; i++) {
+        if (i > 0) out += sep;
+        walk(x[i]!, inner);
+      }
+      out += pretty ? `\n${ind}]` : ']';
       return;
     }
     const obj = x as { [key: string]: JsonValue };
-    const keys = Object.keys(obj);
-    if (keys.length === 0) {
-      parts.push('{}');
-      return;
-    }
-    parts.push('{', nl);
-    keys.forEach((k, i) => {
-      if (i > 0) parts.push(sep);
-      parts.push(quote(k), ': ');
+    let first = true;
+    for (const k in obj) {
+      if (!Object.hasOwn(obj, k)) continue;
+      out += first ? (pretty ? `{\n${inner}` : '{') : sep;
+      first = false;
+      out += quoteKey(k);
       walk(obj[k]!, inner);
-    });
-    parts.push(close, '}');
+    }
+    out += first ? '{}' : pretty ? `\n${ind}}` : '}';
   };
-  walk(v, '');
-  return parts.join('');
+  walk(v, indent);
+  return out;
 }
 
 /** Parses JSON text; integers beyond 2^53 come back as bigint. Errors name line and column. */

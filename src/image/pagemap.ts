@@ -15,7 +15,7 @@
  */
 import { ImageFormatError } from './errors.js';
 import { forEachEntry, readFraming } from './image.js';
-import { WireReader } from './wire.js';
+import { u32le, WireReader, type WireType } from './wire.js';
 
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
@@ -45,145 +45,196 @@ export function decodePagemap(buf: Uint8Array): PagemapColumns {
   const { magic, start } = readFraming(buf);
   if (magic !== 'PAGEMAP') throw new ImageFormatError(`expected a PAGEMAP image, found ${magic}`, 4);
   // Count entries first (cheap: one u32 per entry) so the columns are allocated once.
-  let n = 0;
-  forEachEntry(buf, start, () => {
-    n++;
-  });
+  const n = forEachEntry(buf, start, () => {});
   if (n === 0) throw new ImageFormatError('pagemap has no pagemap_head entry', start);
   const count = n - 1;
   const vpage = new Float64Array(count);
   const nrPages = new Float64Array(count);
   const flags = new Uint32Array(count);
   const fileOffset = new Float64Array(count);
-  let pagesId = -1;
   const b = buf;
-  let off = start;
-  for (let i = 0; i < n; i++) {
-    const len = (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
+  let len = u32le(b, start);
+  const pagesId = decodeHead(b, start + 4, start + 4 + len);
+  let off = start + 4 + len;
+  const cols = { vpage, nrPages, flags };
+  for (let i = 0; i < count; i++) {
+    len = (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
     const s = off + 4;
     const e = s + len;
-    if (i === 0) {
-      pagesId = decodeHead(b, s, e);
-    } else {
-      decodeEntry(b, s, e, i - 1, vpage, nrPages, flags);
-      fileOffset[i - 1] = off;
-    }
+    fileOffset[i] = off;
     off = e;
+    // The fast path takes entries made only of fields 1..5 as varints, each once (what CRIU
+    // writes); anything else goes to `slowEntry`, which reads it with the checked generic reader.
+    let p = s;
+    let seen = 0;
+    let vaddrLo = 0;
+    let vaddrHi = 0;
+    let compat = 0;
+    let inParent = false;
+    let fl = 0;
+    let nrLo = 0;
+    let nrHi = 0;
+    while (p < e) {
+      const key = b[p]!;
+      const f = key >>> 3;
+      if ((key & 7) !== 0 || f === 0 || f > 5 || (seen & (1 << f)) !== 0) break;
+      seen |= 1 << f;
+      p++;
+      // varint -> lo, hi (at most 10 bytes, the 10th at most 1). Bytes past the entry may be read
+      // here (undefined past the buffer reads as 0); `p > e` then sends the entry the slow way.
+      let x = b[p++]!;
+      let lo = x & 0x7f;
+      let hi = 0;
+      if (x >= 0x80) {
+        x = b[p++]!;
+        lo |= (x & 0x7f) << 7;
+        if (x >= 0x80) {
+          x = b[p++]!;
+          lo |= (x & 0x7f) << 14;
+          if (x >= 0x80) {
+            x = b[p++]!;
+            lo |= (x & 0x7f) << 21;
+            if (x >= 0x80) {
+              x = b[p++]!;
+              lo |= (x & 0x0f) << 28;
+              hi = (x & 0x7f) >>> 4;
+              for (let shift = 3; x >= 0x80; shift += 7) {
+                x = b[p++]!;
+                hi |= (x & 0x7f) << shift;
+                if (shift === 31) {
+                  if (x > 1) x = 0x80; // the 10th byte holds 1 bit; more is invalid, as is an 11th
+                  break;
+                }
+              }
+              hi >>>= 0;
+            }
+          }
+        }
+        lo >>>= 0;
+        if (x >= 0x80) {
+          seen = -1;
+          break;
+        }
+      }
+      if (f === 1) {
+        vaddrLo = lo;
+        vaddrHi = hi;
+      } else if (f === 2) compat = lo;
+      else if (f === 3) inParent = (lo | hi) !== 0;
+      else if (f === 4) fl = lo;
+      else {
+        nrLo = lo;
+        nrHi = hi;
+      }
+    }
+    if (p !== e || seen < 0) {
+      slowEntry(b, s, e, i, cols);
+      continue;
+    }
+    store(i, s, cols, seen, vaddrLo, vaddrHi, compat, inParent, fl, nrLo, nrHi);
   }
   return { pagesId, count, vpage, nrPages, flags, fileOffset };
+}
+
+interface Columns {
+  vpage: Float64Array;
+  nrPages: Float64Array;
+  flags: Uint32Array;
+}
+
+/** Checks entry `i` (starting at `s`) and stores it, normalised; `seen` has bit f for field f. */
+function store(
+  i: number,
+  s: number,
+  cols: Columns,
+  seen: number,
+  vaddrLo: number,
+  vaddrHi: number,
+  compat: number,
+  inParent: boolean,
+  fl: number,
+  nrLo: number,
+  nrHi: number,
+): void {
+  if ((seen & 2) === 0) throw new ImageFormatError(`pagemap_entry ${i} has no vaddr, expected one`, s);
+  if ((seen & 4) === 0) {
+    throw new ImageFormatError(`pagemap_entry ${i} has no compat_nr_pages, expected one`, s);
+  }
+  if ((vaddrLo & 0xfff) !== 0) {
+    throw new ImageFormatError(
+      `pagemap_entry ${i}: vaddr 0x${((BigInt(vaddrHi) << 32n) | BigInt(vaddrLo)).toString(16)} is not page-aligned, expected a multiple of 4096`,
+      s,
+    );
+  }
+  cols.vpage[i] = vaddrHi * TWO20 + (vaddrLo >>> 12);
+  if (seen & 32) {
+    if (nrHi >= TWO20) {
+      throw new ImageFormatError(
+        `pagemap_entry ${i}: nr_pages ${nrHi * TWO32 + nrLo} is beyond any address space, expected below 2^52`,
+        s,
+      );
+    }
+    cols.nrPages[i] = nrHi * TWO32 + nrLo;
+  } else cols.nrPages[i] = compat;
+  cols.flags[i] = seen & 16 ? fl : inParent ? PE_PARENT : PE_PRESENT;
 }
 
 function decodeHead(b: Uint8Array, s: number, e: number): number {
   const r = new WireReader(b, s, e);
   let pagesId = -1;
   while (r.pos < r.end) {
-    const [no, wire] = r.key();
-    if (no === 1 && wire === 0) pagesId = r.uint32();
-    else r.skip(wire);
+    const keyAt = r.pos;
+    const k = r.keyRaw();
+    const no = k >>> 3;
+    const wire = (k & 7) as WireType;
+    if (no === 1) {
+      if (wire !== 0) r.fail(`field pagemap_head.pages_id: wire type ${wire}, expected 0`, keyAt);
+      pagesId = r.varintParts(); // uint32: the low 32 bits, as protobuf reads it
+    } else r.skip(wire);
   }
-  if (pagesId < 0) throw new ImageFormatError('pagemap_head has no pages_id', s);
+  if (pagesId < 0) throw new ImageFormatError('pagemap_head has no pages_id, expected one', s);
   return pagesId;
 }
 
+const FIELD_NAMES = ['', 'vaddr', 'compat_nr_pages', 'in_parent', 'flags', 'nr_pages'];
+
 /**
- * One pagemap_entry. Varints are read inline as (lo 32 bits, hi 32 bits) pairs; anything unusual
- * (unknown fields, odd wire types) falls back to the checked generic reader.
+ * An entry the fast path did not take: unknown fields (skipped), repeated fields (the last one
+ * wins, as in protobuf), or something malformed (a clear error with its offset).
  */
-function decodeEntry(
-  b: Uint8Array,
-  s: number,
-  e: number,
-  i: number,
-  vpage: Float64Array,
-  nrPages: Float64Array,
-  flags: Uint32Array,
-): void {
-  let p = s;
-  let vaddrLo = -1;
+function slowEntry(b: Uint8Array, s: number, e: number, i: number, cols: Columns): void {
+  const r = new WireReader(b, s, e);
+  let seen = 0;
+  let vaddrLo = 0;
   let vaddrHi = 0;
-  let compat = -1;
+  let compat = 0;
   let inParent = false;
-  let fl = -1;
-  let nrLo = -1;
+  let fl = 0;
+  let nrLo = 0;
   let nrHi = 0;
-  while (p < e) {
-    const key = b[p]!;
-    if (key >= 0x80) {
-      // multi-byte key: not one of fields 1..5
-      const r = new WireReader(b, p, e);
-      const [, wire] = r.key();
+  while (r.pos < r.end) {
+    const keyAt = r.pos;
+    const k = r.keyRaw();
+    const f = k >>> 3;
+    const wire = (k & 7) as WireType;
+    if (f > 5) {
       r.skip(wire);
-      p = r.pos;
       continue;
     }
-    p++;
-    const wire = key & 7;
-    if (wire !== 0) {
-      const r = new WireReader(b, p - 1, e);
-      r.key();
-      r.skip(wire as 0 | 1 | 2 | 5);
-      p = r.pos;
-      continue;
-    }
-    // varint -> lo, hi
-    let lo = 0;
-    let hi = 0;
-    let byte = 0;
-    let k = 0;
-    for (; ; k++) {
-      if (p >= e) throw new ImageFormatError('truncated varint in pagemap_entry', p);
-      byte = b[p++]!;
-      if (k < 4) lo |= (byte & 0x7f) << (7 * k);
-      else if (k === 4) {
-        lo |= (byte & 0x0f) << 28;
-        hi = (byte & 0x7f) >>> 4;
-      } else hi |= (byte & 0x7f) << (3 + 7 * (k - 5));
-      if (byte < 0x80) break;
-      if (k === 9) throw new ImageFormatError('invalid varint in pagemap_entry: longer than 10 bytes', p);
-    }
-    if (k === 9 && byte > 1)
-      throw new ImageFormatError('invalid varint in pagemap_entry: more than 64 bits', p);
-    lo >>>= 0;
-    hi >>>= 0;
-    switch (key >>> 3) {
-      case 1:
-        vaddrLo = lo;
-        vaddrHi = hi;
-        break;
-      case 2:
-        compat = lo;
-        break;
-      case 3:
-        inParent = lo !== 0 || hi !== 0;
-        break;
-      case 4:
-        fl = lo;
-        break;
-      case 5:
-        nrLo = lo;
-        nrHi = hi;
-        break;
-      default:
-        break;
+    if (wire !== 0) r.fail(`field pagemap_entry.${FIELD_NAMES[f]}: wire type ${wire}, expected 0`, keyAt);
+    const lo = r.varintParts();
+    const hi = r.hi;
+    seen |= 1 << f;
+    if (f === 1) {
+      vaddrLo = lo;
+      vaddrHi = hi;
+    } else if (f === 2) compat = lo;
+    else if (f === 3) inParent = (lo | hi) !== 0;
+    else if (f === 4) fl = lo;
+    else {
+      nrLo = lo;
+      nrHi = hi;
     }
   }
-  if (vaddrLo < 0) throw new ImageFormatError(`pagemap_entry ${i} has no vaddr`, s);
-  if (compat < 0) throw new ImageFormatError(`pagemap_entry ${i} has no compat_nr_pages`, s);
-  if ((vaddrLo & 0xfff) !== 0) {
-    throw new ImageFormatError(
-      `pagemap_entry ${i}: vaddr 0x${(BigInt(vaddrHi) * BigInt(TWO32) + BigInt(vaddrLo)).toString(16)} is not page-aligned`,
-      s,
-    );
-  }
-  vpage[i] = vaddrHi * TWO20 + (vaddrLo >>> 12);
-  let nr = nrLo >= 0 ? nrHi * TWO32 + nrLo : compat;
-  if (nrLo >= 0 && nrHi >= TWO20) {
-    throw new ImageFormatError(
-      `pagemap_entry ${i}: nr_pages ${nrHi * TWO32 + nrLo} is beyond any address space`,
-      s,
-    );
-  }
-  if (nrLo < 0) nr = compat;
-  nrPages[i] = nr;
-  flags[i] = fl >= 0 ? fl : inParent ? 1 : 4;
+  store(i, s, cols, seen, vaddrLo, vaddrHi, compat, inParent, fl, nrLo, nrHi);
 }

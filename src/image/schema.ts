@@ -176,7 +176,9 @@ export function decodeMessage(
   const msg: Message = {};
   while (r.pos < r.end) {
     const keyAt = r.pos;
-    const [no, wire] = r.key();
+    const k = r.keyRaw();
+    const no = k >>> 3;
+    const wire = (k & 7) as WireType;
     const field = idx.byNo.get(no);
     if (!field) {
       const s = r.pos;
@@ -239,16 +241,14 @@ function readValue(
 
 function readScalar(r: WireReader, field: FieldSchema): ScalarValue {
   switch (field.type) {
-    case 'int32': {
-      const v = r.varint64();
-      return Number(BigInt.asIntN(32, v));
-    }
-    case 'uint32':
-      return Number(BigInt.asUintN(32, r.varint64()));
+    // 32-bit types keep the low 32 bits of the varint (as protobuf does), without bigints
+    case 'int32':
     case 'enum':
-      return Number(BigInt.asIntN(32, r.varint64()));
+      return r.varintParts() | 0;
+    case 'uint32':
+      return r.varintParts();
     case 'sint32': {
-      const v = Number(BigInt.asUintN(32, r.varint64()));
+      const v = r.varintParts();
       return (v >>> 1) ^ -(v & 1);
     }
     case 'int64':
@@ -260,7 +260,7 @@ function readScalar(r: WireReader, field: FieldSchema): ScalarValue {
       return (v >> 1n) ^ -(v & 1n);
     }
     case 'bool':
-      return r.varint64() !== 0n;
+      return (r.varintParts() | r.hi) !== 0;
     case 'fixed32':
       return r.fixed32();
     case 'sfixed32':

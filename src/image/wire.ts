@@ -40,52 +40,72 @@ export class WireReader {
     throw new ImageFormatError(detail, this.base + at);
   }
 
-  /** A varint that must fit in 32 bits unsigned (keys, lengths, uint32 fields). */
+  /** High 32 bits of the last varint read by `varintParts`. */
+  hi = 0;
+
+  /**
+   * Reads a varint of up to 64 bits without allocating: returns its low 32 bits (unsigned) and
+   * leaves the high 32 bits in `this.hi`.
+   */
+  varintParts(): number {
+    const b = this.buf;
+    const end = this.end;
+    const start = this.pos;
+    let p = start;
+    if (p < end && b[p]! < 0x80) {
+      this.pos = p + 1;
+      this.hi = 0;
+      return b[p]!;
+    }
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; i < 10; i++) {
+      if (p >= end) this.fail('truncated varint: the message ends before its last byte', start);
+      const x = b[p++]!;
+      if (i < 4) lo |= (x & 0x7f) << (7 * i);
+      else if (i === 4) {
+        lo |= (x & 0x0f) << 28;
+        hi = (x & 0x7f) >> 4;
+      } else hi |= (x & 0x7f) << (3 + 7 * (i - 5));
+      if (x < 0x80) {
+        if (i === 9 && x > 1) this.fail('invalid varint: more than 64 bits', start);
+        this.pos = p;
+        this.hi = hi >>> 0;
+        return lo >>> 0;
+      }
+    }
+    return this.fail('invalid varint: longer than 10 bytes, expected at most 10', start);
+  }
+
+  /** A varint that must fit in 32 bits unsigned (keys, lengths). */
   uint32(): number {
     const start = this.pos;
-    const v = this.varint64();
-    if (v > 0xffffffffn) {
+    const lo = this.varintParts();
+    if (this.hi !== 0) {
       // int32 negatives are sign-extended to 10 bytes; callers that allow them use varint64.
-      this.fail(`varint value ${v} does not fit in 32 bits`, start);
+      this.fail(`varint value ${(BigInt(this.hi) << 32n) | BigInt(lo)} does not fit in 32 bits`, start);
     }
-    return Number(v);
+    return lo;
   }
 
   /** A full 64-bit varint, as an unsigned bigint. */
   varint64(): bigint {
-    const start = this.pos;
-    let lo = 0;
-    let hi = 0;
-    let shift = 0;
-    // Fast path: first 4 bytes (28 bits) fit a small integer.
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) this.fail('truncated varint', start);
-      const b = this.buf[this.pos++]!;
-      if (i < 4) {
-        lo |= (b & 0x7f) << shift;
-      } else if (i === 4) {
-        lo |= (b & 0x0f) << 28;
-        hi = (b & 0x7f) >> 4;
-      } else {
-        hi |= (b & 0x7f) << (3 + 7 * (i - 5));
-      }
-      shift += 7;
-      if ((b & 0x80) === 0) {
-        if (i === 9 && b > 1) this.fail('invalid varint: more than 64 bits', start);
-        return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-      }
-    }
-    this.fail('invalid varint: longer than 10 bytes', start);
+    const lo = this.varintParts();
+    const hi = this.hi;
+    // below 2^53 one conversion of an exact double is enough
+    return hi < 0x200000 ? BigInt(hi * TWO32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
   }
 
   /** A varint returned as a JS number when below 2^53, else as a bigint. */
   varintNumberOrBig(): number | bigint {
-    const v = this.varint64();
-    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    const lo = this.varintParts();
+    const hi = this.hi;
+    return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
   }
 
   fixed32(): number {
-    if (this.end - this.pos < 4) this.fail('truncated fixed32');
+    if (this.end - this.pos < 4)
+      this.fail(`truncated fixed32: expected 4 bytes, ${this.end - this.pos} left`);
     const b = this.buf;
     const p = this.pos;
     this.pos += 4;
@@ -93,7 +113,8 @@ export class WireReader {
   }
 
   fixed64(): bigint {
-    if (this.end - this.pos < 8) this.fail('truncated fixed64');
+    if (this.end - this.pos < 8)
+      this.fail(`truncated fixed64: expected 8 bytes, ${this.end - this.pos} left`);
     const lo = this.fixed32();
     const hi = this.fixed32();
     return (BigInt(hi) << 32n) | BigInt(lo);
@@ -113,15 +134,21 @@ export class WireReader {
 
   /** Reads a field key; returns [fieldNumber, wireType]. */
   key(): [number, WireType] {
+    const k = this.keyRaw();
+    return [k >>> 3, (k & 7) as WireType];
+  }
+
+  /** Reads a field key, checked: field number `k >>> 3` (1 or more), wire type `k & 7` (0/1/2/5). */
+  keyRaw(): number {
     const at = this.pos;
     const k = this.uint32();
     const wire = k & 7;
     const no = k >>> 3;
-    if (no === 0) this.fail('invalid field number 0', at);
+    if (no === 0) this.fail('invalid field number 0, expected 1 or more', at);
     if (wire !== 0 && wire !== 1 && wire !== 2 && wire !== 5) {
-      this.fail(`invalid wire type ${wire} for field ${no}`, at);
+      this.fail(`invalid wire type ${wire} for field ${no}, expected 0, 1, 2 or 5`, at);
     }
-    return [no, wire];
+    return k;
   }
 
   /** Skips the value of a field of the given wire type. */
@@ -131,14 +158,16 @@ export class WireReader {
         this.varint64();
         return;
       case WIRE_I64:
-        if (this.end - this.pos < 8) this.fail('truncated fixed64');
+        if (this.end - this.pos < 8)
+          this.fail(`truncated fixed64: expected 8 bytes, ${this.end - this.pos} left`);
         this.pos += 8;
         return;
       case WIRE_LEN:
         this.lengthDelimited();
         return;
       case WIRE_I32:
-        if (this.end - this.pos < 4) this.fail('truncated fixed32');
+        if (this.end - this.pos < 4)
+          this.fail(`truncated fixed32: expected 4 bytes, ${this.end - this.pos} left`);
         this.pos += 4;
         return;
     }

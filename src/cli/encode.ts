@@ -11,20 +11,37 @@ function jsonText(bytes: Uint8Array): string {
   try {
     return utf8.decode(bytes);
   } catch {
-    // find the first offset where a prefix stops decoding (stream mode tolerates a cut sequence)
-    let lo = 0;
-    let hi = bytes.length;
-    while (hi - lo > 1) {
-      const mid = (lo + hi) >>> 1;
-      try {
-        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid), { stream: true });
-        lo = mid;
-      } catch {
-        hi = mid;
-      }
-    }
-    throw new ImageJsonError(`invalid UTF-8 at byte offset ${lo}, expected JSON text`, '$');
+    throw new ImageJsonError(`invalid UTF-8 at byte offset ${badUtf8Offset(bytes)}, expected JSON text`, '$');
   }
+}
+
+/** Where the first invalid UTF-8 sequence of `bytes` starts. */
+function badUtf8Offset(bytes: Uint8Array): number {
+  // the longest prefix that decodes in stream mode (which leaves a cut sequence at the end pending)
+  const decodes = (n: number): boolean => {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, n), { stream: true });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let lo = 0;
+  let hi = bytes.length;
+  if (decodes(hi)) lo = hi;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (decodes(mid)) lo = mid;
+    else hi = mid;
+  }
+  // byte `lo` breaks the text (or the text ends at `lo`); a sequence still unfinished there is the
+  // bad one: step back over continuation bytes to its lead byte
+  let k = lo - 1;
+  while (k >= 0 && lo - k <= 3 && (bytes[k]! & 0xc0) === 0x80) k--;
+  if (k < 0 || lo - k > 3) return lo;
+  const lead = bytes[k]!;
+  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return need > lo - k ? k : lo;
 }
 
 export function registerEncode(program: Command): void {

@@ -534,8 +534,24 @@ function unknownFromJson(v: JsonValue, path: string): UnknownField[] {
     ) {
       throw new ImageJsonError('expected [field number, wire type 0/1/2/5, "hex bytes"]', p);
     }
-    return { no: u[0], wire: u[1] as WireType, data: fromHex(u[2], p) };
+    const wire = u[1] as WireType;
+    const data = fromHex(u[2], `${p}[2]`);
+    // the bytes are written back as they are: they must be one value of that wire type
+    const bad =
+      wire === 1 ? data.length !== 8 : wire === 5 ? data.length !== 4 : wire === 0 && !isOneVarint(data);
+    if (bad) {
+      const want = wire === 1 ? '8 bytes' : wire === 5 ? '4 bytes' : 'exactly one varint (at most 10 bytes)';
+      throw new ImageJsonError(`expected ${want} for wire type ${wire}, got ${data.length} bytes`, `${p}[2]`);
+    }
+    return { no: u[0], wire, data };
   });
+}
+
+function isOneVarint(b: Uint8Array): boolean {
+  if (b.length === 0 || b.length > 10) return false;
+  for (let i = 0; i < b.length - 1; i++) if (b[i]! < 0x80) return false;
+  const last = b[b.length - 1]!;
+  return last < 0x80 && (b.length < 10 || last <= 1);
 }
 
 function htonl(v: number): number {

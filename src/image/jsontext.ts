@@ -126,10 +126,10 @@ export function parseJson(text: string): JsonValue {
   let depth = 0;
   const value = (): JsonValue => {
     ws();
-    if (i >= n) fail('unexpected end of input');
+    if (i >= n) fail('unexpected end of input, expected a value');
     const c = text[i]!;
     if (c === '{') {
-      if (++depth > 512) fail('nested too deep');
+      if (++depth > 512) fail('nested too deep, expected at most 512 levels');
       i++;
       const obj: { [key: string]: JsonValue } = {};
       ws();
@@ -165,7 +165,7 @@ export function parseJson(text: string): JsonValue {
       }
     }
     if (c === '[') {
-      if (++depth > 512) fail('nested too deep');
+      if (++depth > 512) fail('nested too deep, expected at most 512 levels');
       i++;
       const arr: JsonValue[] = [];
       ws();
@@ -201,6 +201,19 @@ export function parseJson(text: string): JsonValue {
     if (text.startsWith('null', i)) {
       i += 4;
       return null;
+    }
+    // what Python's json writes for float fields that hold them
+    if (text.startsWith('NaN', i)) {
+      i += 3;
+      return Number.NaN;
+    }
+    if (text.startsWith('Infinity', i)) {
+      i += 8;
+      return Number.POSITIVE_INFINITY;
+    }
+    if (text.startsWith('-Infinity', i)) {
+      i += 9;
+      return Number.NEGATIVE_INFINITY;
     }
     return num();
   };
@@ -246,26 +259,26 @@ export function parseJson(text: string): JsonValue {
             break;
           case 'u': {
             const h = text.slice(i, i + 4);
-            if (!/^[0-9a-fA-F]{4}$/.test(h)) fail('bad \\u escape');
+            if (!/^[0-9a-fA-F]{4}$/.test(h)) fail('bad \\u escape, expected 4 hex digits');
             out += String.fromCharCode(Number.parseInt(h, 16));
             i += 4;
             break;
           }
           default:
             i -= 2;
-            fail('bad escape');
+            fail('bad escape, expected one of \\" \\\\ / b f n r t u');
         }
         seg = i;
         continue;
       }
-      if (c < 32) fail('control character in string');
+      if (c < 32) fail('control character in a string, expected it escaped');
       i++;
     }
-    return fail('unterminated string');
+    return fail('unterminated string, expected a closing quote');
   };
   const num = (): JsonValue => {
     const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
-    if (!m) fail('unexpected character');
+    if (!m) fail(`unexpected character ${JSON.stringify(text[i])}, expected a value`);
     const lit = m![0];
     i += lit.length;
     if (m![2] === undefined && m![3] === undefined) {
@@ -276,6 +289,6 @@ export function parseJson(text: string): JsonValue {
   };
   const v = value();
   ws();
-  if (i < n) fail('trailing characters after the JSON value');
+  if (i < n) fail('trailing characters after the JSON value, expected the end');
   return v;
 }

@@ -347,6 +347,19 @@ describe('encode: bad JSON', () => {
         '$.entries[1].flags',
         ['expected an integer'],
       ],
+      // names that exist on every object's prototype are nothing special
+      ['{"magic": "__proto__", "entries": [{}]}', '$.magic', ["unknown magic '__proto__'"]],
+      ['{"magic": "constructor", "entries": [{}]}', '$.magic', ["unknown magic 'constructor'"]],
+      [
+        '{"magic": "CORE", "entries": [{"mtype": "toString"}]}',
+        '$.entries[0].mtype',
+        ["'toString' is not a value"],
+      ],
+      [
+        '{"magic": "PAGEMAP", "entries": [{"pages_id": 1, "__proto__": {"x": 1}}]}',
+        '$.entries[0].__proto__',
+        ["has no field '__proto__'"],
+      ],
       [
         '{"magic": "PAGEMAP", "entries": [{"pages_id": 1}, {"colour": 1}]}',
         '$.entries[1].colour',

@@ -10,12 +10,16 @@
  *     same JSON text;
  *   - when decodePagemap accepts a pagemap, decodeImage does too and its entries, normalised as
  *     CRIU does, are the same columns.
+ * Then the JSON side: crit JSON of the corpus images with values replaced by others of the wrong
+ * type or range, keys deleted or renamed, elements duplicated, through encode: a typed error, or an
+ * image that decodes.
  * Never another exception type, never a hang: the cases run in a child process with a time limit,
  * and every single case must finish quickly.
  *
  * Deterministic: the seed is printed (PAGESTACK_FUZZ_SEED=<n> to choose one); the run stops after
- * CASES cases or a time budget of about 10 s (PAGESTACK_FUZZ_MS), whichever comes first. A failing
- * case is reported with its number; PAGESTACK_FUZZ_CASE=<k> replays only that case.
+ * CASES + JSON_CASES cases or a time budget of about 10 s in all (PAGESTACK_FUZZ_MS, 3/4 for images,
+ * 1/4 for JSON), whichever comes first. A failing case is reported with its number;
+ * PAGESTACK_FUZZ_CASE=<k> replays only that case.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -32,12 +36,14 @@ import {
   entryLength,
   readFraming,
 } from '../src/image/image.js';
+import { type JsonValue, parseJson, stringifyJson } from '../src/image/jsontext.js';
 import { decodePagemap, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
 import { decodeToJsonChunks } from '../src/image/pagemap-json.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'criu-4.2');
 const DEFAULT_SEED = 0x5eed_2042;
 const CASES = 20_000;
+const JSON_CASES = 5_000;
 const SLOW_CASE_MS = 5_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -295,23 +301,111 @@ function checkCase(b: Uint8Array, pretty: boolean): void {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// JSON side: mutated crit JSON through encode. A typed error or an image that decodes.
+
+const JSON_VALUES: JsonValue[] = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1.5,
+  2 ** 32,
+  2n ** 64n,
+  -(2n ** 63n) - 1n,
+  Number.NaN,
+  '',
+  'x',
+  '0x10',
+  '-0x10',
+  'PE_PRESENT | 0x8',
+  '1:2',
+  '::1',
+  '1.2.3.4',
+  'AAAA',
+  '=41',
+  [],
+  [1],
+  ['x'],
+  [[1, 0, '01']],
+  {},
+  { a: 1 },
+];
+const KEYS = ['magic', 'entries', 'pages_id', 'vaddr', 'flags', 'nr_pages', '_unknown', 'name', 'id', 'x'];
+
+/** Every (container, key) of a JSON document. */
+function slots(v: JsonValue, out: [JsonValue[] | { [k: string]: JsonValue }, string | number][] = []) {
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => {
+      out.push([v, i]);
+      slots(x, out);
+    });
+  } else if (v !== null && typeof v === 'object') {
+    for (const k of Object.keys(v)) {
+      out.push([v, k]);
+      slots(v[k]!, out);
+    }
+  }
+  return out;
+}
+
+function mutateJson(doc: JsonValue, rand: () => number): string[] {
+  const int = (n: number): number => Math.floor(rand() * n);
+  const what: string[] = [];
+  const rounds = 1 + int(2);
+  for (let r = 0; r < rounds; r++) {
+    const all = slots(doc);
+    if (all.length === 0) break;
+    const [parent, key] = all[int(all.length)]!;
+    const op = int(4);
+    const p = parent as Record<string | number, JsonValue>;
+    if (op <= 1) {
+      const v = JSON_VALUES[int(JSON_VALUES.length)]!;
+      p[key] = typeof v === 'object' && v !== null ? structuredClone(v) : v;
+      what.push(`set ${key} = ${stringifyJson(p[key]!)}`);
+    } else if (op === 2) {
+      if (Array.isArray(parent)) parent.splice(key as number, 1);
+      else delete p[key];
+      what.push(`delete ${key}`);
+    } else if (Array.isArray(parent)) {
+      parent.push(structuredClone(parent[key as number]!));
+      what.push(`duplicate element ${key}`);
+    } else {
+      const k = KEYS[int(KEYS.length)]!;
+      Object.defineProperty(p, k, { value: p[key], enumerable: true, writable: true, configurable: true });
+      if (k !== key) delete p[key];
+      what.push(`rename ${key} -> ${k}`);
+    }
+  }
+  return what;
+}
+
+function checkJsonCase(text: string): void {
+  const enc = attempt('encodeFromJsonText', () => encodeFromJsonText(text));
+  if (!enc.ok) return;
+  const back = attempt('decodeImage (of encode output)', () => decodeImage(enc.value));
+  if (!back.ok) assert.fail(`encode wrote an image that does not decode: ${back.error.message}`);
+}
+
 interface FuzzResult {
   seed: number;
   cases: number;
+  jsonCases: number;
   accepted: number;
   refused: number;
   ms: number;
   failures: { case: number; input: string; what: string[]; error: string }[];
 }
 
-function runFuzz(seed: number, budgetMs: number, only?: number): FuzzResult {
+function runFuzz(seed: number, budgetMs: number, jsonBudgetMs: number, only?: number): FuzzResult {
   const files = corpus();
   const rand = rng(seed);
   const t0 = performance.now();
-  const res: FuzzResult = { seed, cases: 0, accepted: 0, refused: 0, ms: 0, failures: [] };
+  const res: FuzzResult = { seed, cases: 0, jsonCases: 0, accepted: 0, refused: 0, ms: 0, failures: [] };
   for (let k = 0; k < CASES; k++) {
     if (only === undefined && performance.now() - t0 > budgetMs) break;
-    if (only !== undefined && k > only) break;
+    if (only !== undefined && k > only) break; // JSON cases are numbered from CASES on
     // pagemaps get a larger share: they have the most code paths (fast path, writer, columns)
     const pick = rand() < 0.4 ? files.filter((f) => f.name.includes('pagemap')) : files;
     const src = pick[Math.floor(rand() * pick.length)]!;
@@ -341,6 +435,46 @@ function runFuzz(seed: number, budgetMs: number, only?: number): FuzzResult {
       }
     }
   }
+  // the JSON side: mutated crit JSON of (unmutated) corpus images through encode
+  const docs: { name: string; text: string }[] = [];
+  for (const f of files) {
+    for (const pretty of [false, true]) {
+      try {
+        docs.push({
+          name: `${f.name}${pretty ? ' (pretty JSON)' : ' (JSON)'}`,
+          text: decodeToJsonText(f.bytes, pretty),
+        });
+      } catch {
+        // a corpus image every decoder refuses has no JSON
+      }
+    }
+  }
+  const jrand = rng(seed ^ 0x6a50);
+  const t1 = performance.now();
+  for (let k = 0; k < JSON_CASES; k++) {
+    if (only === undefined && performance.now() - t1 > jsonBudgetMs) break;
+    if (only !== undefined && k + CASES > only) break;
+    const src = docs[Math.floor(jrand() * docs.length)]!;
+    const doc = parseJson(src.text);
+    const what = mutateJson(doc, jrand);
+    if (only !== undefined && k + CASES !== only) continue;
+    res.jsonCases++;
+    const c0 = performance.now();
+    try {
+      checkJsonCase(stringifyJson(doc, false));
+      const ms = performance.now() - c0;
+      if (ms > SLOW_CASE_MS) throw new Error(`case took ${ms.toFixed(0)} ms`);
+    } catch (e) {
+      if (res.failures.length < 20) {
+        res.failures.push({
+          case: k + CASES,
+          input: src.name,
+          what,
+          error: String((e as Error)?.message ?? e).slice(0, 2000),
+        });
+      }
+    }
+  }
   res.ms = Math.round(performance.now() - t0);
   return res;
 }
@@ -354,9 +488,11 @@ const envInt = (name: string): number | undefined => {
 
 if (process.env['PAGESTACK_FUZZ_CHILD'] === '1') {
   // the child: run the cases, print the result as JSON
+  const ms = envInt('PAGESTACK_FUZZ_MS') ?? 10_000;
   const r = runFuzz(
     envInt('PAGESTACK_FUZZ_SEED') ?? DEFAULT_SEED,
-    envInt('PAGESTACK_FUZZ_MS') ?? 10_000,
+    ms * 0.75,
+    ms * 0.25,
     envInt('PAGESTACK_FUZZ_CASE'),
   );
   process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -383,9 +519,9 @@ if (process.env['PAGESTACK_FUZZ_CHILD'] === '1') {
     });
     const r = JSON.parse(out.trim().split('\n').pop()!) as FuzzResult;
     t.diagnostic(
-      `seed ${r.seed}: ${r.cases} cases in ${r.ms} ms (${r.accepted} decoded, ${r.refused} refused with a typed error)`,
+      `seed ${r.seed}: ${r.cases} image cases (${r.accepted} decoded, ${r.refused} refused with a typed error) and ${r.jsonCases} JSON cases in ${r.ms} ms`,
     );
-    assert.ok(r.cases >= 1000, `too few cases ran (${r.cases})`);
+    assert.ok(r.cases >= 1000 && r.jsonCases >= 200, `too few cases ran (${r.cases}, ${r.jsonCases})`);
     assert.ok(r.accepted > 0 && r.refused > 0, 'both outcomes occur');
     assert.deepEqual(
       r.failures,

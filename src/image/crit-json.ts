@@ -473,7 +473,8 @@ function jsonToScalar(field: FieldSchema, v: JsonValue, path: string): ScalarVal
       if (typeof v === 'bigint') return Number(v);
       throw new ImageJsonError(`expected a number for field '${field.name}'`, path);
     case 'enum': {
-      if (typeof v === 'string' && field.enum && v in field.enum.values) return field.enum.values[v]!;
+      if (typeof v === 'string' && field.enum && Object.hasOwn(field.enum.values, v))
+        return field.enum.values[v]!;
       if (typeof v === 'string' && !/^[-+]?\d/.test(v)) {
         throw new ImageJsonError(`'${v}' is not a value of enum ${field.enum?.name ?? field.name}`, path);
       }

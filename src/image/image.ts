@@ -25,7 +25,8 @@ export class RawImageError extends ImageFormatError {
 }
 
 export function schemaForEntry(magic: string, index: number): MessageSchema {
-  const s = IMAGE_SCHEMAS[magic];
+  // own properties only: a magic named "constructor" or "__proto__" is just unknown
+  const s = Object.hasOwn(IMAGE_SCHEMAS, magic) ? IMAGE_SCHEMAS[magic] : undefined;
   if (!s) return RAW_MESSAGE;
   return index === 0 && s.head ? s.head : s.entry;
 }
@@ -108,7 +109,7 @@ export function decodeImage(buf: Uint8Array): CriuImage {
 }
 
 export function encodeImage(img: CriuImage): Uint8Array {
-  const value = MAGICS[img.magic];
+  const value = Object.hasOwn(MAGICS, img.magic) ? MAGICS[img.magic] : undefined;
   if (value === undefined) throw new ImageJsonError(`unknown magic '${img.magic}'`, '$.magic');
   const parts: Uint8Array[] = [];
   const framing = img.framing === 'v1' ? 'v1' : framingOf(img.magic);
@@ -149,7 +150,7 @@ export function imageFromJson(doc: JsonValue): CriuImage {
   const magic = doc['magic'];
   if (typeof magic !== 'string')
     throw new ImageJsonError('expected the image magic name as a string', '$.magic');
-  if (MAGICS[magic] === undefined) throw new ImageJsonError(`unknown magic '${magic}'`, '$.magic');
+  if (!Object.hasOwn(MAGICS, magic)) throw new ImageJsonError(`unknown magic '${magic}'`, '$.magic');
   const entries = doc['entries'];
   if (!Array.isArray(entries)) throw new ImageJsonError('expected an array of entries', '$.entries');
   return {

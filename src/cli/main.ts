@@ -11,21 +11,39 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { PagestackError } from '../image/errors.js';
-import { registerDecode } from './decode.js';
-import { registerDedup } from './dedup.js';
-import { registerDelta } from './delta.js';
-import { registerDiff } from './diff.js';
-import { registerEncode } from './encode.js';
 import { UsageError } from './errors.js';
-import { registerExport } from './export.js';
 import { type CliStreams, cliStreams, processStreams, setCliStreams } from './io.js';
-import { registerMaps } from './maps.js';
-import { registerRead } from './read.js';
-import { registerShow } from './show.js';
-import { registerSquash } from './squash.js';
-import { registerVerify } from './verify.js';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * The subcommands, in help order: name -> its module's register function. Modules are loaded
+ * when needed: running one command loads only its own module (startup time counts for
+ * `pagestack decode` on big images); help, unknown commands and the like load them all.
+ */
+const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
+  ['decode', async () => (await import('./decode.js')).registerDecode],
+  ['encode', async () => (await import('./encode.js')).registerEncode],
+  ['dedup', async () => (await import('./dedup.js')).registerDedup],
+  ['diff', async () => (await import('./diff.js')).registerDiff],
+  ['export', async () => (await import('./export.js')).registerExport],
+  ['delta', async () => (await import('./delta.js')).registerDelta],
+  ['squash', async () => (await import('./squash.js')).registerSquash],
+  ['show', async () => (await import('./show.js')).registerShow],
+  ['maps', async () => (await import('./maps.js')).registerMaps],
+  ['read', async () => (await import('./read.js')).registerRead],
+  ['verify', async () => (await import('./verify.js')).registerVerify],
+];
+
+/** The program with every subcommand, or only `only` (a subcommand name) when that one is known. */
+export async function buildProgram(only?: string): Promise<Command> {
+  const one = COMMANDS.find(([name]) => name === only);
+  const program = baseProgram();
+  for (const [, load] of one ? [one] : COMMANDS) (await load())(program);
+  return program;
+}
+
+function baseProgram(): Command {
   const program = new Command()
     .name('pagestack')
     .description('Read, verify and maintain CRIU checkpoint images and incremental snapshot stacks')
@@ -39,17 +57,6 @@ export function buildProgram(): Command {
     outputError: (s, write) =>
       write(`${s.startsWith('error:') ? `pagestack: ${s}` : s}`.trimEnd().replace(/\n+/g, ' ') + '\n'),
   });
-  registerDecode(program);
-  registerEncode(program);
-  registerDedup(program);
-  registerDiff(program);
-  registerExport(program);
-  registerDelta(program);
-  registerSquash(program);
-  registerShow(program);
-  registerMaps(program);
-  registerRead(program);
-  registerVerify(program);
   return program;
 }
 
@@ -63,7 +70,7 @@ export async function runCli(argv: string[], streams: CliStreams = processStream
   const prevExit = process.exitCode;
   process.exitCode = undefined;
   try {
-    const program = buildProgram();
+    const program = await buildProgram(argv[0]);
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

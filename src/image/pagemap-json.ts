@@ -178,14 +178,89 @@ function genericEntry(b: Uint8Array, s: number, e: number, i: number, pretty: bo
   return stringifyJson(messageToJson(schema, msg, pretty), pretty, pretty ? IND_ENTRY : '');
 }
 
+/** The fields of one pagemap_entry: 64-bit values as (low 32 bits, high 32 bits). */
+class Fields {
+  /** Bit f set: field f present. */
+  have = 0;
+  vLo = 0;
+  vHi = 0;
+  compat = 0;
+  inParent = false;
+  flags = 0;
+  nLo = 0;
+  nHi = 0;
+}
+
+/**
+ * Reads fields 1..5 of `b[p, e)` into `f` (adding to `f.have`). False if the bytes are anything
+ * but keys of fields 1..5 with wire type 0, each at most once, and well-formed varints.
+ */
+function readFields(b: Uint8Array, p: number, e: number, f: Fields): boolean {
+  while (p < e) {
+    const key = b[p]!;
+    const no = key >>> 3;
+    if ((key & 7) !== 0 || no === 0 || no > 5 || (f.have & (1 << no)) !== 0) return false;
+    f.have |= 1 << no;
+    p++;
+    let l = 0;
+    let h = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (p >= e || shift > 63) return false;
+      const x = b[p++]!;
+      if (shift < 28) l |= (x & 0x7f) << shift;
+      else if (shift === 28) {
+        l |= (x & 0x0f) << 28;
+        h = (x & 0x7f) >>> 4;
+      } else h |= (x & 0x7f) << (shift - 32);
+      if (x < 0x80) {
+        if (shift === 63 && x > 1) return false;
+        break;
+      }
+    }
+    l >>>= 0;
+    h >>>= 0;
+    if (no === 1) {
+      f.vLo = l;
+      f.vHi = h;
+    } else if (no === 2) f.compat = l;
+    else if (no === 3) f.inParent = (l | h) !== 0;
+    else if (no === 4) f.flags = l;
+    else {
+      f.nLo = l;
+      f.nHi = h;
+    }
+  }
+  return true;
+}
+
+/**
+ * The text of an entry after its vaddr value (middle, nr_pages, close), for entries with a vaddr:
+ * for the common case it depends only on the bytes after the vaddr varint, so it is cached by them.
+ */
+function tailText(f: Fields, pretty: boolean): Uint8Array {
+  const mid = middle(f.have, f.compat, f.inParent, f.flags, pretty);
+  if ((f.have & 32) === 0) return mid;
+  const close = pretty ? CLOSE_PRETTY : CLOSE_PLAIN;
+  const out = new Uint8Array(mid.length + 20 + close.length);
+  out.set(mid, 0);
+  let q = writeU64(out, mid.length, f.nLo, f.nHi);
+  out.set(close, q);
+  q += close.length;
+  return out.slice(0, q);
+}
+
+const NOT_CACHED = new Uint8Array(0);
+
 function pagemapToJson(b: Uint8Array, start: number, pretty: boolean): Uint8Array[] {
   const out = new ByteSink();
   const HEADS = pretty ? HEADS_PRETTY : HEADS_PLAIN;
   const CLOSE = pretty ? CLOSE_PRETTY : CLOSE_PLAIN;
+  // cached tail texts (one cache per call: plain and pretty differ)
+  const tailKeys = new Float64Array(1021).fill(-1);
+  const tailTexts: Uint8Array[] = new Array(1021).fill(NOT_CACHED);
   out.text(pretty ? '{\n    "magic": "PAGEMAP",\n    "entries": [' : '{"magic": "PAGEMAP", "entries": [');
   const n = b.length;
-  let lastKey = -1;
-  let lastMiddle: Uint8Array = CLOSE;
+  const f = new Fields();
   let off = start;
   let i = 0;
   for (; off < n; i++) {
@@ -193,82 +268,86 @@ function pagemapToJson(b: Uint8Array, start: number, pretty: boolean): Uint8Arra
     const s = off + 4;
     const e = s + entryLength(b, off, i);
     off = e;
-    // fields 1..5 of the entry: 64-bit values as (low 32 bits, high 32 bits)
-    let have = 0;
-    let vLo = 0;
-    let vHi = 0;
-    let compat = 0;
-    let inParent = false;
-    let flags = 0;
-    let nLo = 0;
-    let nHi = 0;
-    let ok = i > 0; // entry 0 is the pagemap_head
-    let p = s;
-    while (ok && p < e) {
-      // only keys of fields 1..5 with wire type 0, each at most once
-      const key = b[p]!;
-      const f = key >>> 3;
-      if ((key & 7) !== 0 || f === 0 || f > 5 || (have & (1 << f)) !== 0) {
-        ok = false;
-        break;
-      }
-      have |= 1 << f;
-      p++;
-      let l = 0;
-      let h = 0;
-      let shift = 0;
-      for (;;) {
-        if (p >= e || shift > 63) {
-          ok = false;
-          break;
-        }
-        const x = b[p++]!;
-        if (shift < 28) l |= (x & 0x7f) << shift;
-        else if (shift === 28) {
-          l |= (x & 0x0f) << 28;
-          h = (x & 0x7f) >>> 4;
-        } else h |= (x & 0x7f) << (shift - 32);
-        if (x < 0x80) {
-          if (shift === 63 && x > 1) ok = false;
-          break;
-        }
-        shift += 7;
-      }
-      l >>>= 0;
-      h >>>= 0;
-      if (f === 1) {
-        vLo = l;
-        vHi = h;
-      } else if (f === 2) compat = l;
-      else if (f === 3) inParent = (l | h) !== 0;
-      else if (f === 4) flags = l;
-      else {
-        nLo = l;
-        nHi = h;
-      }
-    }
-    if (!ok) {
-      out.text(`${i === 0 ? (pretty ? `\n${IND_ENTRY}` : '') : pretty ? `,\n${IND_ENTRY}` : ', '}`);
+    if (i === 0) {
+      // the pagemap_head
+      out.text(pretty ? `\n${IND_ENTRY}` : '');
       out.text(genericEntry(b, s, e, i, pretty));
       continue;
     }
-    out.room(512); // an entry of this form takes less than 400 bytes
+    out.room(512); // an entry of the forms below takes less than 400 bytes
     const buf = out.buf;
-    let q = copy(buf, out.p, HEADS[(i === 0 ? 0 : 1) + (have & 2)]!);
-    if (have & 2) q = pretty ? writeHex64(buf, q, vLo, vHi) : writeU64(buf, q, vLo, vHi);
-    let mid: Uint8Array;
-    if (compat < 0x10000 && flags < 0x10000) {
-      const key = ((compat * 0x10000 + flags) * 2 + (inParent ? 1 : 0)) * 64 + have;
-      if (key !== lastKey) {
-        lastKey = key;
-        lastMiddle = middle(have, compat, inParent, flags, pretty);
+
+    // Quick path, what CRIU writes: vaddr first, then a few bytes (<= 6) that repeat from entry to
+    // entry; their text is cached by those bytes.
+    if (b[s] === 0x08) {
+      let p = s + 1;
+      let x = b[p++]!;
+      let lo = x & 0x7f;
+      let hi = 0;
+      if (x >= 0x80) {
+        // at most 10 bytes; reading past `e` is caught by the `p <= e` check below
+        for (let shift = 7; ; shift += 7) {
+          if (shift > 63) {
+            x = 0x80;
+            break;
+          }
+          x = b[p++]!;
+          if (shift < 28) lo |= (x & 0x7f) << shift;
+          else if (shift === 28) {
+            lo |= (x & 0x0f) << 28;
+            hi = (x & 0x7f) >>> 4;
+          } else hi |= (x & 0x7f) << (shift - 32);
+          if (!(x >= 0x80)) {
+            if (shift === 63 && x > 1) x = 0x80;
+            break;
+          }
+        }
       }
-      mid = lastMiddle;
-    } else mid = middle(have, compat, inParent, flags, pretty);
+      const tl = e - p;
+      if (!(x >= 0x80) && tl >= 0 && tl <= 6) {
+        let key = tl;
+        for (let j = p; j < e; j++) key = key * 256 + b[j]!;
+        // a direct-mapped cache of 1024 slots (keys are below 2^51)
+        const slot = (key % 1021) | 0;
+        let tail: Uint8Array;
+        if (tailKeys[slot] === key) tail = tailTexts[slot]!;
+        else {
+          f.have = 2;
+          tail = readFields(b, p, e, f) ? tailText(f, pretty) : NOT_CACHED;
+          tailKeys[slot] = key;
+          tailTexts[slot] = tail;
+        }
+        if (tail !== NOT_CACHED) {
+          let q = copy(buf, out.p, HEADS[3]!);
+          q = pretty ? writeHex64(buf, q, lo >>> 0, hi >>> 0) : writeU64(buf, q, lo >>> 0, hi >>> 0);
+          buf.set(tail, q);
+          out.p = q + tail.length;
+          continue;
+        }
+      }
+    }
+
+    // Any other entry of fields 1..5
+    f.have = 0;
+    if (!readFields(b, s, e, f)) {
+      // the generic way: prints odd entries as the generic path does, throws its errors for bad ones
+      out.text(pretty ? `,\n${IND_ENTRY}` : ', ');
+      out.text(genericEntry(b, s, e, i, pretty));
+      continue;
+    }
+    const have = f.have;
+    let q = copy(buf, out.p, HEADS[1 + (have & 2)]!);
+    if (have === 0) {
+      buf[q++] = 0x7d; // {}
+      out.p = q;
+      continue;
+    }
+    if (have & 2) q = pretty ? writeHex64(buf, q, f.vLo, f.vHi) : writeU64(buf, q, f.vLo, f.vHi);
+    const mid = middle(have, f.compat, f.inParent, f.flags, pretty);
     buf.set(mid, q);
     q += mid.length;
     if (have & 32) {
-      q = writeU64(buf, q, nLo, nHi);
+      q = writeU64(buf, q, f.nLo, f.nHi);
       q = copy(buf, q, CLOSE);
     }
     out.p = q;
@@ -289,12 +368,26 @@ function writeU64(buf: Uint8Array, q: number, lo: number, hi: number): number {
 /** "00".."99" as bytes: two digits per division. */
 const PAIRS = ascii.encode(Array.from({ length: 100 }, (_, k) => String(k).padStart(2, '0')).join(''));
 
+let lastTop = -1;
+let lastTopLen = 0;
+const lastTopDigits = new Uint8Array(10);
+
 /** Decimal digits of a non-negative integer below 2^53. */
 function writeDecimal(buf: Uint8Array, q: number, v: number): number {
   if (v < TWO32) return writeU32(buf, q, v >>> 0);
   // split into a top part (< 2^32 for any v < 2^53) and the low 8 digits
   const top = Math.floor(v / 1e8);
-  q = writeU32(buf, q, top);
+  // consecutive addresses mostly share their top digits: keep the last ones
+  if (top === lastTop) {
+    for (let k = 0; k < lastTopLen; k++) buf[q + k] = lastTopDigits[k]!;
+    q += lastTopLen;
+  } else {
+    const e = writeU32(buf, q, top);
+    lastTop = top;
+    lastTopLen = e - q;
+    for (let k = 0; k < lastTopLen; k++) lastTopDigits[k] = buf[q + k]!;
+    q = e;
+  }
   let low = (v - top * 1e8) >>> 0;
   for (let p = q + 6; p >= q; p -= 2) {
     const t = (low / 100) >>> 0;

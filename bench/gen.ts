@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { encodeImage } from '../src/image/image.js';
 import { PAGE_SIZE } from '../src/image/pagemap.js';
 import type { Message } from '../src/image/schema.js';
+import { USER_X86_REGS } from '../src/image/schemas/core-x86.js';
 
 /** CRIU's maximum entry length: pipe-max-size (1 MiB) / 4 KiB. */
 export const MAX_ENTRY_PAGES = 256;
@@ -165,37 +166,7 @@ export function processImages(p: ProcessSpec): Record<string, Uint8Array> {
     thp_disabled: false,
   };
   const regs: Message = {};
-  for (const r of [
-    'r15',
-    'r14',
-    'r13',
-    'r12',
-    'bp',
-    'bx',
-    'r11',
-    'r10',
-    'r9',
-    'r8',
-    'ax',
-    'cx',
-    'dx',
-    'si',
-    'di',
-    'orig_ax',
-    'ip',
-    'cs',
-    'flags',
-    'sp',
-    'ss',
-    'fs_base',
-    'gs_base',
-    'ds',
-    'es',
-    'fs',
-    'gs',
-  ]) {
-    regs[r] = 0n;
-  }
+  for (const r of USER_X86_REGS) regs[r] = 0n;
   regs['ip'] = BigInt(first[0]);
   regs['sp'] = BigInt(first[1]) - 64n;
   regs['cs'] = 51n;

@@ -305,6 +305,12 @@ describe('ELF core', () => {
       assert.equal(dv.getBigUint64(112 + 19 * 8, true), regs['sp']);
       assert.equal(dv.getBigUint64(112 + 0 * 8, true), regs['r15']);
       assert.equal(dv.getInt32(328, true), 1, 'pr_fpvalid');
+      // every register in its slot of the kernel's user_regs_struct (arch/x86/include/asm/user_64.h)
+      const KERNEL_ORDER =
+        'r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss fs_base gs_base ds es fs gs';
+      for (const [i, r] of KERNEL_ORDER.split(' ').entries()) {
+        assert.equal(dv.getBigUint64(112 + i * 8, true), BigInt.asUintN(64, regs[r]!), r);
+      }
       const ps = core.notes[1]!;
       assert.equal(ps.desc.length, 136);
       const psv = new DataView(ps.desc.buffer, ps.desc.byteOffset, ps.desc.byteLength);

@@ -23,6 +23,7 @@
  */
 import { basename } from 'node:path';
 import type { Message } from '../image/schema.js';
+import { USER_X86_REGS } from '../image/schemas/core-x86.js';
 import { MemoryAccessError } from '../stack/errors.js';
 import type { ProcessMemory, Vma } from '../stack/process.js';
 import { type ProcessInfo, type Stack, VMA_ANON_SHARED, VMA_AREA_MEMFD } from '../stack/stack.js';
@@ -71,37 +72,6 @@ const PRPSINFO_SIZE = 136;
 /** struct user_i387_struct (fxsave layout): 512 bytes. */
 const FPREGSET_SIZE = 512;
 const ELF_PRARGSZ = 80;
-
-/** user_regs_struct order, the kernel's elf_gregset_t on x86_64. */
-export const X86_64_REGS = [
-  'r15',
-  'r14',
-  'r13',
-  'r12',
-  'bp',
-  'bx',
-  'r11',
-  'r10',
-  'r9',
-  'r8',
-  'ax',
-  'cx',
-  'dx',
-  'si',
-  'di',
-  'orig_ax',
-  'ip',
-  'cs',
-  'flags',
-  'sp',
-  'ss',
-  'fs_base',
-  'gs_base',
-  'ds',
-  'es',
-  'fs',
-  'gs',
-] as const;
 
 function u64(v: unknown): bigint {
   if (typeof v === 'bigint') return BigInt.asUintN(64, v);
@@ -161,11 +131,12 @@ export function prstatus(tid: number, proc: ProcessInfo, core: Message, fpvalid:
   dv.setInt32(44, proc.sid, true);
   const regs = ti?.['gpregs'] as Message | undefined;
   if (regs) {
-    for (let i = 0; i < X86_64_REGS.length; i++) {
-      dv.setBigUint64(PRSTATUS_REGS + i * 8, u64(regs[X86_64_REGS[i]!]), true);
+    // elf_gregset_t is struct user_regs_struct, whose order user_x86_regs_entry's fields keep
+    for (let i = 0; i < USER_X86_REGS.length; i++) {
+      dv.setBigUint64(PRSTATUS_REGS + i * 8, u64(regs[USER_X86_REGS[i]!]), true);
     }
   }
-  dv.setInt32(PRSTATUS_REGS + X86_64_REGS.length * 8, fpvalid ? 1 : 0, true);
+  dv.setInt32(PRSTATUS_REGS + USER_X86_REGS.length * 8, fpvalid ? 1 : 0, true);
   return buf;
 }
 

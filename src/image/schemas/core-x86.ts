@@ -4,37 +4,43 @@ import { enumOf, HEX, opt, rep, req, seq } from './dsl.js';
 
 export const userX86RegsMode = enumOf('user_x86_regs_mode', { NATIVE: 1, COMPAT: 2 });
 
+/**
+ * The general-purpose registers of user_x86_regs_entry, fields 1..27 in this order, which is the
+ * order of the kernel's struct user_regs_struct on x86_64 (elf_gregset_t, as in NT_PRSTATUS).
+ */
+export const USER_X86_REGS = [
+  'r15',
+  'r14',
+  'r13',
+  'r12',
+  'bp',
+  'bx',
+  'r11',
+  'r10',
+  'r9',
+  'r8',
+  'ax',
+  'cx',
+  'dx',
+  'si',
+  'di',
+  'orig_ax',
+  'ip',
+  'cs',
+  'flags',
+  'sp',
+  'ss',
+  'fs_base',
+  'gs_base',
+  'ds',
+  'es',
+  'fs',
+  'gs',
+] as const;
+
 /** Used for both 64- and 32-bit register sets. */
 export const userX86RegsEntry = message('user_x86_regs_entry', [
-  ...seq(1, 'uint64', [
-    'r15',
-    'r14',
-    'r13',
-    'r12',
-    'bp',
-    'bx',
-    'r11',
-    'r10',
-    'r9',
-    'r8',
-    'ax',
-    'cx',
-    'dx',
-    'si',
-    'di',
-    'orig_ax',
-    'ip',
-    'cs',
-    'flags',
-    'sp',
-    'ss',
-    'fs_base',
-    'gs_base',
-    'ds',
-    'es',
-    'fs',
-    'gs',
-  ]),
+  ...seq(1, 'uint64', USER_X86_REGS),
   opt(28, 'mode', userX86RegsMode),
 ]);
 

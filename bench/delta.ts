@@ -39,23 +39,12 @@ import { fileURLToPath } from 'node:url';
 import { PAGE_SIZE, PE_LAZY, PE_PRESENT } from '../src/image/pagemap.js';
 import { delta } from '../src/ops/delta.js';
 import { encodePagemapChunks, PagemapEntries } from '../src/ops/layer-writer.js';
+import { rng } from './gen.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SERIES1 = join(ROOT, 'test', 'fixtures', 'criu-4.2', 'series', '1');
 const GiB = 1024 ** 3;
 const GEN_CHUNK = 8 << 20;
-
-/** Deterministic PRNG (mulberry32), so every run measures the same data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Marks ~10% of the pages as changed, in runs of 1..32 pages at random places. */
 function changedPages(nPages: number, rand: () => number): { changed: Uint8Array; count: number } {

@@ -4,10 +4,9 @@
  * decoder on the fixtures and on generated pagemaps with legacy and unusual entries.
  */
 import assert from 'node:assert/strict';
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   type CriuImage,
   decodeImage,
@@ -19,39 +18,12 @@ import { decodePagemap, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/page
 import { type Message, UNKNOWN, type UnknownField } from '../src/image/schema.js';
 import { IMAGE_SCHEMAS } from '../src/image/schemas/index.js';
 import { WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from '../src/image/wire.js';
-
-const FIXTURES = fileURLToPath(new URL('./fixtures/criu-4.2/', import.meta.url));
-
-/** Every image file under the fixtures (relative paths): no pages, JSON, parent links or prog/. */
-function fixtureImages(dir = FIXTURES, rel = ''): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    const r = rel ? `${rel}/${name}` : name;
-    const st = lstatSync(path);
-    if (st.isSymbolicLink()) continue;
-    if (st.isDirectory()) {
-      if (rel === '' && (name === 'prog' || name === 'crit-json')) continue;
-      out.push(...fixtureImages(path, r));
-    } else if (rel !== '' && !name.startsWith('pages-') && !name.endsWith('.json')) {
-      out.push(r);
-    }
-  }
-  return out;
-}
+import { assertSameBytes } from './helpers/assert.js';
+import { FIX, fixtureImages } from './helpers/fixtures.js';
+import { varint } from './helpers/images.js';
 
 const IMAGES = fixtureImages();
-const read = (rel: string): Uint8Array => new Uint8Array(readFileSync(join(FIXTURES, rel)));
-
-/** Asserts equal bytes, naming the first offset that differs. */
-function assertSameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  if (Buffer.from(actual).equals(Buffer.from(expected))) return;
-  let i = 0;
-  while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
-  assert.fail(
-    `${what}: ${actual.length} bytes vs ${expected.length} expected, first difference at offset ${i}`,
-  );
-}
+const read = (rel: string): Uint8Array => new Uint8Array(readFileSync(join(FIX, rel)));
 
 /** Paths of `_unknown` fields anywhere in a decoded message (fields no schema knows). */
 function unknownPaths(v: unknown, path: string, out: string[]): string[] {
@@ -183,16 +155,7 @@ describe('decodePagemap agrees with the generic decoder', () => {
       entries: [{ pages_id: pagesId, ...headExtra }, ...entries],
     } satisfies CriuImage);
 
-  const varint = (v: bigint): Uint8Array => {
-    const out: number[] = [];
-    let x = BigInt.asUintN(64, v);
-    while (x >= 0x80n) {
-      out.push(Number(x & 0x7fn) | 0x80);
-      x >>= 7n;
-    }
-    out.push(Number(x));
-    return Uint8Array.from(out);
-  };
+  const varintBytes = (v: bigint): Uint8Array => Uint8Array.from(varint([], v));
 
   const cases: [string, Uint8Array, [bigint, bigint, number][]][] = [
     [
@@ -223,18 +186,18 @@ describe('decodePagemap agrees with the generic decoder', () => {
             flags: PE_PRESENT,
             nr_pages: 2n,
             [UNKNOWN]: [
-              { no: 6, wire: WIRE_VARINT, data: varint(-1n) },
+              { no: 6, wire: WIRE_VARINT, data: varintBytes(-1n) },
               { no: 7, wire: WIRE_I64, data: new Uint8Array(8).fill(0xff) },
               { no: 8, wire: WIRE_I32, data: Uint8Array.of(1, 2, 3, 4) },
               { no: 9, wire: WIRE_LEN, data: Uint8Array.of(0x08, 0x01, 0x10, 0x02) },
               { no: 2000, wire: WIRE_LEN, data: new Uint8Array(300) },
-              { no: 123456, wire: WIRE_VARINT, data: varint(2n ** 63n) },
+              { no: 123456, wire: WIRE_VARINT, data: varintBytes(2n ** 63n) },
             ],
           },
           {
             vaddr: 0x7f0000010000n,
             compat_nr_pages: 1,
-            [UNKNOWN]: [{ no: 15, wire: WIRE_VARINT, data: varint(5n) }],
+            [UNKNOWN]: [{ no: 15, wire: WIRE_VARINT, data: varintBytes(5n) }],
           },
         ],
         { [UNKNOWN]: [{ no: 2, wire: WIRE_LEN, data: Uint8Array.of(0x61) }] },

@@ -4,61 +4,16 @@
  * pb2dict makes them: quopri, ipaddress, os.major/minor, "0x%x", base64.encodebytes).
  */
 import assert from 'node:assert/strict';
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { decodeToJsonText, encodeFromJsonText, encodeImage } from '../src/image/image.js';
 import { type JsonValue, parseJson } from '../src/image/jsontext.js';
 import type { Message } from '../src/image/schema.js';
+import { assertSameJson } from './helpers/assert.js';
+import { FIX, fixtureImages } from './helpers/fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('./fixtures/criu-4.2/', import.meta.url));
-const CRIT_JSON = join(FIXTURES, 'crit-json');
-
-/** Every image file under the fixtures (relative paths): no pages, JSON, parent links or prog/. */
-function fixtureImages(dir = FIXTURES, rel = ''): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    const r = rel ? `${rel}/${name}` : name;
-    const st = lstatSync(path);
-    if (st.isSymbolicLink()) continue;
-    if (st.isDirectory()) {
-      if (rel === '' && (name === 'prog' || name === 'crit-json')) continue;
-      out.push(...fixtureImages(path, r));
-    } else if (rel !== '' && !name.startsWith('pages-') && !name.endsWith('.json')) {
-      out.push(r);
-    }
-  }
-  return out;
-}
-
-/**
- * Deep equality of parsed JSON that also requires the same key order and the same kinds of value
- * (a string "5" is not the number 5). Integers compare exactly (parseJson keeps big ones as bigint).
- */
-function assertSameJson(actual: JsonValue, expected: JsonValue, path = '$'): void {
-  const kind = (v: JsonValue): string =>
-    v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'bigint' ? 'number' : typeof v;
-  assert.equal(kind(actual), kind(expected), `${path}: ${kind(actual)} instead of ${kind(expected)}`);
-  if (Array.isArray(expected)) {
-    const a = actual as JsonValue[];
-    assert.equal(a.length, expected.length, `${path}: ${a.length} elements instead of ${expected.length}`);
-    for (const [i, e] of expected.entries()) assertSameJson(a[i]!, e, `${path}[${i}]`);
-  } else if (kind(expected) === 'object') {
-    const a = actual as { [k: string]: JsonValue };
-    const e = expected as { [k: string]: JsonValue };
-    assert.deepEqual(Object.keys(a), Object.keys(e), `${path}: keys (in order)`);
-    for (const k of Object.keys(e)) assertSameJson(a[k]!, e[k]!, `${path}.${k}`);
-  } else if (kind(expected) === 'number') {
-    assert.ok(
-      BigInt(actual as number | bigint) === BigInt(expected as number | bigint),
-      `${path}: ${actual} !== ${expected}`,
-    );
-  } else {
-    assert.equal(actual, expected, path);
-  }
-}
+const CRIT_JSON = join(FIX, 'crit-json');
 
 const IMAGES = fixtureImages();
 
@@ -74,7 +29,7 @@ describe('our crit JSON equals crit 4.2 output for every fixture image', () => {
 
   for (const rel of IMAGES) {
     test(rel, () => {
-      const buf = new Uint8Array(readFileSync(join(FIXTURES, rel)));
+      const buf = new Uint8Array(readFileSync(join(FIX, rel)));
       for (const pretty of [false, true]) {
         const ours = decodeToJsonText(buf, pretty);
         const crit = readFileSync(join(CRIT_JSON, `${rel}${pretty ? '.pretty' : ''}.json`), 'utf8');
@@ -85,7 +40,7 @@ describe('our crit JSON equals crit 4.2 output for every fixture image', () => {
 
   test("the text itself is crit's, byte for byte (Python json.dumps layout)", () => {
     for (const rel of IMAGES) {
-      const buf = new Uint8Array(readFileSync(join(FIXTURES, rel)));
+      const buf = new Uint8Array(readFileSync(join(FIX, rel)));
       for (const pretty of [false, true]) {
         const crit = readFileSync(join(CRIT_JSON, `${rel}${pretty ? '.pretty' : ''}.json`), 'utf8');
         assert.equal(decodeToJsonText(buf, pretty), crit.trimEnd(), `${rel}${pretty ? ' --pretty' : ''}`);

@@ -8,64 +8,31 @@ import {
   cpSync,
   existsSync,
   lstatSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   realpathSync,
-  rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import type { CliStreams } from '../src/cli/io.js';
-import { runCli } from '../src/cli/main.js';
-import { decodePagemap, PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
+import { before, describe, test } from 'node:test';
+import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
 import { openStackDir } from '../src/open.js';
 import { delta } from '../src/ops/delta.js';
-import { LAZY } from '../src/stack/resolve.js';
+import { cli } from './helpers/cli.js';
+import { sameFileBytes, testDir } from './helpers/files.js';
+import { copyStack, FIX, seriesChanges } from './helpers/fixtures.js';
+import { entriesOf } from './helpers/images.js';
+import { assertSameMemory } from './helpers/stacks.js';
 
-const FIX = fileURLToPath(new URL('./fixtures/criu-4.2/', import.meta.url));
 const SERIES = join(FIX, 'series');
 const STACK = join(FIX, 'series-stack');
 const PM = 'pagemap-25238.img';
 
-let tmp: string;
-before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'pagestack-delta-'));
-});
-after(() => {
-  rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = testDir('delta');
 
 function dir(name: string): string {
   return join(tmp, name);
-}
-
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const streams: CliStreams = {
-    stdout: (d) => {
-      out += typeof d === 'string' ? d : Buffer.from(d).toString();
-    },
-    stderr: (t) => {
-      err += t;
-    },
-    stdin: async () => new Uint8Array(),
-  };
-  const code = await runCli(argv, streams);
-  return { code, out, err };
-}
-
-/** Entries of a pagemap file as [vpage, nrPages, flags]. */
-function entriesOf(path: string): [number, number, number][] {
-  const c = decodePagemap(new Uint8Array(readFileSync(path)));
-  const out: [number, number, number][] = [];
-  for (let i = 0; i < c.count; i++) out.push([c.vpage[i]!, c.nrPages[i]!, c.flags[i]!]);
-  return out;
 }
 
 function pagesWith(path: string, pred: (flags: number) => boolean): Set<number> {
@@ -74,64 +41,15 @@ function pagesWith(path: string, pred: (flags: number) => boolean): Set<number> 
   return s;
 }
 
-/** Coverage of a resolved pagemap: merged runs of [start, end, 'data' | 'lazy']. */
-function coverage(x: {
-  count: number;
-  start: Float64Array;
-  end: Float64Array;
-  layer: Int32Array;
-}): [number, number, string][] {
-  const out: [number, number, string][] = [];
-  for (let i = 0; i < x.count; i++) {
-    const kind = x.layer[i] === LAZY ? 'lazy' : 'data';
-    const last = out[out.length - 1];
-    if (last && last[1] === x.start[i] && last[2] === kind) last[1] = x.end[i]!;
-    else out.push([x.start[i]!, x.end[i]!, kind]);
-  }
-  return out;
-}
-
-/**
- * The stacks of `a` and `b` hold the same memory: the same pagemap files, the same pages dumped
- * (lazy or with bytes), the same bytes. Resolving and reading every page also checks that `a`'s
- * stack is complete (every PE_PARENT range resolves, every pages file is long enough).
- */
-async function assertSameMemory(a: string, b: string): Promise<void> {
-  const sa = await openStackDir(a);
-  const sb = await openStackDir(b);
-  try {
-    const pms = (s: typeof sa) => s.top.files.filter((f) => /^pagemap-.+\.img$/.test(f));
-    assert.deepEqual(pms(sa), pms(sb), 'pagemap files');
-    for (const pm of pms(sa)) {
-      const ma = await sa.memory(pm);
-      const mb = await sb.memory(pm);
-      const ca = coverage(ma.extents);
-      assert.deepEqual(ca, coverage(mb.extents), `${pm}: pages dumped`);
-      for (const [s, e, kind] of ca) {
-        if (kind !== 'data') continue;
-        for (let p = s; p < e; p += 256) {
-          const n = Math.min(256, e - p);
-          const x = Buffer.from(await ma.read(p * PAGE_SIZE, n * PAGE_SIZE));
-          const y = Buffer.from(await mb.read(p * PAGE_SIZE, n * PAGE_SIZE));
-          assert.ok(x.equals(y), `${pm}: bytes differ in pages ${p}..${p + n}`);
-        }
-      }
-    }
-  } finally {
-    await sa.close();
-    await sb.close();
-  }
-}
-
 /** Pages dumped in both `a` and `b` (full dumps) minus the pages changes.json lists as changed. */
 function unchangedPages(a: string, b: string, step: number): Set<number> {
-  const changes = JSON.parse(readFileSync(join(SERIES, 'changes.json'), 'utf8'));
+  const changes = seriesChanges();
   const changed = new Set<number>();
-  for (const [addr, n] of changes.steps[step].changed as [number, number][])
+  for (const [addr, n] of changes.steps[step]!.changed)
     for (let k = 0; k < n; k++) changed.add(addr / PAGE_SIZE + k);
   const inA = pagesWith(join(a, PM), () => true);
   const both = [...pagesWith(join(b, PM), () => true)].filter((p) => inA.has(p));
-  assert.equal(both.length, changes.steps[step].pages_in_both);
+  assert.equal(both.length, changes.steps[step]!.pages_in_both);
   return new Set(both.filter((p) => !changed.has(p)));
 }
 
@@ -154,10 +72,6 @@ async function equalPages(a: string, b: string): Promise<Set<number>> {
     await sb.close();
   }
   return out;
-}
-
-function sameFileBytes(a: string, b: string): boolean {
-  return Buffer.from(readFileSync(a)).equals(readFileSync(b));
 }
 
 describe('delta on the series fixtures', () => {
@@ -354,8 +268,7 @@ describe('delta errors (one line, originals untouched)', () => {
     assert.match(r.err, /nope: no such directory/);
     assert.ok(!existsSync(dir('y')));
     const base = dir('cycle');
-    cpSync(join(STACK, '1'), join(base, '1'), { recursive: true });
-    cpSync(join(STACK, '2'), join(base, '2'), { recursive: true, verbatimSymlinks: true });
+    copyStack(base, ['1', '2']);
     const c = await cli(['delta', join(base, '2'), join(base, '1'), '--in-place']);
     assert.equal(c.code, 1);
     assert.match(c.err, /its stack contains .*1; a layer cannot be its own ancestor/);
@@ -365,7 +278,7 @@ describe('delta errors (one line, originals untouched)', () => {
 
   test('a broken PARENT stack fails before anything is written', async () => {
     const base = dir('broken');
-    cpSync(join(STACK, '2'), join(base, '2'), { recursive: true, verbatimSymlinks: true });
+    copyStack(base, ['2']);
     const r = await cli(['delta', join(base, '2'), join(SERIES, '3'), '-o', join(base, 'out')]);
     assert.equal(r.code, 1);
     assert.match(r.err, /parent link points to .*which does not exist/);

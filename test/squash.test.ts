@@ -4,66 +4,27 @@
  * pages, errors.
  */
 import assert from 'node:assert/strict';
-import {
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  symlinkSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import type { CliStreams } from '../src/cli/io.js';
-import { runCli } from '../src/cli/main.js';
-import { decodePagemap, PAGE_SIZE, PE_LAZY, PE_PARENT } from '../src/image/pagemap.js';
+import { before, describe, test } from 'node:test';
+import { PE_LAZY, PE_PARENT } from '../src/image/pagemap.js';
 import { openStackDir } from '../src/open.js';
 import { LayerWriter, PagemapEntries } from '../src/ops/layer-writer.js';
 import { squash } from '../src/ops/squash.js';
-import { LAZY } from '../src/stack/resolve.js';
+import { cli } from './helpers/cli.js';
+import { sameFileBytes, testDir } from './helpers/files.js';
+import { FIX } from './helpers/fixtures.js';
+import { entriesOf } from './helpers/images.js';
+import { assertSameMemory } from './helpers/stacks.js';
 
-const FIX = fileURLToPath(new URL('./fixtures/criu-4.2/', import.meta.url));
 const SERIES = join(FIX, 'series');
 const STACK = join(FIX, 'series-stack');
 const PM = 'pagemap-25238.img';
 
-let tmp: string;
-before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'pagestack-squash-'));
-});
-after(() => {
-  rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = testDir('squash');
 
 function dir(name: string): string {
   return join(tmp, name);
-}
-
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const streams: CliStreams = {
-    stdout: (d) => {
-      out += typeof d === 'string' ? d : Buffer.from(d).toString();
-    },
-    stderr: (t) => {
-      err += t;
-    },
-    stdin: async () => new Uint8Array(),
-  };
-  const code = await runCli(argv, streams);
-  return { code, out, err };
-}
-
-function entriesOf(path: string): [number, number, number][] {
-  const c = decodePagemap(new Uint8Array(readFileSync(path)));
-  const out: [number, number, number][] = [];
-  for (let i = 0; i < c.count; i++) out.push([c.vpage[i]!, c.nrPages[i]!, c.flags[i]!]);
-  return out;
 }
 
 /** page -> flags, over all entries of a pagemap file. */
@@ -71,54 +32,6 @@ function pageFlags(path: string): Map<number, number> {
   const m = new Map<number, number>();
   for (const [v, n, f] of entriesOf(path)) for (let k = 0; k < n; k++) m.set(v + k, f);
   return m;
-}
-
-function sameFileBytes(a: string, b: string): boolean {
-  return Buffer.from(readFileSync(a)).equals(readFileSync(b));
-}
-
-function coverage(x: {
-  count: number;
-  start: Float64Array;
-  end: Float64Array;
-  layer: Int32Array;
-}): [number, number, string][] {
-  const out: [number, number, string][] = [];
-  for (let i = 0; i < x.count; i++) {
-    const kind = x.layer[i] === LAZY ? 'lazy' : 'data';
-    const last = out[out.length - 1];
-    if (last && last[1] === x.start[i] && last[2] === kind) last[1] = x.end[i]!;
-    else out.push([x.start[i]!, x.end[i]!, kind]);
-  }
-  return out;
-}
-
-/** Same pagemap files, same pages dumped (lazy or with bytes), same bytes; `a` resolves fully. */
-async function assertSameMemory(a: string, b: string): Promise<void> {
-  const sa = await openStackDir(a);
-  const sb = await openStackDir(b);
-  try {
-    const pms = (s: typeof sa) => s.top.files.filter((f) => /^pagemap-.+\.img$/.test(f));
-    assert.deepEqual(pms(sa), pms(sb), 'pagemap files');
-    for (const pm of pms(sa)) {
-      const ma = await sa.memory(pm);
-      const mb = await sb.memory(pm);
-      const ca = coverage(ma.extents);
-      assert.deepEqual(ca, coverage(mb.extents), `${pm}: pages dumped`);
-      for (const [s, e, kind] of ca) {
-        if (kind !== 'data') continue;
-        for (let p = s; p < e; p += 256) {
-          const n = Math.min(256, e - p);
-          const x = Buffer.from(await ma.read(p * PAGE_SIZE, n * PAGE_SIZE));
-          const y = Buffer.from(await mb.read(p * PAGE_SIZE, n * PAGE_SIZE));
-          assert.ok(x.equals(y), `${pm}: bytes differ in pages ${p}..${p + n}`);
-        }
-      }
-    }
-  } finally {
-    await sa.close();
-    await sb.close();
-  }
 }
 
 describe('squash of series-stack/3', () => {

@@ -7,17 +7,13 @@
  * command succeeds and removes those leftovers.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   cpSync,
   existsSync,
-  lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
-  readFileSync,
-  readlinkSync,
   realpathSync,
   rmSync,
   statSync,
@@ -25,17 +21,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { before, describe, test } from 'node:test';
 import { PAGE_SIZE, PE_LAZY, PE_PRESENT } from '../src/image/pagemap.js';
-import { openStackDir } from '../src/open.js';
 import { delta } from '../src/ops/delta.js';
 import { cleanStale, encodePagemapChunks, PagemapEntries } from '../src/ops/layer-writer.js';
-import { LAZY } from '../src/stack/resolve.js';
+import { cliProcess } from './helpers/cli.js';
+import { hashDir, testDir } from './helpers/files.js';
+import { FIX, ROOT } from './helpers/fixtures.js';
+import { assertSameMemory } from './helpers/stacks.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
-const SERIES1 = join(ROOT, 'test', 'fixtures', 'criu-4.2', 'series', '1');
+const SERIES1 = join(FIX, 'series', '1');
 const RUNS_PER_MODE = 10;
 const TEMP_NAME = /^\.(.+)\.pagestack-(tmp|old)-\d+-[0-9a-f]+$/;
 
@@ -82,22 +77,10 @@ function ensureBuilt(): void {
   assert.deepEqual(left, [], `npm run build did not bring dist/ up to date: ${r.stdout}${r.stderr}`);
 }
 
-let W: string;
-let P: string; // parent: a full dump
-let C: string; // child: the same memory with ~10% of the pages rewritten, and some lazy pages
-let D: string; // delta(P, C): the stack that squash reads
-
-/** name -> sha256 of every file of a directory (symlinks by their text). */
-function hashDir(dir: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const f of readdirSync(dir).sort()) {
-    const p = join(dir, f);
-    const st = lstatSync(p);
-    const data = st.isSymbolicLink() ? Buffer.from(`link:${readlinkSync(p)}`) : readFileSync(p);
-    m.set(f, createHash('sha256').update(data).digest('hex'));
-  }
-  return m;
-}
+const W = testDir('crash');
+const P = join(W, 'parent'); // a full dump
+const C = join(W, 'child'); // the same memory with ~10% of the pages rewritten, and some lazy pages
+const D = join(W, 'delta'); // delta(P, C): the stack that squash reads
 
 /** A synthetic dump: one process pagemap (+ pages) and one shmem pagemap, other images from series/1. */
 function writeDump(dir: string, mem: Buffer, shmem: Buffer, layout: [number, number, number][]): void {
@@ -117,71 +100,6 @@ function writeDump(dir: string, mem: Buffer, shmem: Buffer, layout: [number, num
   writeFileSync(join(dir, 'pages-2.img'), shmem);
 }
 
-function coverage(x: { count: number; start: Float64Array; end: Float64Array; layer: Int32Array }) {
-  const out: [number, number, string][] = [];
-  for (let i = 0; i < x.count; i++) {
-    const kind = x.layer[i] === LAZY ? 'lazy' : 'data';
-    const last = out[out.length - 1];
-    if (last && last[1] === x.start[i] && last[2] === kind) last[1] = x.end[i]!;
-    else out.push([x.start[i]!, x.end[i]!, kind]);
-  }
-  return out;
-}
-
-/** `a`'s stack resolves every pagemap and reads the same memory as `b`'s. */
-async function assertSameMemory(a: string, b: string): Promise<void> {
-  const sa = await openStackDir(a);
-  const sb = await openStackDir(b);
-  try {
-    const pms = (s: typeof sa) => s.top.files.filter((f) => /^pagemap-.+\.img$/.test(f));
-    assert.deepEqual(pms(sa), pms(sb));
-    for (const pm of pms(sa)) {
-      const ma = await sa.memory(pm);
-      const mb = await sb.memory(pm);
-      const ca = coverage(ma.extents);
-      assert.deepEqual(ca, coverage(mb.extents), `${a}/${pm}: pages dumped`);
-      for (const [s, e, kind] of ca) {
-        if (kind !== 'data') continue;
-        for (let p = s; p < e; p += 1024) {
-          const n = Math.min(1024, e - p);
-          const x = Buffer.from(await ma.read(p * PAGE_SIZE, n * PAGE_SIZE));
-          assert.ok(
-            x.equals(await mb.read(p * PAGE_SIZE, n * PAGE_SIZE)),
-            `${a}/${pm}: pages ${p}..${p + n}`,
-          );
-        }
-      }
-    }
-  } finally {
-    await sa.close();
-    await sb.close();
-  }
-}
-
-function runCli(
-  args: string[],
-  killAfterMs: number | null,
-): Promise<{ code: number | null; killed: boolean; err: string }> {
-  return new Promise((resolveRun, reject) => {
-    // pipes, not 'ignore': that opens /dev/null in the child, and the shared machine has seen
-    // /dev/null briefly missing (spawn then fails with ENOENT)
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdin.end();
-    child.stdout.resume();
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    let timer: NodeJS.Timeout | null = null;
-    if (killAfterMs !== null) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      resolveRun({ code, killed: signal === 'SIGKILL', err });
-    });
-  });
-}
-
 /** Names in W other than the known ones must be temporary directories of `dest`. */
 function leftovers(known: string[], dests: string[]): string[] {
   const extra = readdirSync(W).filter((n) => !known.includes(n));
@@ -194,7 +112,6 @@ function leftovers(known: string[], dests: string[]): string[] {
 
 before(() => {
   ensureBuilt();
-  W = mkdtempSync(join(tmpdir(), 'pagestack-crash-'));
   // layout: 16 MiB in entries of 1..256 pages with gaps, flags 6/4, a few lazy-only entries
   const layout: [number, number, number][] = [];
   let v = 0x7f0000000;
@@ -217,15 +134,8 @@ before(() => {
   const shm = randomBytes(256 * PAGE_SIZE);
   const shm2 = Buffer.from(shm);
   shm2[100 * PAGE_SIZE]! ^= 1;
-  P = join(W, 'parent');
-  C = join(W, 'child');
-  D = join(W, 'delta');
   writeDump(P, mem, shm, layout);
   writeDump(C, mem2, shm2, layout);
-});
-
-after(() => {
-  if (W) rmSync(W, { recursive: true, force: true });
 });
 
 describe('SIGKILL at random moments', () => {
@@ -247,15 +157,15 @@ describe('SIGKILL at random moments', () => {
     const stats = { killed: 0, completed: 0, absent: 0 };
     // node's start-up is most of a run here: spread the kills mostly over what comes after it
     const s0 = performance.now();
-    await runCli(['--version'], null);
+    await cliProcess(['--version'], { built: true });
     const startup = performance.now() - s0;
     for (const mode of modes) {
       // how long a whole run takes, to spread the kills over it
       const t0 = performance.now();
-      const full = await runCli(mode.args, null);
+      const full = await cliProcess(mode.args, { built: true });
       const T = performance.now() - t0;
-      assert.equal(full.code, 0, `${mode.name}: ${full.err}`);
-      await assertSameMemory(mode.out, C);
+      assert.equal(full.code, 0, `${mode.name}: ${full.stderr}`);
+      await assertSameMemory(mode.out, C, 1024);
       const reset = () => {
         rmSync(mode.out, { recursive: true, force: true });
         if (mode.out === INPLACE) cpSync(C, INPLACE, { recursive: true });
@@ -263,12 +173,13 @@ describe('SIGKILL at random moments', () => {
       reset();
       for (let i = 0; i < RUNS_PER_MODE; i++) {
         const from = i % 2 === 0 ? 0 : startup * 0.5; // half anywhere, half rather after start-up
-        const r = await runCli(mode.args, from + Math.random() * Math.max(T - from, 10));
-        if (r.killed) stats.killed++;
-        else assert.equal(r.code, 0, `${mode.name}: ${r.err}`);
+        const killAfterMs = from + Math.random() * Math.max(T - from, 10);
+        const r = await cliProcess(mode.args, { built: true, killAfterMs });
+        if (r.signal === 'SIGKILL') stats.killed++;
+        else assert.equal(r.code, 0, `${mode.name}: ${r.stderr}`);
         for (const d of [P, C, D]) unchanged(d);
         leftovers(known, dests);
-        if (i === RUNS_PER_MODE - 1) await assertSameMemory(D, C); // P and D still read as before
+        if (i === RUNS_PER_MODE - 1) await assertSameMemory(D, C, 1024); // P and D still read as before
         if (mode.out === INPLACE) {
           if (!existsSync(INPLACE)) {
             // killed between the two renames of the swap: the next run puts the original back
@@ -278,20 +189,20 @@ describe('SIGKILL at random moments', () => {
           if (JSON.stringify([...h]) === JSON.stringify([...hashes.get(C)!])) stats.absent++;
           else {
             assert.equal(realpathSync(join(INPLACE, 'parent')), realpathSync(P));
-            await assertSameMemory(INPLACE, C);
+            await assertSameMemory(INPLACE, C, 1024);
             stats.completed++;
           }
-          await assertSameMemory(INPLACE, C);
+          await assertSameMemory(INPLACE, C, 1024);
         } else if (existsSync(mode.out)) {
-          await assertSameMemory(mode.out, C);
+          await assertSameMemory(mode.out, C, 1024);
           stats.completed++;
         } else stats.absent++;
         reset();
       }
       // an uninterrupted run cleans up after the killed ones
-      const last = await runCli(mode.args, null);
-      assert.equal(last.code, 0, `${mode.name}: ${last.err}`);
-      await assertSameMemory(mode.out, C);
+      const last = await cliProcess(mode.args, { built: true });
+      assert.equal(last.code, 0, `${mode.name}: ${last.stderr}`);
+      await assertSameMemory(mode.out, C, 1024);
       assert.deepEqual(
         leftovers(known, dests).filter((n) => n.startsWith(`.${mode.out.split('/').pop()}.`)),
         [],

@@ -5,11 +5,9 @@
  * that reads the same; generated stacks against a model of what must be released.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import {
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -17,46 +15,19 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { runCli } from '../src/cli/main.js';
+import { describe, test } from 'node:test';
+import { rng } from '../bench/gen.js';
 import { encodeImage } from '../src/image/image.js';
 import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
 import { openStackDir } from '../src/open.js';
 import { dedupStack, planDedup } from '../src/ops/dedup.js';
 import { LAZY } from '../src/stack/resolve.js';
+import { cli, cliProcess } from './helpers/cli.js';
+import { testDir } from './helpers/files.js';
+import { copyStack, FIX } from './helpers/fixtures.js';
 
-const FIX = fileURLToPath(new URL('./fixtures/criu-4.2/', import.meta.url));
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const TSX = join(ROOT, 'node_modules/tsx/dist/loader.mjs');
-const MAIN = join(ROOT, 'src/cli/main.ts');
-
-let tmp = '';
-before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'pagestack-dedup-'));
-});
-after(() => {
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-/** Copies series-stack to a fresh directory, recreating the parent links; returns the top. */
-function copySeriesStack(name: string): string {
-  const root = join(tmp, name);
-  for (const l of ['1', '2', '3']) {
-    const src = join(FIX, 'series-stack', l);
-    mkdirSync(join(root, l), { recursive: true });
-    for (const f of readdirSync(src)) {
-      if (f === 'parent') continue;
-      if (!lstatSync(join(src, f)).isFile()) continue;
-      writeFileSync(join(root, l, f), readFileSync(join(src, f)));
-    }
-  }
-  symlinkSync('../1', join(root, '2', 'parent'));
-  symlinkSync('../2', join(root, '3', 'parent'));
-  return join(root, '3');
-}
+const tmp = testDir('dedup');
 
 /** Every dumped (non-lazy) page of every pagemap of the top, read through the stack. */
 async function readThroughTop(top: string): Promise<Map<string, Buffer>> {
@@ -106,7 +77,7 @@ function isZero(b: Uint8Array): boolean {
 
 describe('dedup of series-stack', () => {
   test('reads through the top unchanged, ancestors smaller, sizes and pagemaps identical', async () => {
-    const top = copySeriesStack('basic');
+    const top = copyStack(join(tmp, 'basic'));
     const root = join(top, '..');
     const dirs = ['3', '2', '1'].map((l) => join(root, l));
     const before = await readThroughTop(top);
@@ -185,46 +156,38 @@ describe('dedup of series-stack', () => {
   });
 
   test('CLI: dry run changes nothing, then a run prints per-layer and total freed bytes', async () => {
-    const top = copySeriesStack('cli');
+    const top = copyStack(join(tmp, 'cli'));
     const root = join(top, '..');
     const files = snapshotFiles(['1', '2', '3'].map((l) => join(root, l)));
-    let out = '';
-    const streams = {
-      stdout: (d: Uint8Array | string) => {
-        out += typeof d === 'string' ? d : Buffer.from(d).toString();
-      },
-      stderr: (t: string) => {
-        out += t;
-      },
-      stdin: async () => new Uint8Array(),
-    };
-    assert.equal(await runCli(['dedup', top, '--dry-run'], streams), 0);
-    assert.match(out, /would release 35 pages/);
-    assert.match(out, /would release 101 pages/);
-    assert.match(out, /dry run: nothing changed/);
+    let r = await cli(['dedup', top, '--dry-run']);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /would release 35 pages/);
+    assert.match(r.out, /would release 101 pages/);
+    assert.match(r.out, /dry run: nothing changed/);
     for (const [p, b] of files) assert.ok(readFileSync(p).equals(b), p);
-    out = '';
-    assert.equal(await runCli(['dedup', top], streams), 0);
-    assert.match(out, /2\/pages-1\.img: released 35 pages/);
-    assert.match(out, /1\/pages-1\.img: released 101 pages/);
-    assert.match(out, /total +[\d,]+ bytes \(/);
-    assert.match(out, /valid only under their children/);
-    out = '';
-    assert.equal(await runCli(['dedup', top], streams), 0);
-    assert.match(out, /already deduplicated/);
-    assert.match(out, /total +0 bytes/);
-    out = '';
-    assert.equal(await runCli(['dedup', join(root, '1')], streams), 0);
-    assert.match(out, /no parent layer: nothing to deduplicate/);
-    out = '';
-    assert.equal(await runCli(['dedup', join(root, 'nope')], streams), 1);
-    assert.match(out, /^pagestack: .*nope: no such directory\n$/);
+    r = await cli(['dedup', top]);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /2\/pages-1\.img: released 35 pages/);
+    assert.match(r.out, /1\/pages-1\.img: released 101 pages/);
+    assert.match(r.out, /total +[\d,]+ bytes \(/);
+    assert.match(r.out, /valid only under their children/);
+    r = await cli(['dedup', top]);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /already deduplicated/);
+    assert.match(r.out, /total +0 bytes/);
+    r = await cli(['dedup', join(root, '1')]);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /no parent layer: nothing to deduplicate/);
+    r = await cli(['dedup', join(root, 'nope')]);
+    assert.equal(r.code, 1);
+    assert.equal(r.out, '');
+    assert.match(r.err, /^pagestack: .*nope: no such directory\n$/);
   });
 });
 
 describe('branches', () => {
   test('refuses when another directory is also a child of an ancestor, unless forced', async () => {
-    const top = copySeriesStack('branch');
+    const top = copyStack(join(tmp, 'branch'));
     const root = join(top, '..');
     mkdirSync(join(root, '3b'));
     for (const f of readdirSync(top)) {
@@ -247,7 +210,7 @@ describe('interrupted dedup', () => {
   test('a failure at each step leaves a stack that reads the same; the next run completes', async () => {
     for (const step of ['temp-written', 'renamed'] as const) {
       for (const nth of [0, 1]) {
-        const top = copySeriesStack(`fail-${step}-${nth}`);
+        const top = copyStack(join(tmp, `fail-${step}-${nth}`));
         const before = await readThroughTop(top);
         const stack = await openStackDir(top);
         let seen = 0;
@@ -280,24 +243,11 @@ describe('interrupted dedup', () => {
   });
 
   test('SIGKILL of the CLI mid-run, several times: the stack reads the same through the top', async () => {
-    const top = copySeriesStack('kill');
+    const top = copyStack(join(tmp, 'kill'));
     const root = join(top, '..');
     const before = await readThroughTop(top);
     /** Runs the CLI; kills it `delay` ms after its first line of output (null: let it finish). */
-    const run = (delay: number | null): Promise<{ code: number | null; signal: string | null }> =>
-      new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', TSX, MAIN, 'dedup', top], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        if (delay !== null) {
-          child.stdout.once('data', () => {
-            if (delay === 0) child.kill('SIGKILL');
-            else setTimeout(() => child.kill('SIGKILL'), delay);
-          });
-        }
-        child.on('error', reject);
-        child.on('exit', (code, signal) => resolve({ code, signal }));
-      });
+    const run = (delay: number | null) => cliProcess(['dedup', top], { killAfterOutputMs: delay });
     // The first line comes after the first ancestor's file is renamed into place, so the first
     // kill lands between the two files, the later ones while the second is being rewritten.
     let killed = 0;
@@ -329,17 +279,6 @@ describe('interrupted dedup', () => {
 // ---------------------------------------------------------------------------------------------
 // Generated stacks on disk against a model: released = PRESENT pages of an ancestor at addresses
 // where a layer above has a PRESENT or LAZY entry.
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('generated stacks against a model', () => {
   test('30 random stacks: top reads unchanged, exactly the shadowed pages released', async () => {

@@ -4,12 +4,10 @@
  * memory against a page-by-page model.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { runCli } from '../src/cli/main.js';
+import { rng } from '../bench/gen.js';
 import { encodeImage } from '../src/image/image.js';
 import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
 import { openStackDir } from '../src/open.js';
@@ -17,20 +15,11 @@ import { type DiffResult, diffStacks, diffToJson, type PageRanges } from '../src
 import { DirLayerSource } from '../src/source/dir.js';
 import type { LayerSource, RandomAccessFile } from '../src/stack/source.js';
 import { openStack, type Stack } from '../src/stack/stack.js';
+import { cli } from './helpers/cli.js';
+import { testDir } from './helpers/files.js';
+import { fixture, seriesChanges } from './helpers/fixtures.js';
 
-const FIX = fileURLToPath(new URL('./fixtures/criu-4.2/', import.meta.url));
-const fx = (p: string): string => join(FIX, p);
-
-interface Step {
-  from: string;
-  to: string;
-  pages_in_both: number;
-  changed: [number, number][];
-  changed_pages: number;
-  gone: [number, number][];
-  new: [number, number][];
-}
-const changes = JSON.parse(readFileSync(fx('series/changes.json'), 'utf8')) as { steps: Step[] };
+const changes = seriesChanges();
 
 /** [addr, nr_pages] list -> merged [start, end) address pairs. */
 function merged(list: readonly [number, number][]): [number, number][] {
@@ -63,7 +52,7 @@ function shape(r: DiffResult): unknown {
 describe('diff of the series fixtures', () => {
   for (const step of changes.steps) {
     test(`${step.from} -> ${step.to} matches changes.json`, async () => {
-      const r = await diffDirs(fx(step.from), fx(step.to));
+      const r = await diffDirs(fixture(step.from), fixture(step.to));
       assert.equal(r.processes.length, 1);
       const d = r.processes[0]!;
       assert.equal(d.pid, 25238);
@@ -80,24 +69,24 @@ describe('diff of the series fixtures', () => {
   }
 
   test('series-stack layers give the same diff as the plain series, reading only what differs', async () => {
-    const plain23 = await diffDirs(fx('series/2'), fx('series/3'));
-    const stack23 = await diffDirs(fx('series-stack/2'), fx('series-stack/3'));
+    const plain23 = await diffDirs(fixture('series/2'), fixture('series/3'));
+    const stack23 = await diffDirs(fixture('series-stack/2'), fixture('series-stack/3'));
     assert.deepEqual(shape(stack23), shape(plain23));
     // 3's PE_PARENT pages resolve to the very layer 2 reads them from: not read
     assert.equal(stack23.stats.pagesSameSource, 474);
     assert.equal(stack23.stats.pagesCompared, 68);
     assert.equal(stack23.stats.bytesRead, 2 * 68 * PAGE_SIZE);
 
-    const plain12 = await diffDirs(fx('series/1'), fx('series/2'));
-    const stack12 = await diffDirs(fx('series-stack/1'), fx('series-stack/2'));
+    const plain12 = await diffDirs(fixture('series/1'), fixture('series/2'));
+    const stack12 = await diffDirs(fixture('series-stack/1'), fixture('series-stack/2'));
     assert.deepEqual(shape(stack12), shape(plain12));
     assert.equal(stack12.stats.pagesSameSource, 538);
 
     // across two steps of the stack, and the other way round
-    const stack13 = await diffDirs(fx('series-stack/1'), fx('series-stack/3'));
-    const plain13 = await diffDirs(fx('series/1'), fx('series/3'));
+    const stack13 = await diffDirs(fixture('series-stack/1'), fixture('series-stack/3'));
+    const plain13 = await diffDirs(fixture('series/1'), fixture('series/3'));
     assert.deepEqual(shape(stack13), shape(plain13));
-    const back = await diffDirs(fx('series-stack/3'), fx('series-stack/1'));
+    const back = await diffDirs(fixture('series-stack/3'), fixture('series-stack/1'));
     const d = back.processes[0]!;
     assert.deepEqual(d.added.addresses(), plain13.processes[0]!.removed.addresses());
     assert.deepEqual(d.removed.addresses(), plain13.processes[0]!.added.addresses());
@@ -105,7 +94,7 @@ describe('diff of the series fixtures', () => {
   });
 
   test('--bytes: first differing byte of each changed page', async () => {
-    const r = await diffDirs(fx('series/2'), fx('series/3'), { bytes: true });
+    const r = await diffDirs(fixture('series/2'), fixture('series/3'), { bytes: true });
     const d = r.processes[0]!;
     assert.equal(d.firstDifferences!.length, 68);
     // R pages 32..95: the seeds differ only in the top byte of each word: byte 7 of the page
@@ -168,8 +157,8 @@ describe('self-diffs', () => {
   for (const dir of ['single', 'tree', 'series/2', 'series-stack/3', 'pageserver']) {
     test(`${dir} against itself: all equal, no page read`, async () => {
       CountingSource.reads = 0;
-      const a = await countingStack(fx(dir));
-      const b = await countingStack(fx(dir));
+      const a = await countingStack(fixture(dir));
+      const b = await countingStack(fixture(dir));
       const r = await diffStacks(a, b);
       await a.close();
       await b.close();
@@ -184,7 +173,7 @@ describe('self-diffs', () => {
   }
 
   test('lazy pages are reported apart, not compared', async () => {
-    const r = await diffDirs(fx('lazy'), fx('lazy'));
+    const r = await diffDirs(fixture('lazy'), fixture('lazy'));
     const d = r.processes[0]!;
     assert.equal(d.lazy.pages, 526);
     assert.equal(d.equalPages, 15);
@@ -192,45 +181,26 @@ describe('self-diffs', () => {
   });
 
   test('tree against a copy of itself: every page compared (shared memory too), all equal', async () => {
-    const tmp = mkdtempSync(join(tmpdir(), 'pagestack-diff-'));
-    try {
-      cpSync(fx('tree'), join(tmp, 'tree'), { recursive: true });
-      const r = await diffDirs(fx('tree'), join(tmp, 'tree'));
-      assert.deepEqual(
-        r.processes.map((d) => [d.pid, d.equalPages, d.changed.pages]),
-        [
-          [25155, 28 + 64, 0],
-          [25158, 156 + 64, 0],
-          [25159, 158 + 64, 0],
-        ],
-      );
-      assert.equal(r.stats.pagesCompared, 28 + 156 + 158 + 3 * 64);
-      // the shared region is read through the shmem pagemap at the VMA's address
-      for (const d of r.processes) assert.equal(d.added.pages + d.removed.pages, 0);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
+    const copy = join(testDir('diff'), 'tree');
+    cpSync(fixture('tree'), copy, { recursive: true });
+    const r = await diffDirs(fixture('tree'), copy);
+    assert.deepEqual(
+      r.processes.map((d) => [d.pid, d.equalPages, d.changed.pages]),
+      [
+        [25155, 28 + 64, 0],
+        [25158, 156 + 64, 0],
+        [25159, 158 + 64, 0],
+      ],
+    );
+    assert.equal(r.stats.pagesCompared, 28 + 156 + 158 + 3 * 64);
+    // the shared region is read through the shmem pagemap at the VMA's address
+    for (const d of r.processes) assert.equal(d.added.pages + d.removed.pages, 0);
   });
 });
 
 describe('diff CLI', () => {
-  async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const code = await runCli(args, {
-      stdout: (d) => {
-        out += typeof d === 'string' ? d : Buffer.from(d).toString();
-      },
-      stderr: (t) => {
-        err += t;
-      },
-      stdin: async () => new Uint8Array(),
-    });
-    return { code, out, err };
-  }
-
   test('--json shape', async () => {
-    const { code, out } = await cli(['diff', fx('series/2'), fx('series/3'), '--json']);
+    const { code, out } = await cli(['diff', fixture('series/2'), fixture('series/3'), '--json']);
     assert.equal(code, 0);
     const doc = JSON.parse(out) as {
       processes: {
@@ -258,7 +228,14 @@ describe('diff CLI', () => {
   });
 
   test('human output names the VMAs; --pid picks; unknown pid fails', async () => {
-    const { code, out } = await cli(['diff', fx('series/1'), fx('series/2'), '--pid', '25238', '--bytes']);
+    const { code, out } = await cli([
+      'diff',
+      fixture('series/1'),
+      fixture('series/2'),
+      '--pid',
+      '25238',
+      '--bytes',
+    ]);
     assert.equal(code, 0);
     assert.match(out, /pid 25238: 68 pages changed, 0 added, 0 removed, 538 equal/);
     assert.match(
@@ -267,15 +244,15 @@ describe('diff CLI', () => {
     );
     assert.match(out, /heap/);
     assert.match(out, /first difference: /);
-    const bad = await cli(['diff', fx('series/1'), fx('series/2'), '--pid', '7']);
+    const bad = await cli(['diff', fixture('series/1'), fixture('series/2'), '--pid', '7']);
     assert.equal(bad.code, 1);
     assert.match(bad.err, /^pagestack: no process 7 in either snapshot; processes in both: 25238\n$/);
-    const usage = await cli(['diff', fx('series/1'), fx('series/2'), '--pid', 'x']);
+    const usage = await cli(['diff', fixture('series/1'), fixture('series/2'), '--pid', 'x']);
     assert.equal(usage.code, 2);
   });
 
   test('tree: per-process summaries', async () => {
-    const { code, out } = await cli(['diff', fx('tree'), fx('tree')]);
+    const { code, out } = await cli(['diff', fixture('tree'), fixture('tree')]);
     assert.equal(code, 0);
     assert.equal(out.match(/no differences/g)?.length, 3);
   });
@@ -320,18 +297,6 @@ class MemLayer implements LayerSource {
   async parent(): Promise<LayerSource | null> {
     return this.below;
   }
-}
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Page content for value v: zeros but for a marker byte whose place depends on v. */

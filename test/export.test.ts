@@ -24,9 +24,7 @@ import {
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { runCli } from '../src/cli/main.js';
+import { describe, test } from 'node:test';
 import { decodeImage, encodeImage } from '../src/image/image.js';
 import { PAGE_SIZE } from '../src/image/pagemap.js';
 import type { Message } from '../src/image/schema.js';
@@ -39,19 +37,14 @@ import type { ProcessMemory } from '../src/stack/process.js';
 import { findExtent, LAZY } from '../src/stack/resolve.js';
 import type { LayerSource } from '../src/stack/source.js';
 import { openStack, type Stack } from '../src/stack/stack.js';
+import { cli, cliProcess } from './helpers/cli.js';
+import { testDir } from './helpers/files.js';
+import { expectedOf, FIX } from './helpers/fixtures.js';
 
-const FIX = fileURLToPath(new URL('./fixtures/criu-4.2/', import.meta.url));
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const READELF = '/usr/bin/readelf';
 const GDB = ['/usr/bin/gdb', '/usr/local/bin/gdb'].find((p) => existsSync(p));
 
-let tmp = '';
-before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'pagestack-export-'));
-});
-after(() => {
-  rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = testDir('export');
 
 // ---------------------------------------------------------------- a small ELF core reader
 
@@ -193,13 +186,6 @@ function checkPattern(core: Core, runs: [number, number, string][], shift = 0): 
   return words;
 }
 
-function expected(dir: string): {
-  processes: { pid: number; pattern_runs: [number, number, string][] }[];
-  shmem: { mapped_at?: number; pattern_runs: [number, number, string][] }[];
-} {
-  return JSON.parse(readFileSync(join(FIX, dir, 'expected.json'), 'utf8'));
-}
-
 function readelf(path: string): string {
   const r = spawnSync(READELF, ['-lnW', path], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
@@ -277,7 +263,7 @@ describe('ELF core', () => {
         256,
       );
       assert.equal(core.loads.filter((l) => l.vaddr >= 0x100080000000 && l.vaddr < 0x100080100000).length, 0);
-      assert.equal(checkPattern(core, expected('single').processes[0]!.pattern_runs), 512 * 512);
+      assert.equal(checkPattern(core, expectedOf('single').processes[0]!.pattern_runs), 512 * 512);
       assert.equal(statSync(out).size, core.loads.at(-1)!.offset + core.loads.at(-1)!.filesz);
       assert.equal(statSync(out).mode & 0o777, 0o600);
     });
@@ -350,7 +336,7 @@ describe('ELF core', () => {
       assert.equal(sum.pages, 606);
       const core = parseCore(a);
       await checkLoads(core, await s.process(25238));
-      assert.equal(checkPattern(core, expected('series/3').processes[0]!.pattern_runs), 576 * 512);
+      assert.equal(checkPattern(core, expectedOf('series/3').processes[0]!.pattern_runs), 576 * 512);
       assert.match(
         formatSummary(sum),
         /^exported pid 25238: \d+ segments, 606 pages \(2\.4 MiB\) from 3 layers to .*stack3\.elf \(ELF core, 1 thread\) in \d+\.\d\d s$/,
@@ -396,7 +382,7 @@ describe('ELF core', () => {
         new DataView(pr[1]!.desc.buffer, pr[1]!.desc.byteOffset).getBigUint64(112 + 16 * 8, true),
         ip,
       );
-      const exp = expected('tree');
+      const exp = expectedOf('tree');
       checkPattern(core, exp.processes.find((p) => p.pid === 25159)!.pattern_runs);
       // the shared region: object offset o holds (0x200000000000 + o) ^ 0xB0...
       assert.equal(checkPattern(core, [[0x200000000000, 64, '0xb000000000000000']]), 64 * 512);
@@ -665,77 +651,52 @@ describe('raw', () => {
 // ---------------------------------------------------------------- CLI and progress
 
 describe('CLI', () => {
-  function streams() {
-    const io = { out: '', err: '' };
-    return {
-      io,
-      streams: {
-        stdout: (d: Uint8Array | string) => {
-          io.out += typeof d === 'string' ? d : Buffer.from(d).toString();
-        },
-        stderr: (t: string) => {
-          io.err += t;
-        },
-        stdin: async () => new Uint8Array(),
-      },
-    };
-  }
-
   test('export prints one summary line; errors are one line with exit 1 or 2', async () => {
     const out = join(tmp, 'cli.elf');
-    let t = streams();
-    assert.equal(await runCli(['export', join(FIX, 'series-stack/3'), '-o', out], t.streams), 0);
+    let r = await cli(['export', join(FIX, 'series-stack/3'), '-o', out]);
+    assert.equal(r.code, 0);
     assert.match(
-      t.io.out,
+      r.out,
       /^exported pid 25238: \d+ segments, 606 pages \(2\.4 MiB\) from 3 layers to .*cli\.elf/,
     );
-    assert.equal(t.io.out.split('\n').length, 2);
-    assert.equal(t.io.err, '');
-    t = streams();
+    assert.equal(r.out.split('\n').length, 2);
+    assert.equal(r.err, '');
     const raw = join(tmp, 'cli.raw');
-    assert.equal(
-      await runCli(
-        [
-          'export',
-          join(FIX, 'tree'),
-          '--pid',
-          '25158',
-          '--format',
-          'raw',
-          '--start',
-          '0x200040000000',
-          '--end',
-          '0x200040080000',
-          '-o',
-          raw,
-        ],
-        t.streams,
-      ),
-      0,
-    );
-    assert.match(t.io.out, /^exported pid 25158: 1 runs, 128 pages \(512 KiB\) .*byte 0 = 0x200040000000/);
+    r = await cli([
+      'export',
+      join(FIX, 'tree'),
+      '--pid',
+      '25158',
+      '--format',
+      'raw',
+      '--start',
+      '0x200040000000',
+      '--end',
+      '0x200040080000',
+      '-o',
+      raw,
+    ]);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /^exported pid 25158: 1 runs, 128 pages \(512 KiB\) .*byte 0 = 0x200040000000/);
     assert.equal(statSync(raw).size, 0x80000);
-    t = streams();
-    assert.equal(await runCli(['export', join(FIX, 'tree'), '-o', out, '--format', 'bin'], t.streams), 2);
-    assert.match(t.io.err, /^pagestack: --format: expected elf or raw, got 'bin'\n$/);
-    t = streams();
-    assert.equal(await runCli(['export', join(FIX, 'tree'), '-o', out], t.streams), 1);
+    r = await cli(['export', join(FIX, 'tree'), '-o', out, '--format', 'bin']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /^pagestack: --format: expected elf or raw, got 'bin'\n$/);
+    r = await cli(['export', join(FIX, 'tree'), '-o', out]);
+    assert.equal(r.code, 1);
     assert.match(
-      t.io.err,
+      r.err,
       /^pagestack: the stack has 3 processes, choose one with --pid: 25155, 25158, 25159\n$/,
     );
-    t = streams();
-    assert.equal(await runCli(['export', join(FIX, 'series/3'), '--format', 'raw', '-o', raw], t.streams), 1);
-    assert.match(t.io.err, /^pagestack: .*cli\.raw: the raw span .* pass --force\n$/);
-    t = streams();
-    assert.equal(
-      await runCli(['export', join(FIX, 'single'), '-o', join(FIX, 'single', 'pages-1.img')], t.streams),
-      2,
-    );
-    assert.match(t.io.err, /is a file of the image directory/);
-    t = streams();
-    assert.equal(await runCli(['export', join(FIX, 'single'), '--start', 'zz', '-o', out], t.streams), 2);
-    assert.match(t.io.err, /--start: expected an address/);
+    r = await cli(['export', join(FIX, 'series/3'), '--format', 'raw', '-o', raw]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^pagestack: .*cli\.raw: the raw span .* pass --force\n$/);
+    r = await cli(['export', join(FIX, 'single'), '-o', join(FIX, 'single', 'pages-1.img')]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /is a file of the image directory/);
+    r = await cli(['export', join(FIX, 'single'), '--start', 'zz', '-o', out]);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--start: expected an address/);
     noTemps(tmp);
   });
 
@@ -770,24 +731,10 @@ describe('CLI', () => {
       /not a regular file; a raw export is a sparse file/,
     );
     // -o -: standard output, the summary on stderr
-    const r = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(ROOT, 'src/cli/main.ts'),
-        'export',
-        join(FIX, 'tree'),
-        '--pid',
-        '25159',
-        '-o',
-        '-',
-      ],
-      { cwd: ROOT, maxBuffer: 64 << 20 },
-    );
-    assert.equal(r.status, 0, r.stderr.toString());
+    const r = await cliProcess(['export', join(FIX, 'tree'), '--pid', '25159', '-o', '-']);
+    assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.equals(want), 'same bytes on standard output');
-    assert.match(r.stderr.toString(), /^exported pid 25159: .* to <stdout> /);
+    assert.match(r.stderr, /^exported pid 25159: .* to <stdout> /);
   });
 
   test('the progress bar redraws in place and erases itself', () => {

@@ -12,11 +12,9 @@ import {
   copyFileSync,
   cpSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   symlinkSync,
   truncateSync,
@@ -24,10 +22,8 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { runCli } from '../src/cli/main.js';
+import { describe, test } from 'node:test';
 import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
 import { openStackDir } from '../src/open.js';
 import { summarizeStack } from '../src/ops/summary.js';
@@ -35,12 +31,14 @@ import { type VerifyReport, verifyStack } from '../src/ops/verify.js';
 import { DirLayerSource } from '../src/source/dir.js';
 import { StackError } from '../src/stack/errors.js';
 import { MAX_STACK_DEPTH } from '../src/stack/stack.js';
+import { cli } from './helpers/cli.js';
+import { testDir } from './helpers/files.js';
+import { FIX } from './helpers/fixtures.js';
+import { pagemapEntry, pagemapImage } from './helpers/images.js';
 
-const FIX = join(import.meta.dirname, 'fixtures', 'criu-4.2');
 const PID = 24588;
 const BASE = 0x100000000; // page number of 0x100000000000
-const root = mkdtempSync(join(tmpdir(), 'pagestack-broken-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = testDir('broken');
 
 // ---------------------------------------------------------------------------------------------
 // writing layers
@@ -52,37 +50,11 @@ interface E {
   flags: number;
 }
 
-function varint(out: number[], v: number): void {
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-}
-
-function u32(out: number[], v: number): void {
-  out.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
-}
-
 function pagemap(pagesId: number, entries: readonly E[]): Uint8Array {
-  const out: number[] = [];
-  u32(out, 0x54564319);
-  u32(out, 0x56084025);
-  const head = [0x08];
-  varint(head, pagesId);
-  u32(out, head.length);
-  out.push(...head);
-  for (const e of entries) {
-    const m = [0x08];
-    varint(m, (BASE + e.at) * PAGE_SIZE);
-    m.push(0x10, 0, 0x20);
-    varint(m, e.flags);
-    m.push(0x28);
-    varint(m, e.n);
-    u32(out, m.length);
-    out.push(...m);
-  }
-  return Uint8Array.from(out);
+  return pagemapImage(
+    pagesId,
+    entries.map((e) => pagemapEntry((BASE + e.at) * PAGE_SIZE, e.n, e.flags)),
+  );
 }
 
 let counter = 0;
@@ -134,21 +106,6 @@ function layer(dir: string, entries: readonly E[], o: LayerOpts = {}): string {
 
 // ---------------------------------------------------------------------------------------------
 // running things
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(args, {
-    stdout: (d) => {
-      out += typeof d === 'string' ? d : Buffer.from(d).toString('latin1');
-    },
-    stderr: (t) => {
-      err += t;
-    },
-    stdin: async () => new Uint8Array(),
-  });
-  return { code, out, err };
-}
 
 async function verify(dir: string): Promise<VerifyReport> {
   return verifyStack(await DirLayerSource.open(dir));

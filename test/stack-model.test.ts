@@ -17,42 +17,34 @@ import {
   closeSync,
   ftruncateSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
-  rmSync,
   symlinkSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
+import { rng } from '../bench/gen.js';
 import { decodePagemap, PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
 import { openStackDir } from '../src/open.js';
 import { summarizeLayers } from '../src/ops/summary.js';
 import { MemoryAccessError } from '../src/stack/errors.js';
 import type { PagemapMemory } from '../src/stack/memory.js';
 import { findExtent, LAZY, resolvePagemap } from '../src/stack/resolve.js';
+import { testDir } from './helpers/files.js';
+import { field, pagemapImage } from './helpers/images.js';
 
 const SEED = Number(process.env['PAGESTACK_TEST_SEED'] ?? 0x5eed);
 const STACKS = Number(process.env['PAGESTACK_MODEL_STACKS'] ?? 72);
 
-const root = mkdtempSync(join(tmpdir(), 'pagestack-model-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = testDir('model');
 
 // ---------------------------------------------------------------------------------------------
 // deterministic randomness
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** mulberry32 from `seed` (0 taken as 1, so that every seed gives the sequence it always gave). */
+function seeded(seed: number): () => number {
+  return rng(seed >>> 0 || 1);
 }
 
 function randInt(r: () => number, lo: number, hi: number): number {
@@ -91,20 +83,6 @@ interface MEntry {
   enc: Encoding;
 }
 
-function varint(out: number[], v: number): void {
-  // v is a non-negative safe integer
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-}
-
-function field(out: number[], no: number, v: number): void {
-  out.push(no << 3);
-  varint(out, v);
-}
-
 function encodeEntry(e: MEntry): number[] {
   const m: number[] = [];
   field(m, 1, e.s * PAGE_SIZE);
@@ -132,24 +110,8 @@ function encodeEntry(e: MEntry): number[] {
   return m;
 }
 
-function u32(out: number[], v: number): void {
-  out.push(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
-}
-
 function encodePagemap(pagesId: number, entries: readonly MEntry[]): Uint8Array {
-  const out: number[] = [];
-  u32(out, 0x54564319);
-  u32(out, 0x56084025);
-  const head: number[] = [];
-  field(head, 1, pagesId);
-  u32(out, head.length);
-  out.push(...head);
-  for (const e of entries) {
-    const m = encodeEntry(e);
-    u32(out, m.length);
-    for (const b of m) out.push(b);
-  }
-  return Uint8Array.from(out);
+  return pagemapImage(pagesId, entries.map(encodeEntry));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,7 +188,7 @@ function pickEncoding(r: () => number, flags: number, n: number): Encoding {
 }
 
 function generate(no: number, depth: number): Generated {
-  const r = rng(SEED * 1000 + no);
+  const r = seeded(SEED * 1000 + no);
   // window of small entries, somewhere in the 47-bit address space
   const base = randInt(r, 0, 2 ** 33) + (r() < 0.2 ? 0 : 0x100000);
   const width = randInt(r, 40, 500);
@@ -482,7 +444,7 @@ async function checkStack(g: Generated): Promise<void> {
     const topPages = g.layers[0]!.entries.reduce((t, e) => t + e.n, 0);
     assert.equal(dumped + lazy, topPages, `${what}: every page of the top pagemap is dumped or lazy`);
     // random reads of any alignment and length
-    const rr = rng(SEED * 7919 + g.no);
+    const rr = seeded(SEED * 7919 + g.no);
     const lo = Math.max(0, g.base - 2) * PAGE_SIZE;
     const span = (g.width + 4) * PAGE_SIZE;
     for (let k = 0; k < 40; k++) {

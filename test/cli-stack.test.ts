@@ -3,43 +3,18 @@
  * captured streams); a few run the real program to check exit codes, stderr and piped output.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { hexdump, parseNumber } from '../src/cli/format.js';
-import { runCli } from '../src/cli/main.js';
+import { type CliRun, cli, cliProcess } from './helpers/cli.js';
+import { testDir } from './helpers/files.js';
+import { FIX } from './helpers/fixtures.js';
 
-const FIX = join(import.meta.dirname, 'fixtures', 'criu-4.2');
-const REPO = join(import.meta.dirname, '..');
-const tmp = mkdtempSync(join(tmpdir(), 'pagestack-cli-stack-'));
-after(() => rmSync(tmp, { recursive: true, force: true }));
+const tmp = testDir('cli-stack');
 
-interface Run {
-  code: number;
-  out: string;
-  bytes: Buffer;
-  err: string;
-}
-
-async function cli(...args: string[]): Promise<Run> {
-  const chunks: Buffer[] = [];
-  let err = '';
-  const code = await runCli(args, {
-    stdout: (d) => {
-      chunks.push(typeof d === 'string' ? Buffer.from(d) : Buffer.from(d));
-    },
-    stderr: (t) => {
-      err += t;
-    },
-    stdin: async () => new Uint8Array(),
-  });
-  const bytes = Buffer.concat(chunks);
-  return { code, out: bytes.toString('utf8'), bytes, err };
-}
-
-function oneErrorLine(r: Run, re: RegExp): void {
+function oneErrorLine(r: CliRun, re: RegExp): void {
   assert.match(r.err, /^pagestack: [^\n]+\n$/, r.err);
   assert.match(r.err, re);
 }
@@ -58,7 +33,7 @@ const SEED_A1 = 0xa100000000000000n;
 
 describe('pagestack show', () => {
   test('a one-layer dump: layer, process, pages', async () => {
-    const r = await cli('show', SINGLE);
+    const r = await cli(['show', SINGLE]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^stack .*single: 1 layer\n/);
     assert.match(r.out, /\n {2}0 +\S*single +pages-1\.img +2\.1 MiB/);
@@ -71,13 +46,13 @@ describe('pagestack show', () => {
   });
 
   test('series-stack/3: three layers, pages held / from below / read from each', async () => {
-    const r = await cli('show', join(FIX, 'series-stack', '3'));
+    const r = await cli(['show', join(FIX, 'series-stack', '3')]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /: 3 layers\n/);
     assert.match(r.out, /\n +0 +132 +474 +0 +132 +\S*series-stack\/3\n/);
     assert.match(r.out, /\n +1 +68 +538 +0 +33 +\S*series-stack\/2\n/);
     assert.match(r.out, /\n +2 +606 +0 +0 +441 +\S*series-stack\/1\n/);
-    const j = await cli('show', join(FIX, 'series-stack', '3'), '--json');
+    const j = await cli(['show', join(FIX, 'series-stack', '3'), '--json']);
     assert.equal(j.code, 0);
     const s = JSON.parse(j.out);
     assert.equal(s.layers.length, 3);
@@ -90,24 +65,24 @@ describe('pagestack show', () => {
   });
 
   test('tree: three processes, threads, shared memory; lazy: lazy pages', async () => {
-    const r = await cli('show', join(FIX, 'tree'));
+    const r = await cli(['show', join(FIX, 'tree')]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /\n +25159 +25155 +2 +tree +158 +0\n/);
     assert.match(
       r.out,
       /shared memory 250, pagemap-shmem-250\.img \(mapped by 25155, 25158, 25159\): 64 pages/,
     );
-    const l = JSON.parse((await cli('show', join(FIX, 'lazy'), '--json')).out);
+    const l = JSON.parse((await cli(['show', join(FIX, 'lazy'), '--json'])).out);
     assert.equal(l.processes[0].memory.lazyPages, 526);
     assert.equal(l.processes[0].memory.perLayer[0].lazy, 526);
     assert.equal(l.totals.lazyPages, 526);
   });
 
   test('errors: no such directory, not an image directory', async () => {
-    const r = await cli('show', join(tmp, 'nope'));
+    const r = await cli(['show', join(tmp, 'nope')]);
     assert.equal(r.code, 1);
     oneErrorLine(r, /nope: no such directory/);
-    const e = await cli('show', tmp);
+    const e = await cli(['show', tmp]);
     assert.equal(e.code, 1);
     oneErrorLine(e, /no pstree\.img/);
   });
@@ -115,7 +90,7 @@ describe('pagestack show', () => {
 
 describe('pagestack maps', () => {
   test('single: /proc/PID/maps columns with dumped, lazy and missing pages', async () => {
-    const r = await cli('maps', SINGLE);
+    const r = await cli(['maps', SINGLE]);
     assert.equal(r.code, 0, r.err);
     const lines = r.out.split('\n');
     assert.match(lines[0]!, /^process 24588 \(single\): 25 VMAs$/);
@@ -132,7 +107,7 @@ describe('pagestack maps', () => {
   });
 
   test('--json lists VMAs with their extents', async () => {
-    const r = await cli('maps', SINGLE, '--json');
+    const r = await cli(['maps', SINGLE, '--json']);
     assert.equal(r.code, 0, r.err);
     const m = JSON.parse(r.out);
     assert.equal(m.pid, 24588);
@@ -163,24 +138,24 @@ describe('pagestack maps', () => {
   });
 
   test('tree: --pid is needed, and the shared VMA counts the shmem pagemap', async () => {
-    const r = await cli('maps', join(FIX, 'tree'));
+    const r = await cli(['maps', join(FIX, 'tree')]);
     assert.equal(r.code, 1);
     oneErrorLine(r, /the stack has 3 processes, choose one with --pid: 25155, 25158, 25159/);
-    const m = await cli('maps', join(FIX, 'tree'), '--pid', '25158');
+    const m = await cli(['maps', join(FIX, 'tree'), '--pid', '25158']);
     assert.equal(m.code, 0, m.err);
     assert.match(
       m.out,
       /\n200000000000-200000040000 +rw-s +00000000 +64 +64 +0 +0 +0:64 +memfd:\/dev\/zero \(pagemap-shmem-250\.img\)\n/,
     );
-    const bad = await cli('maps', join(FIX, 'tree'), '--pid', '1');
+    const bad = await cli(['maps', join(FIX, 'tree'), '--pid', '1']);
     assert.equal(bad.code, 1);
     oneErrorLine(bad, /no process 1 in the stack; its processes are 25155, 25158, 25159/);
-    const usage = await cli('maps', join(FIX, 'tree'), '--pid', 'x');
+    const usage = await cli(['maps', join(FIX, 'tree'), '--pid', 'x']);
     assert.equal(usage.code, 2);
   });
 
   test('series-stack/3: pages by layer; lazy/: lazy pages per VMA', async () => {
-    const r = await cli('maps', join(FIX, 'series-stack', '3'), '--json');
+    const r = await cli(['maps', join(FIX, 'series-stack', '3'), '--json']);
     const m = JSON.parse(r.out);
     const R = m.vmas.find((v: { start: string }) => v.start === '0x300000000000');
     assert.deepEqual(R.layers, [
@@ -188,7 +163,7 @@ describe('pagestack maps', () => {
       { layer: 1, pages: 32 },
       { layer: 2, pages: 416 },
     ]);
-    const l = await cli('maps', join(FIX, 'lazy'));
+    const l = await cli(['maps', join(FIX, 'lazy')]);
     assert.match(l.out, /\n100000000000-100000100000 +rw-p +00000000 +256 +0 +256 +0 +- *\n/);
     assert.match(l.out, /526 lazy/);
   });
@@ -196,7 +171,7 @@ describe('pagestack maps', () => {
 
 describe('pagestack read', () => {
   test('a hexdump as xxd prints it, at the real addresses', async () => {
-    const r = await cli('read', SINGLE, '0x100000000000', '64');
+    const r = await cli(['read', SINGLE, '0x100000000000', '64']);
     assert.equal(r.code, 0, r.err);
     assert.equal(
       r.out,
@@ -206,7 +181,7 @@ describe('pagestack read', () => {
         '100000000030: 3000 0000 0010 00a1 3800 0000 0010 00a1  0.......8.......\n',
     );
     // unaligned, a partial last line, across a page boundary
-    const u = await cli('read', SINGLE, '0x100000000ff3', '40');
+    const u = await cli(['read', SINGLE, '0x100000000ff3', '40']);
     assert.equal(u.code, 0);
     assert.equal(u.out, hexdump(patternBytes(0x100000000ff3, 40, SEED_A1), 0x100000000ff3));
     assert.match(u.out.split('\n')[2]!, /^100000001013: 0000 1000 a118 1000 {22}\.{8}$/);
@@ -222,21 +197,21 @@ describe('pagestack read', () => {
       ['0x1000000ffff0', '16'],
       ['17592186044416', '100'],
     ] as const) {
-      const raw = await cli('read', SINGLE, addr, len, '--raw');
+      const raw = await cli(['read', SINGLE, addr, len, '--raw']);
       const x = spawnSync('xxd', ['-o', String(Number(addr))], { input: raw.bytes });
-      const ours = await cli('read', SINGLE, addr, len);
+      const ours = await cli(['read', SINGLE, addr, len]);
       assert.equal(ours.out, x.stdout.toString());
     }
   });
 
   test('--raw and -o give the bytes; LEN takes hex, decimal and K/M suffixes', async () => {
-    const raw = await cli('read', SINGLE, '0x100000000000', '4K', '--raw');
+    const raw = await cli(['read', SINGLE, '0x100000000000', '4K', '--raw']);
     assert.equal(raw.code, 0);
     assert.deepEqual(raw.bytes, patternBytes(0x100000000000, 4096, SEED_A1));
-    const hexLen = await cli('read', SINGLE, '17592186044419', '0x11', '--raw');
+    const hexLen = await cli(['read', SINGLE, '17592186044419', '0x11', '--raw']);
     assert.deepEqual(hexLen.bytes, patternBytes(0x100000000003, 17, SEED_A1));
     const out = join(tmp, 'mem.bin');
-    const o = await cli('read', SINGLE, '0x100000000000', '1M', '-o', out);
+    const o = await cli(['read', SINGLE, '0x100000000000', '1M', '-o', out]);
     assert.equal(o.code, 0, o.err);
     assert.equal(o.out, '');
     assert.deepEqual(readFileSync(out), patternBytes(0x100000000000, 1 << 20, SEED_A1));
@@ -248,35 +223,35 @@ describe('pagestack read', () => {
 
   test('large reads go in chunks: hexdump lines continue, zeros where --zero allows', async () => {
     const len = (1 << 20) + 4096 * 3 + 48;
-    const r = await cli('read', SINGLE, '0x100000000000', String(len), '--zero', '--raw');
+    const r = await cli(['read', SINGLE, '0x100000000000', String(len), '--zero', '--raw']);
     assert.equal(r.code, 0, r.err);
     assert.equal(r.bytes.length, len);
     assert.deepEqual(r.bytes.subarray(0, 1 << 20), patternBytes(0x100000000000, 1 << 20, SEED_A1));
     assert.ok(r.bytes.subarray(1 << 20).every((b) => b === 0));
-    const h = await cli('read', SINGLE, '0x100000000000', String(len), '--zero');
+    const h = await cli(['read', SINGLE, '0x100000000000', String(len), '--zero']);
     assert.equal(h.out, hexdump(r.bytes, 0x100000000000));
     assert.equal(h.out.split('\n').length - 1, len / 16);
   });
 
   test('memory the images do not hold: not dumped, lazy, unmapped; --zero reads zeros', async () => {
-    const nd = await cli('read', SINGLE, '0x100040000ff0', '0x20');
+    const nd = await cli(['read', SINGLE, '0x100040000ff0', '0x20']);
     assert.equal(nd.code, 1);
     assert.equal(nd.out, '', 'nothing is printed before the error');
     oneErrorLine(nd, /single: 0x100040001000: not dumped \(no pagemap entry in pagemap-24588\.img\)/);
-    const lazy = await cli('read', join(FIX, 'lazy'), '0x100000000000', '16');
+    const lazy = await cli(['read', join(FIX, 'lazy'), '0x100000000000', '16']);
     assert.equal(lazy.code, 1);
     oneErrorLine(lazy, /lazy: 0x100000000000: lazy page \(PE_LAZY in pagemap-25494\.img\)/);
-    const un = await cli('read', SINGLE, '0x1000', '16');
+    const un = await cli(['read', SINGLE, '0x1000', '16']);
     assert.equal(un.code, 1);
     oneErrorLine(un, /0x1000: unmapped \(no VMA of process 24588 covers it\)/);
-    const z = await cli('read', join(FIX, 'lazy'), '0x100000000000', '32', '--zero', '--raw');
+    const z = await cli(['read', join(FIX, 'lazy'), '0x100000000000', '32', '--zero', '--raw']);
     assert.equal(z.code, 0);
     assert.deepEqual(z.bytes, Buffer.alloc(32));
-    const zh = await cli('read', SINGLE, '0x1000', '16', '--zero');
+    const zh = await cli(['read', SINGLE, '0x1000', '16', '--zero']);
     assert.equal(zh.out, '00001000: 0000 0000 0000 0000 0000 0000 0000 0000  ................\n');
     // a failed -o leaves no file behind
     const out = join(tmp, 'never.bin');
-    const f = await cli('read', SINGLE, '0x100040000000', '0x2000', '-o', out);
+    const f = await cli(['read', SINGLE, '0x100040000000', '0x2000', '-o', out]);
     assert.equal(f.code, 1);
     assert.equal(existsSync(out), false);
   });
@@ -284,14 +259,14 @@ describe('pagestack read', () => {
   test('tree: the shared region reads the same through every process', async () => {
     const outs = [];
     for (const pid of ['25155', '25158', '25159']) {
-      const r = await cli('read', join(FIX, 'tree'), '--pid', pid, '0x200000000000', '256K', '--raw');
+      const r = await cli(['read', join(FIX, 'tree'), '--pid', pid, '0x200000000000', '256K', '--raw']);
       assert.equal(r.code, 0, r.err);
       outs.push(r.bytes);
     }
     assert.deepEqual(outs[0], patternBytes(0x200000000000, 256 << 10, 0xb000000000000000n));
     assert.deepEqual(outs[1], outs[0]);
     assert.deepEqual(outs[2], outs[0]);
-    const noPid = await cli('read', join(FIX, 'tree'), '0x200000000000', '16');
+    const noPid = await cli(['read', join(FIX, 'tree'), '0x200000000000', '16']);
     assert.equal(noPid.code, 1);
     oneErrorLine(noPid, /choose one with --pid: 25155, 25158, 25159/);
   });
@@ -301,8 +276,8 @@ describe('pagestack read', () => {
       ['0x300000000000', '2M'],
       ['0x300080000000', '256K'],
     ]) {
-      const a = await cli('read', join(FIX, 'series-stack', '3'), addr!, len!, '--raw');
-      const b = await cli('read', join(FIX, 'series', '3'), addr!, len!, '--raw');
+      const a = await cli(['read', join(FIX, 'series-stack', '3'), addr!, len!, '--raw']);
+      const b = await cli(['read', join(FIX, 'series', '3'), addr!, len!, '--raw']);
       assert.equal(a.code, 0, a.err);
       assert.deepEqual(a.bytes, b.bytes);
     }
@@ -318,7 +293,7 @@ describe('pagestack read', () => {
       ['read', SINGLE, '0x100000000000'],
       ['read', SINGLE, '0x100000000000', '16', '-o', tmp],
     ]) {
-      const r = await cli(...args);
+      const r = await cli(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
       assert.equal(r.out, '');
       assert.match(r.err, /^pagestack: /);
@@ -341,7 +316,7 @@ describe('pagestack read', () => {
 describe('pagestack verify', () => {
   test('clean fixtures: one ok line, exit 0; --json parses', async () => {
     for (const dir of ['single', 'tree', 'lazy', 'pageserver', 'series-stack/3']) {
-      const r = await cli('verify', join(FIX, dir));
+      const r = await cli(['verify', join(FIX, dir)]);
       assert.equal(r.code, 0, r.out);
       assert.equal(r.out.split('\n').length, 2);
       assert.match(
@@ -349,44 +324,27 @@ describe('pagestack verify', () => {
         /^ok: \d+ layers?, \d+ process(es)?, \d+ pagemaps?, [\d,]+ images decoded, [\d,]+ pages dumped, [\d,]+ lazy\n$/,
       );
     }
-    const s = await cli('verify', join(FIX, 'series-stack', '3'));
+    const s = await cli(['verify', join(FIX, 'series-stack', '3')]);
     assert.equal(s.out, 'ok: 3 layers, 1 process, 1 pagemap, 37 images decoded, 606 pages dumped, 0 lazy\n');
-    const j = JSON.parse((await cli('verify', join(FIX, 'tree'), '--json')).out);
+    const j = JSON.parse((await cli(['verify', join(FIX, 'tree'), '--json'])).out);
     assert.equal(j.ok, true);
     assert.equal(j.processes, 3);
     assert.deepEqual(j.problems, []);
   });
 
   test('a missing directory is one error line, exit 1', async () => {
-    const r = await cli('verify', join(tmp, 'nope'));
+    const r = await cli(['verify', join(tmp, 'nope')]);
     assert.equal(r.code, 1);
     oneErrorLine(r, /no such directory/);
   });
 });
 
 describe('the real program', () => {
-  const main = join(REPO, 'src', 'cli', 'main.ts');
-  const run = (args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', main, ...args],
-        { cwd: REPO, encoding: 'buffer', maxBuffer: 64 << 20 },
-        (err, stdout, stderr) => {
-          resolve({
-            code: err ? ((err as { code?: number }).code ?? 1) : 0,
-            stdout,
-            stderr: stderr.toString(),
-          });
-        },
-      );
-    });
-
   test('exit codes, one-line errors, and a piped 3 MiB raw read', async () => {
     const [big, bad, ver] = await Promise.all([
-      run(['read', SINGLE, '0x100000000000', '3M', '--raw', '--zero']),
-      run(['read', join(FIX, 'lazy'), '0x100000000000', '16']),
-      run(['verify', join(FIX, 'series-stack', '3')]),
+      cliProcess(['read', SINGLE, '0x100000000000', '3M', '--raw', '--zero']),
+      cliProcess(['read', join(FIX, 'lazy'), '0x100000000000', '16']),
+      cliProcess(['verify', join(FIX, 'series-stack', '3')]),
     ]);
     assert.equal(big.code, 0, big.stderr);
     assert.equal(big.stdout.length, 3 << 20);

@@ -8,12 +8,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { makePagemap } from '../bench/pagemap-gen.js';
-import { runCli } from '../src/cli/main.js';
 import { decodeToJsonText, encodeImage } from '../src/image/image.js';
 import { decodeToJsonChunks, pagemapLayoutMatchesSchema } from '../src/image/pagemap-json.js';
 import type { Message } from '../src/image/schema.js';
+import { cli } from './helpers/cli.js';
+import { FIX } from './helpers/fixtures.js';
+import { pagemapImage } from './helpers/images.js';
 
-const FIX = join(import.meta.dirname, 'fixtures', 'criu-4.2');
 const utf8 = new TextDecoder();
 
 function agree(buf: Uint8Array, what: string): void {
@@ -45,11 +46,7 @@ const pagemap = (entries: Message[]): Uint8Array =>
   encodeImage({ magic: 'PAGEMAP', framing: 'common', entries });
 
 /** A pagemap from raw entry messages (bytes), after a head { pages_id: 1 }. */
-function rawPagemap(...entries: number[][]): Uint8Array {
-  const out = [0x19, 0x43, 0x56, 0x54, 0x25, 0x40, 0x08, 0x56, 2, 0, 0, 0, 0x08, 0x01];
-  for (const e of entries) out.push(e.length & 0xff, (e.length >>> 8) & 0xff, 0, 0, ...e);
-  return new Uint8Array(out);
-}
+const rawPagemap = (...entries: number[][]): Uint8Array => pagemapImage(1, entries);
 
 describe('pagemap JSON writer', () => {
   test('the writer still matches the pagemap schema', () => {
@@ -154,16 +151,10 @@ describe('pagemap JSON writer', () => {
     const f = join(FIX, 'single', 'pagemap-24588.img');
     const buf = new Uint8Array(readFileSync(f));
     for (const pretty of [false, true]) {
-      const chunks: Buffer[] = [];
-      const code = await runCli(['decode', f, ...(pretty ? ['--pretty'] : [])], {
-        stdout: (d) => {
-          chunks.push(Buffer.from(d));
-        },
-        stderr: (t) => assert.fail(t),
-        stdin: async () => new Uint8Array(),
-      });
-      assert.equal(code, 0);
-      assert.equal(Buffer.concat(chunks).toString(), `${decodeToJsonText(buf, pretty)}\n`);
+      const r = await cli(['decode', f, ...(pretty ? ['--pretty'] : [])]);
+      assert.equal(r.err, '');
+      assert.equal(r.code, 0);
+      assert.equal(r.out, `${decodeToJsonText(buf, pretty)}\n`);
     }
   });
 });

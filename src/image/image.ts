@@ -3,6 +3,7 @@
  */
 import { messageFromJson, messageToJson } from './crit-json.js';
 import { ImageFormatError, ImageJsonError } from './errors.js';
+import { type Extra, type ExtraCodec, extraCodec } from './extra.js';
 import { type JsonValue, parseJson, stringifyJson } from './jsontext.js';
 import { framingOf, IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, MAGICS, magicName } from './magic.js';
 import { decodeMessage, encodeMessage, type Message, type MessageSchema, RAW_MESSAGE } from './schema.js';
@@ -17,6 +18,8 @@ export interface CriuImage {
   /** How the file started; encode writes what CRIU writes for this magic unless told 'v1'. */
   framing: Framing;
   entries: Message[];
+  /** Raw data after entries, for the types that have it (see extra.ts): `extra[i]` follows entry i. */
+  extra?: (Extra | undefined)[];
 }
 
 /** Thrown for `pages-*.img` and other raw files that have no magic at all. */
@@ -101,11 +104,29 @@ export function entryLength(buf: Uint8Array, off: number, i: number): number {
 
 export function decodeImage(buf: Uint8Array): CriuImage {
   const { magic, framing, start } = readFraming(buf);
+  const codec = extraCodec(magic);
+  if (codec) return { magic, framing, ...decodeWithExtra(buf, start, magic, codec) };
   const entries: Message[] = [];
   forEachEntry(buf, start, (s, e, i) => {
     entries.push(decodeMessage(schemaForEntry(magic, i), buf, s, e, 0));
   });
   return { magic, framing, entries };
+}
+
+/** Entries each followed by a payload whose size the entry gives (the codec reads and checks it). */
+function decodeWithExtra(buf: Uint8Array, start: number, magic: string, codec: ExtraCodec) {
+  const entries: Message[] = [];
+  const extra: (Extra | undefined)[] = [];
+  let off = start;
+  while (off < buf.length) {
+    const i = entries.length;
+    const end = off + 4 + entryLength(buf, off, i);
+    entries.push(decodeMessage(schemaForEntry(magic, i), buf, off + 4, end, 0));
+    const r = codec.read(buf, end, entries, i);
+    extra.push(r.extra);
+    off = r.end;
+  }
+  return { entries, extra };
 }
 
 export function encodeImage(img: CriuImage): Uint8Array {
@@ -120,12 +141,17 @@ export function encodeImage(img: CriuImage): Uint8Array {
   } else putU32le(header, 0, value);
   parts.push(header);
   let total = header.length;
+  const codec = extraCodec(img.magic);
   img.entries.forEach((m, i) => {
     const body = encodeMessage(schemaForEntry(img.magic, i), m);
     const len = new Uint8Array(4);
     putU32le(len, 0, body.length);
     parts.push(len, body);
     total += 4 + body.length;
+    for (const p of codec?.write(img.extra?.[i], img.entries, i) ?? []) {
+      parts.push(p);
+      total += p.length;
+    }
   });
   const out = new Uint8Array(total);
   let off = 0;
@@ -137,9 +163,13 @@ export function encodeImage(img: CriuImage): Uint8Array {
 }
 
 export function imageToJson(img: CriuImage, pretty: boolean): JsonValue {
+  const codec = extraCodec(img.magic);
   return {
     magic: img.magic,
-    entries: img.entries.map((m, i) => messageToJson(schemaForEntry(img.magic, i), m, pretty)),
+    entries: img.entries.map((m, i) => {
+      const json = messageToJson(schemaForEntry(img.magic, i), m, pretty);
+      return codec ? codec.toJson(json, img.extra?.[i]) : json;
+    }),
   };
 }
 
@@ -153,10 +183,14 @@ export function imageFromJson(doc: JsonValue): CriuImage {
   if (!Object.hasOwn(MAGICS, magic)) throw new ImageJsonError(`unknown magic '${magic}'`, '$.magic');
   const entries = doc['entries'];
   if (!Array.isArray(entries)) throw new ImageJsonError('expected an array of entries', '$.entries');
+  const codec = extraCodec(magic);
   return {
     magic,
     framing: framingOf(magic),
-    entries: entries.map((e, i) => messageFromJson(schemaForEntry(magic, i), e, `$.entries[${i}]`)),
+    entries: entries.map((e, i) =>
+      messageFromJson(schemaForEntry(magic, i), codec ? codec.withoutExtra(e) : e, `$.entries[${i}]`),
+    ),
+    ...(codec && { extra: codec.fromJson(entries) }),
   };
 }
 

@@ -3,9 +3,9 @@
  * handler table (pycriu images.py) where crit has one.
  *
  * An image type listed in magic.ts but not here still decodes: its entries become raw fields.
- * Not listed on purpose: images whose entries are followed by a raw payload that is not a
- * protobuf entry (PIPES_DATA, FIFO_DATA, SK_QUEUES, TCP_STREAM, GHOST_FILE, IPCNS_SHM, IPCNS_MSG,
- * IPCNS_SEM, BPFMAP_DATA: the entry framing alone cannot walk them), and KDAT (a raw C struct).
+ * Types whose entries are followed by raw data (PIPES_DATA, FIFO_DATA, SK_QUEUES, TCP_STREAM,
+ * GHOST_FILE, IPCNS_SHM, IPCNS_MSG, IPCNS_SEM, BPFMAP_DATA) are listed here with their entry
+ * messages; ../extra.ts reads and writes the data. Not listed on purpose: KDAT (a raw C struct).
  */
 import type { MessageSchema } from '../schema.js';
 import {
@@ -20,6 +20,7 @@ import {
 } from './core.js';
 import { cpuinfoEntry } from './core-arch.js';
 import {
+  bpfmapDataEntry,
   bpfmapFileEntry,
   eventfdFileEntry,
   eventpollFileEntry,
@@ -31,12 +32,15 @@ import {
   fifoEntry,
   fileEntry,
   fileLockEntry,
+  ghostChunkEntry,
+  ghostFileEntry,
   inotifyFileEntry,
   inotifyWdEntry,
   irmapCacheEntry,
   memfdInodeEntry,
   nsFileEntry,
   pidfdEntry,
+  pipeDataEntry,
   pipeEntry,
   regFileEntry,
   remapFilePathEntry,
@@ -48,12 +52,19 @@ import {
   tunfileEntry,
 } from './files.js';
 import { inventoryEntry } from './inventory.js';
-import { ipcVarEntry } from './ipc.js';
+import { ipcMsgEntry, ipcSemEntry, ipcShmEntry, ipcVarEntry } from './ipc.js';
 import { mmEntry, vmaEntry } from './mm.js';
 import { autofsEntry, binfmtMiscEntry, cgroupEntry, mntEntry } from './mnt.js';
 import { netDeviceEntry, netnsEntry } from './net.js';
 import { pagemapEntry, pagemapHead } from './pagemap.js';
-import { inetSkEntry, netlinkSkEntry, packetSockEntry, unixSkEntry } from './sockets.js';
+import {
+  inetSkEntry,
+  netlinkSkEntry,
+  packetSockEntry,
+  skPacketEntry,
+  tcpStreamEntry,
+  unixSkEntry,
+} from './sockets.js';
 import {
   apparmorEntry,
   fsEntry,
@@ -131,6 +142,16 @@ export const IMAGE_SCHEMAS: Readonly<Record<string, ImageSchema>> = {
   MEMFD_INODE: one(memfdInodeEntry),
   BPFMAP_FILE: one(bpfmapFileEntry),
   APPARMOR: one(apparmorEntry),
+  // entries followed by raw data (../extra.ts); a ghost file with chunks has chunk entries after it
+  PIPES_DATA: one(pipeDataEntry),
+  FIFO_DATA: one(pipeDataEntry),
+  SK_QUEUES: one(skPacketEntry),
+  TCP_STREAM: one(tcpStreamEntry),
+  GHOST_FILE: { head: ghostFileEntry, entry: ghostChunkEntry },
+  IPCNS_SHM: one(ipcShmEntry),
+  IPCNS_SEM: one(ipcSemEntry),
+  IPCNS_MSG: one(ipcMsgEntry),
+  BPFMAP_DATA: one(bpfmapDataEntry),
   // CRIU reads these too, though crit 4.2 has no handler for them
   SIGNAL: one(siginfoEntry),
   BINFMT_MISC: one(binfmtMiscEntry),

@@ -16,45 +16,7 @@ import { verifyStack } from '../src/ops/verify.js';
 import { DirLayerSource } from '../src/source/dir.js';
 import { MemoryAccessError } from '../src/stack/errors.js';
 import { LAZY } from '../src/stack/resolve.js';
-
-const FIX = join(import.meta.dirname, 'fixtures', 'criu-4.2');
-
-interface Expected {
-  pstree: { pid: number; ppid: number; threads: number[] }[];
-  processes: {
-    pid: number;
-    pagemap: string;
-    pages_id: number;
-    pages_file: string;
-    pages_file_size: number;
-    n_entries: number;
-    total_pages: number;
-    present_pages: number;
-    flag_counts: Record<string, number>;
-    entries: [number, number, number][];
-    entry_sha256: (string | null)[];
-    present_sha256: string;
-    pattern_runs: [number, number, string][];
-    pattern_check: { pages_matching: number; pages_not_present_lazy: number }[];
-    absent_check: { ranges: [number, number][] };
-  }[];
-  shmem?: {
-    shmid: number;
-    pagemap: string;
-    pages_id: number;
-    n_entries: number;
-    total_pages: number;
-    present_pages: number;
-    pages_file_size: number;
-    present_sha256: string;
-    mapped_at: number;
-    pattern_runs: [number, number, string][];
-  }[];
-}
-
-function expected(dir: string): Expected {
-  return JSON.parse(readFileSync(join(FIX, dir, 'expected.json'), 'utf8')) as Expected;
-}
+import { type Expected, expectedOf, FIX } from './helpers/fixtures.js';
 
 /**
  * Checks that `bytes` (read at address `addr`) hold u64_le(A ^ seed) for each 8-byte word at A;
@@ -79,7 +41,7 @@ const PLAIN = ['single', 'tree', 'lazy', 'pageserver', 'series/1', 'series/2', '
 describe('fixtures: patterned memory reads back exactly', () => {
   for (const dir of PLAIN) {
     test(`${dir}: every pattern run, through the process and through the pagemap`, async () => {
-      const exp = expected(dir);
+      const exp = expectedOf(dir);
       const stack = await openStackDir(join(FIX, dir));
       try {
         let checkedPages = 0;
@@ -163,7 +125,7 @@ describe('fixtures: patterned memory reads back exactly', () => {
 
   test('absent_check ranges have no pagemap entry: reads fail with not-dumped', async () => {
     for (const dir of ['single', 'lazy', 'pageserver']) {
-      const exp = expected(dir);
+      const exp = expectedOf(dir);
       const stack = await openStackDir(join(FIX, dir));
       try {
         for (const p of exp.processes) {
@@ -187,7 +149,7 @@ describe('fixtures: patterned memory reads back exactly', () => {
 describe('fixtures: counts and checksums equal expected.json', () => {
   for (const dir of PLAIN) {
     test(dir, async () => {
-      const exp = expected(dir);
+      const exp = expectedOf(dir);
       const stack = await openStackDir(join(FIX, dir));
       try {
         const procs = await stack.processes();
@@ -332,7 +294,7 @@ describe('fixtures: lazy/', () => {
 
 describe('fixtures: tree/ shared memory', () => {
   test('0x200000000000 reads the same from all three processes, via memfd -> shmem pagemap', async () => {
-    const exp = expected('tree');
+    const exp = expectedOf('tree');
     const shm = exp.shmem![0]!;
     assert.equal(shm.mapped_at, 0x200000000000);
     const [, nr, seedHex] = shm.pattern_runs[0]!;
@@ -428,7 +390,7 @@ describe('fixtures: series-stack reads like the full dumps', () => {
           );
         }
         // the pattern of the last dump
-        const exp = expected(`series/${n}`);
+        const exp = expectedOf(`series/${n}`);
         for (const [vaddr, nr, seed] of exp.processes[0]!.pattern_runs) {
           const bytes = await ps.read(vaddr, nr * PAGE_SIZE);
           assert.equal(firstBadWord(bytes, vaddr, BigInt(seed)), -1);

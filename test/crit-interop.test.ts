@@ -15,28 +15,21 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import {
-  existsSync,
-  lstatSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { before, describe, test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { EXTRA_PAYLOAD_TYPES } from '../src/image/extra.js';
 import { decodeImage, decodeToJsonText, encodeFromJsonText, encodeImage } from '../src/image/image.js';
-import { type JsonValue, parseJson } from '../src/image/jsontext.js';
+import { parseJson } from '../src/image/jsontext.js';
 import { decodePagemap, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
 import type { FieldSchema, Message, MessageSchema, ScalarValue } from '../src/image/schema.js';
 import { IMAGE_SCHEMAS } from '../src/image/schemas/index.js';
+import { assertSameBytes, assertSameJson } from './helpers/assert.js';
+import { testDir } from './helpers/files.js';
+import { FIX, fixtureImages } from './helpers/fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('./fixtures/criu-4.2/', import.meta.url));
 const CRIT = '/usr/bin/crit';
 const HAVE_CRIT = existsSync(CRIT);
 const SKIP_CRIT = HAVE_CRIT
@@ -46,54 +39,6 @@ const CRIT_JOBS = Math.max(2, Math.min(4, availableParallelism()));
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-function fixtureImages(dir = FIXTURES, rel = ''): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    const r = rel ? `${rel}/${name}` : name;
-    const st = lstatSync(path);
-    if (st.isSymbolicLink()) continue;
-    if (st.isDirectory()) {
-      if (rel === '' && (name === 'prog' || name === 'crit-json')) continue;
-      out.push(...fixtureImages(path, r));
-    } else if (rel !== '' && !name.startsWith('pages-') && !name.endsWith('.json')) {
-      out.push(r);
-    }
-  }
-  return out;
-}
-
-/** Deep equality of parsed JSON including key order and value kinds; integers compare exactly. */
-function assertSameJson(actual: JsonValue, expected: JsonValue, path = '$'): void {
-  const kind = (v: JsonValue): string =>
-    v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'bigint' ? 'number' : typeof v;
-  assert.equal(kind(actual), kind(expected), `${path}: ${kind(actual)} instead of ${kind(expected)}`);
-  if (Array.isArray(expected)) {
-    const a = actual as JsonValue[];
-    assert.equal(a.length, expected.length, `${path}: ${a.length} elements instead of ${expected.length}`);
-    for (const [i, e] of expected.entries()) assertSameJson(a[i]!, e, `${path}[${i}]`);
-  } else if (kind(expected) === 'object') {
-    const a = actual as { [k: string]: JsonValue };
-    const e = expected as { [k: string]: JsonValue };
-    assert.deepEqual(Object.keys(a), Object.keys(e), `${path}: keys (in order)`);
-    for (const k of Object.keys(e)) assertSameJson(a[k]!, e[k]!, `${path}.${k}`);
-  } else if (kind(expected) === 'number') {
-    assert.ok(
-      BigInt(actual as number | bigint) === BigInt(expected as number | bigint),
-      `${path}: ${actual} !== ${expected}`,
-    );
-  } else {
-    assert.equal(actual, expected, path);
-  }
-}
-
-function assertSameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  if (Buffer.from(actual).equals(Buffer.from(expected))) return;
-  let i = 0;
-  while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
-  assert.fail(`${what}: ${actual.length} bytes vs ${expected.length} expected, first difference at ${i}`);
-}
 
 interface CritRun {
   ok: boolean;
@@ -129,14 +74,10 @@ function critOk(run: CritRun | undefined, what: string): string {
   return run.stdout;
 }
 
-let workDir: string | undefined;
+const workDir = testDir('crit');
 function tmp(name: string): string {
-  workDir ??= mkdtempSync(join(tmpdir(), 'pagestack-crit-'));
   return join(workDir, name);
 }
-after(() => {
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-});
 
 // ---------------------------------------------------------------------------------------------
 // fixtures: crit 3.17 decodes and encodes these types as 4.2 does
@@ -154,7 +95,7 @@ const FIXTURE_CASES: FixtureCase[] = [];
 {
   const byContent = new Map<string, FixtureCase>();
   for (const rel of fixtureImages()) {
-    const buf = new Uint8Array(readFileSync(join(FIXTURES, rel)));
+    const buf = new Uint8Array(readFileSync(join(FIX, rel)));
     if (!SAME_IN_317.has(decodeImage(buf).magic)) continue;
     const key = Buffer.from(buf).toString('base64');
     const seen = byContent.get(key);
@@ -174,7 +115,7 @@ describe('crit 3.17 reads and writes the fixture images as we do', { skip: SKIP_
   before(async () => {
     if (!HAVE_CRIT) return;
     const jobs = FIXTURE_CASES.map((c, i) => async () => {
-      decoded.set(c.rel, await runCrit(['decode', '-i', join(FIXTURES, c.rel)]));
+      decoded.set(c.rel, await runCrit(['decode', '-i', join(FIX, c.rel)]));
       const json = tmp(`fixture-${i}.json`);
       const out = tmp(`fixture-${i}.img`);
       writeFileSync(json, decodeToJsonText(c.buf, false));
@@ -215,7 +156,7 @@ interface ExpectedPagemap {
 
 describe('fixture pagemaps decode to what expected.json lists', () => {
   const dirs = [...new Set(fixtureImages().map((rel) => rel.slice(0, rel.lastIndexOf('/'))))].filter((dir) =>
-    existsSync(join(FIXTURES, dir, 'expected.json')),
+    existsSync(join(FIX, dir, 'expected.json')),
   );
 
   test('expected.json exists for the 7 dump dirs', () => {
@@ -224,14 +165,14 @@ describe('fixture pagemaps decode to what expected.json lists', () => {
 
   for (const dir of dirs) {
     test(dir, () => {
-      const exp = JSON.parse(readFileSync(join(FIXTURES, dir, 'expected.json'), 'utf8')) as {
+      const exp = JSON.parse(readFileSync(join(FIX, dir, 'expected.json'), 'utf8')) as {
         processes: ExpectedPagemap[];
         shmem: ExpectedPagemap[];
       };
       const all = [...exp.processes, ...exp.shmem];
       assert.ok(all.length > 0);
       for (const p of all) {
-        const buf = new Uint8Array(readFileSync(join(FIXTURES, dir, p.pagemap)));
+        const buf = new Uint8Array(readFileSync(join(FIX, dir, p.pagemap)));
         const img = decodeImage(buf);
         const [head, ...entries] = img.entries;
         assert.equal(head!['pages_id'], p.pages_id, `${p.pagemap} pages_id`);

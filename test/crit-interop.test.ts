@@ -14,7 +14,6 @@
  * crit tests are skipped (CI installs it); the rest still runs.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -27,32 +26,14 @@ import { decodePagemap, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
 import type { FieldSchema, Message, MessageSchema, ScalarValue } from '../src/image/schema.js';
 import { IMAGE_SCHEMAS } from '../src/image/schemas/index.js';
 import { assertSameBytes, assertSameJson } from './helpers/assert.js';
+import { type CritRun, critOk, HAVE_CRIT, runCrit, SKIP_CRIT } from './helpers/crit.js';
 import { testDir } from './helpers/files.js';
 import { FIX, fixtureImages } from './helpers/fixtures.js';
 
-const CRIT = '/usr/bin/crit';
-const HAVE_CRIT = existsSync(CRIT);
-const SKIP_CRIT = HAVE_CRIT
-  ? false
-  : `${CRIT} is not installed (Debian package criu, crit 3.17); CI installs it`;
 const CRIT_JOBS = Math.max(2, Math.min(4, availableParallelism()));
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-interface CritRun {
-  ok: boolean;
-  stdout: string;
-  stderr: string;
-}
-
-function runCrit(args: string[]): Promise<CritRun> {
-  return new Promise((resolve) => {
-    execFile(CRIT, args, { maxBuffer: 256 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ ok: !err, stdout, stderr: err && !stderr ? String(err) : stderr });
-    });
-  });
-}
 
 /** Runs the jobs at most `limit` at a time. */
 async function inBatches<T>(jobs: (() => Promise<T>)[], limit: number): Promise<T[]> {
@@ -66,12 +47,6 @@ async function inBatches<T>(jobs: (() => Promise<T>)[], limit: number): Promise<
   };
   await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
   return results;
-}
-
-function critOk(run: CritRun | undefined, what: string): string {
-  assert.ok(run, `${what}: crit did not run`);
-  assert.ok(run.ok, `${what} failed: ${run.stderr.trim().split('\n').slice(-3).join(' / ')}`);
-  return run.stdout;
 }
 
 const workDir = testDir('crit');

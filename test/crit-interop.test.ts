@@ -28,7 +28,7 @@ import { IMAGE_SCHEMAS } from '../src/image/schemas/index.js';
 import { assertSameBytes, assertSameJson } from './helpers/assert.js';
 import { type CritRun, critOk, HAVE_CRIT, runCrit, SKIP_CRIT } from './helpers/crit.js';
 import { testDir } from './helpers/files.js';
-import { FIX, fixtureImages } from './helpers/fixtures.js';
+import { expectedOf, FIX, fixtureImages } from './helpers/fixtures.js';
 
 const CRIT_JOBS = Math.max(2, Math.min(4, availableParallelism()));
 
@@ -121,14 +121,6 @@ describe('crit 3.17 reads and writes the fixture images as we do', { skip: SKIP_
 // ---------------------------------------------------------------------------------------------
 // pagemaps against expected.json (made with crit 4.2)
 
-interface ExpectedPagemap {
-  pagemap: string;
-  pages_id: number;
-  n_entries: number;
-  total_pages: number;
-  entries: [number, number, number][];
-}
-
 describe('fixture pagemaps decode to what expected.json lists', () => {
   const dirs = [...new Set(fixtureImages().map((rel) => rel.slice(0, rel.lastIndexOf('/'))))].filter((dir) =>
     existsSync(join(FIX, dir, 'expected.json')),
@@ -140,11 +132,8 @@ describe('fixture pagemaps decode to what expected.json lists', () => {
 
   for (const dir of dirs) {
     test(dir, () => {
-      const exp = JSON.parse(readFileSync(join(FIX, dir, 'expected.json'), 'utf8')) as {
-        processes: ExpectedPagemap[];
-        shmem: ExpectedPagemap[];
-      };
-      const all = [...exp.processes, ...exp.shmem];
+      const exp = expectedOf(dir);
+      const all = [...exp.processes, ...(exp.shmem ?? [])];
       assert.ok(all.length > 0);
       for (const p of all) {
         const buf = new Uint8Array(readFileSync(join(FIX, dir, p.pagemap)));

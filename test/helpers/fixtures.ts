@@ -69,6 +69,7 @@ export interface Expected {
     total_pages: number;
     present_pages: number;
     pages_file_size: number;
+    entries: [number, number, number][];
     present_sha256: string;
     mapped_at: number;
     pattern_runs: [number, number, string][];

@@ -2,10 +2,12 @@
  * Small I/O helpers shared by commands: whole-file reads with clear errors, atomic writes, and the
  * streams a command writes to (the process's own, or a test's when the CLI runs in-process).
  */
+
 import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PagestackError } from '../image/errors.js';
+import { errnoText } from '../ops/fs-util.js';
 
 export class FileError extends PagestackError {
   override name = 'FileError';
@@ -76,32 +78,8 @@ export async function readWholeFile(path: string): Promise<Uint8Array> {
   }
 }
 
-export function describeErrno(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  switch (err?.code) {
-    case 'ENOENT':
-      return 'no such file or directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'is a directory';
-    case 'ENOTDIR':
-      return 'not a directory (a component of the path is a file)';
-    case 'ELOOP':
-      return 'too many levels of symbolic links';
-    case 'ENAMETOOLONG':
-      return 'file name too long';
-    case 'ENOSPC':
-      return 'no space left on device';
-    case 'EROFS':
-      return 'read-only file system';
-    case 'ERR_FS_FILE_TOO_LARGE':
-      return 'file is too large to read (more than 2 GiB)';
-    default:
-      return (err?.message ?? String(e)).split('\n')[0]!;
-  }
-}
+/** One short phrase for a failed fs call. */
+export const describeErrno = errnoText;
 
 /**
  * Writes `data` to `path` atomically: a temporary file beside it, fsync, rename. Failures are a

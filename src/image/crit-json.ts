@@ -154,23 +154,31 @@ function parseIntLiteral(s: string, path: string): bigint {
 // ---------------------------------------------------------------------------------------------
 // base64 as Python's base64.encodebytes / decodebytes
 
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const B64 = new TextEncoder().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+const ascii = new TextDecoder();
 
+/**
+ * Python's base64.encodebytes layout: 76-character lines, each ending "\n" (also the last one).
+ * Written as bytes and decoded once: payloads of many MiB (ghost files, pipe data) stay fast.
+ */
 export function encodeBytesPython(b: Uint8Array): string {
-  let out = '';
-  let line = '';
+  const groups = Math.ceil(b.length / 3);
+  const out = new Uint8Array(groups * 4 + Math.ceil(groups / 19));
+  let o = 0;
+  let g = 0;
   for (let i = 0; i < b.length; i += 3) {
     const n = (b[i]! << 16) | ((b[i + 1] ?? 0) << 8) | (b[i + 2] ?? 0);
-    line += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]!;
-    line += i + 1 < b.length ? B64[(n >> 6) & 63]! : '=';
-    line += i + 2 < b.length ? B64[n & 63]! : '=';
-    if (line.length === 76) {
-      out += `${line}\n`;
-      line = '';
+    out[o++] = B64[n >>> 18]!;
+    out[o++] = B64[(n >>> 12) & 63]!;
+    out[o++] = i + 1 < b.length ? B64[(n >>> 6) & 63]! : 0x3d;
+    out[o++] = i + 2 < b.length ? B64[n & 63]! : 0x3d;
+    // 19 groups of 4 characters make a 76-character line
+    if (++g === 19 || i + 3 >= b.length) {
+      out[o++] = 0x0a;
+      g = 0;
     }
   }
-  if (line) out += `${line}\n`;
-  return out;
+  return ascii.decode(out);
 }
 
 export function decodeBytesPython(s: string, path: string): Uint8Array {

@@ -30,7 +30,7 @@
  * size is an ImageFormatError naming the offset where the data should start. On encode, the data
  * must have exactly the size the entry says (crit writes what it is given; CRIU would misread it).
  */
-import { decodeBytesPython, messageFromJson, messageToJson } from './crit-json.js';
+import { decodeBytesPython, encodeBytesPython, messageFromJson, messageToJson } from './crit-json.js';
 import { ImageFormatError, ImageJsonError } from './errors.js';
 import type { JsonValue } from './jsontext.js';
 import { decodeMessage, encodeMessage, type Message } from './schema.js';
@@ -423,33 +423,6 @@ function toHex(b: Uint8Array): string {
   return s;
 }
 
-const B64 = new TextEncoder().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
-const ascii = new TextDecoder();
-
-/**
- * Python's base64.encodebytes layout (76-character lines, each ending "\n"), as crit-json's
- * encodeBytesPython writes it, but fast for payloads of many MiB: written as bytes, one string.
- */
-export function encodeBase64Lines(b: Uint8Array): string {
-  const groups = Math.ceil(b.length / 3);
-  const out = new Uint8Array(groups * 4 + Math.ceil(groups / 19));
-  let o = 0;
-  let g = 0;
-  for (let i = 0; i < b.length; i += 3) {
-    const n = (b[i]! << 16) | ((b[i + 1] ?? 0) << 8) | (b[i + 2] ?? 0);
-    out[o++] = B64[n >>> 18]!;
-    out[o++] = B64[(n >>> 12) & 63]!;
-    out[o++] = i + 1 < b.length ? B64[(n >>> 6) & 63]! : 0x3d;
-    out[o++] = i + 2 < b.length ? B64[n & 63]! : 0x3d;
-    // 19 groups of 4 characters make a 76-character line
-    if (++g === 19 || i + 3 >= b.length) {
-      out[o++] = 0x0a;
-      g = 0;
-    }
-  }
-  return ascii.decode(out);
-}
-
 function padFromJson(v: JsonValue | undefined, path: string): Uint8Array | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(v)) {
@@ -468,16 +441,16 @@ function base64FromJson(v: JsonValue | undefined, what: string, path: string): U
 function extraToJson(extra: Extra): JsonValue {
   switch (extra.kind) {
     case 'bytes':
-      return encodeBase64Lines(extra.data);
+      return encodeBytesPython(extra.data);
     case 'tcp':
-      return { inq: encodeBase64Lines(extra.inq), outq: encodeBase64Lines(extra.outq) };
+      return { inq: encodeBytesPython(extra.inq), outq: encodeBytesPython(extra.outq) };
     case 'sem':
       return [...extra.values];
     case 'msgs':
       return extra.messages.flatMap((m) => {
         const msg = messageToJson(ipcMsg, m.msg, false) as { [key: string]: JsonValue };
         if (m.pad) msg['_pad'] = toHex(m.pad);
-        return [msg, encodeBase64Lines(m.data)];
+        return [msg, encodeBytesPython(m.data)];
       });
   }
 }

@@ -23,6 +23,7 @@
  * A second run frees nothing more: a file whose released ranges already read as zeros and whose
  * allocation is no more than its kept bytes (plus a little filesystem slack) is left alone.
  */
+
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -31,6 +32,7 @@ import { DirLayerSource } from '../source/dir.js';
 import { hex, StackError } from '../stack/errors.js';
 import { entryOffsets, LAZY } from '../stack/resolve.js';
 import type { Stack } from '../stack/stack.js';
+import { pidAlive } from './fs-util.js';
 
 /** Process and shmem pagemap file names (as CRIU's cr-dedup.c matches them). */
 export const PAGEMAP_FILE_RE = /^pagemap-(?:shmem-)?\d+\.img$/;
@@ -281,16 +283,6 @@ async function allocatedOf(dir: string, files: readonly string[]): Promise<numbe
 
 async function pagesFilesOf(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((f) => PAGES_FILE_RE.test(f)).sort();
-}
-
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Removes temporary files left by killed dedup runs in `dir`. */

@@ -18,6 +18,7 @@
  * Pagemaps are encoded with the image codec (the schema-driven message encoder), one entry at a
  * time into a bounded buffer, so a pagemap of millions of entries never exists as message objects.
  */
+
 import { randomBytes } from 'node:crypto';
 import { renameSync } from 'node:fs';
 import {
@@ -38,6 +39,7 @@ import { encodeImage, schemaForEntry } from '../image/image.js';
 import { PAGE_SHIFT } from '../image/pagemap.js';
 import { encodeMessage, type Message } from '../image/schema.js';
 import { putU32le } from '../image/wire.js';
+import { errnoText, pidAlive } from './fs-util.js';
 
 /** A write to an image directory failed (exists already, no space, permissions...). */
 export class LayerWriteError extends PagestackError {
@@ -50,27 +52,6 @@ export const OLD_TAG = '.pagestack-old-';
 export const IO_CHUNK = 4 << 20;
 /** Pages writers start an fdatasync behind them every this many bytes. */
 const SYNC_EVERY = 32 << 20;
-
-function errnoText(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  switch (err?.code) {
-    case 'ENOENT':
-      return 'no such file or directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'ENOSPC':
-      return 'no space left on device';
-    case 'EEXIST':
-      return 'already exists';
-    case 'ENOTEMPTY':
-      return 'directory not empty';
-    case 'EXDEV':
-      return 'not on the same filesystem';
-    default:
-      return err?.message ?? String(e);
-  }
-}
 
 /** Runs an fs operation, turning its failure into a one-line LayerWriteError naming `path`. */
 async function fsOp<T>(path: string, what: string, fn: () => Promise<T>): Promise<T> {
@@ -88,16 +69,6 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

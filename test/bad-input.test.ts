@@ -10,8 +10,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { runCli } from '../src/cli/main.js';
 import { entryLength, readFraming } from '../src/image/image.js';
+import { type CliRun, cli } from './helpers/cli.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'criu-4.2');
 const REPO = join(import.meta.dirname, '..');
@@ -19,27 +19,6 @@ const PAGEMAP = join(FIX, 'single', 'pagemap-24588.img');
 const CORE = join(FIX, 'single', 'core-24588.img');
 const tmp = mkdtempSync(join(tmpdir(), 'pagestack-bad-input-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-
-interface Run {
-  code: number;
-  out: Buffer;
-  err: string;
-}
-
-async function cli(args: string[], stdin = new Uint8Array()): Promise<Run> {
-  const chunks: Buffer[] = [];
-  let err = '';
-  const code = await runCli(args, {
-    stdout: (d) => {
-      chunks.push(Buffer.from(d));
-    },
-    stderr: (t) => {
-      err += t;
-    },
-    stdin: async () => stdin,
-  });
-  return { code, out: Buffer.concat(chunks), err };
-}
 
 /** Writes `bytes` to a fresh file in the temp dir and returns its path. */
 let seq = 0;
@@ -50,9 +29,9 @@ function file(name: string, bytes: Uint8Array | string): string {
 }
 
 /** The run failed cleanly: status, one line, the file named, every `parts` in the line, no trace. */
-function assertOneLine(r: Run, code: number, ...parts: (string | RegExp)[]): string {
+function assertOneLine(r: CliRun, code: number, ...parts: (string | RegExp)[]): string {
   assert.equal(r.code, code, `exit status (stderr: ${r.err})`);
-  assert.equal(r.out.length, 0, 'nothing on stdout');
+  assert.equal(r.bytes.length, 0, 'nothing on stdout');
   assert.match(r.err, /^pagestack: [^\n]+\n$/, `exactly one line on stderr, got ${JSON.stringify(r.err)}`);
   assert.doesNotMatch(r.err, /\bat .*:\d+:\d+|internal error/, 'no stack trace');
   for (const p of parts) {
@@ -218,7 +197,7 @@ describe('decode: bad image bytes', () => {
     const r = await cli(['decode', f]);
     assert.equal(r.code, 0, r.err);
     assert.equal(
-      r.out.toString(),
+      r.out,
       '{"magic": "PAGEMAP", "entries": [{"pages_id": 1}, {"vaddr": 4096, "compat_nr_pages": 0, "_unknown": [[99, 0, "05"]]}]}\n',
     );
   });
@@ -277,7 +256,7 @@ describe('usage errors exit 2', () => {
 });
 
 describe('encode: bad JSON', () => {
-  const enc = async (name: string, text: string | Uint8Array): Promise<[Run, string]> => {
+  const enc = async (name: string, text: string | Uint8Array): Promise<[CliRun, string]> => {
     const f = file(name, text);
     return [await cli(['encode', f]), f];
   };

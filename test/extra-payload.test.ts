@@ -13,8 +13,7 @@
  *   JSON path) and what was expected, without big allocations.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -36,10 +35,8 @@ import { type JsonValue, parseJson, stringifyJson } from '../src/image/jsontext.
 import { encodeMessage, type Message } from '../src/image/schema.js';
 import { IMAGE_SCHEMAS } from '../src/image/schemas/index.js';
 import { ipcMsg } from '../src/image/schemas/ipc.js';
-
-const CRIT = '/usr/bin/crit';
-const HAVE_CRIT = existsSync(CRIT);
-const SKIP_CRIT = HAVE_CRIT ? false : `${CRIT} is not installed (Debian package criu, crit 3.17)`;
+import { assertSameBytes, assertSameJson } from './helpers/assert.js';
+import { type CritRun, critOk, HAVE_CRIT, runCrit, SKIP_CRIT } from './helpers/crit.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pagestack-extra-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -324,37 +321,6 @@ const build = (c: Case): CriuImage => ({
 });
 const IMAGES = new Map(CASES.map((c) => [c, encodeImage(build(c))]));
 
-function assertSameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  if (Buffer.from(actual).equals(Buffer.from(expected))) return;
-  let i = 0;
-  while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
-  assert.fail(`${what}: ${actual.length} bytes vs ${expected.length} expected, first difference at ${i}`);
-}
-
-/** Deep equality of parsed JSON including key order and value kinds; integers compare exactly. */
-function assertSameJson(actual: JsonValue, expected: JsonValue, path = '$'): void {
-  const kind = (v: JsonValue): string =>
-    v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'bigint' ? 'number' : typeof v;
-  assert.equal(kind(actual), kind(expected), `${path}: ${kind(actual)} instead of ${kind(expected)}`);
-  if (Array.isArray(expected)) {
-    const a = actual as JsonValue[];
-    assert.equal(a.length, expected.length, `${path}: ${a.length} elements instead of ${expected.length}`);
-    for (const [i, e] of expected.entries()) assertSameJson(a[i]!, e, `${path}[${i}]`);
-  } else if (kind(expected) === 'object') {
-    const a = actual as { [k: string]: JsonValue };
-    const e = expected as { [k: string]: JsonValue };
-    assert.deepEqual(Object.keys(a), Object.keys(e), `${path}: keys (in order)`);
-    for (const k of Object.keys(e)) assertSameJson(a[k]!, e[k]!, `${path}.${k}`);
-  } else if (kind(expected) === 'number') {
-    assert.ok(
-      BigInt(actual as number | bigint) === BigInt(expected as number | bigint),
-      `${path}: ${actual} !== ${expected}`,
-    );
-  } else {
-    assert.equal(actual, expected, path);
-  }
-}
-
 describe('synthetic images of every type with raw data round-trip', () => {
   test('every such type is registered, and covered here', () => {
     assert.deepEqual([...new Set(CASES.map((c) => c.magic))].sort(), [...EXTRA_PAYLOAD_TYPES].sort());
@@ -443,26 +409,6 @@ describe('synthetic images of every type with raw data round-trip', () => {
 
 // ---------------------------------------------------------------------------------------------
 // crit 3.17
-
-interface CritRun {
-  ok: boolean;
-  stdout: string;
-  stderr: string;
-}
-
-function runCrit(args: string[]): Promise<CritRun> {
-  return new Promise((resolve) => {
-    execFile(CRIT, args, { maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ ok: !err, stdout, stderr: err && !stderr ? String(err) : stderr });
-    });
-  });
-}
-
-function critOk(run: CritRun | undefined, what: string): string {
-  assert.ok(run, `${what}: crit did not run`);
-  assert.ok(run.ok, `${what} failed: ${run.stderr.trim().split('\n').slice(-3).join(' / ')}`);
-  return run.stdout;
-}
 
 describe('crit 3.17 agrees where it handles the type as CRIU writes it', { skip: SKIP_CRIT }, () => {
   const runs = new Map<

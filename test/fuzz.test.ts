@@ -26,6 +26,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { rng } from '../bench/gen.js';
 import { makePagemap } from '../bench/pagemap-gen.js';
 import { PagestackError } from '../src/image/errors.js';
 import {
@@ -89,18 +90,6 @@ function corpus(): { name: string; bytes: Uint8Array }[] {
 
 // ---------------------------------------------------------------------------------------------
 // Mutations
-
-/** mulberry32: a small, fast, seedable PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Offsets of the entries' length prefixes, as far as the framing holds. */
 function entryOffsets(b: Uint8Array): number[] {

@@ -36,7 +36,7 @@ export function registerDecode(program: Command): void {
       }
       chunks.push(NEWLINE);
       // JSON can always be made again: atomic, but no fsync (it costs more than the decoding)
-      if (opts.output) writeFileAtomic(opts.output, chunks, { durable: false });
+      if (opts.output) await writeFileAtomic(opts.output, chunks, { durable: false });
       else for (const c of chunks) cliStreams().stdout(c);
     });
 }

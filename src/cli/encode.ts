@@ -59,7 +59,7 @@ export function registerEncode(program: Command): void {
         if (e instanceof ImageJsonError) throw e.withFile(file === '-' ? '<stdin>' : file);
         throw e;
       }
-      if (opts.output) writeFileAtomic(opts.output, img);
+      if (opts.output) await writeFileAtomic(opts.output, img);
       else cliStreams().stdout(img);
     });
 }

@@ -82,15 +82,16 @@ export async function readWholeFile(path: string): Promise<Uint8Array> {
 export const describeErrno = errnoText;
 
 /**
- * Writes `data` to `path` atomically: a temporary file beside it, fsync, rename. Failures are a
- * FileError naming `path`. `durable: false` skips the fsync (for output that can be made again,
- * such as decoded JSON: readers still never see a half-written file).
+ * Writes `chunks` to `path` atomically: a temporary file beside it, fsync, rename; nothing is
+ * left behind on failure. Failures to write are a FileError naming `path`; errors the chunks
+ * themselves throw (a failed memory read) pass through. `durable: false` skips the fsync (for
+ * output that can be made again, such as decoded JSON: readers still never see a half-written file).
  */
-export function writeFileAtomic(
+export async function writeFileAtomic(
   path: string,
-  data: Uint8Array | string | readonly Uint8Array[],
+  chunks: Uint8Array | string | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   opts: { durable?: boolean } = {},
-): void {
+): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.pagestack-tmp-${process.pid}`);
   let fd: number;
   try {
@@ -98,26 +99,33 @@ export function writeFileAtomic(
   } catch (e) {
     throw new FileError(`${path}: cannot write: ${describeErrno(e)}`);
   }
+  const parts =
+    typeof chunks === 'string' ? [Buffer.from(chunks)] : chunks instanceof Uint8Array ? [chunks] : chunks;
+  let ok = false;
   try {
-    const parts = typeof data === 'string' ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
-    for (const buf of parts) {
+    for await (const buf of parts) {
       let off = 0;
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     }
     if (opts.durable !== false) fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, path);
+    ok = true;
   } catch (e) {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // gone already
-    }
+    if (e instanceof PagestackError) throw e;
     throw new FileError(`${path}: cannot write: ${describeErrno(e)}`);
+  } finally {
+    if (!ok) {
+      try {
+        closeSync(fd);
+      } catch {
+        // closed already
+      }
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // gone already
+      }
+    }
   }
 }

@@ -8,16 +8,14 @@
  * so LEN is bounded by the address space, not by memory.
  */
 import { once } from 'node:events';
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { statSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
-import { PagestackError } from '../image/errors.js';
 import { openStackDir } from '../open.js';
 import { MemoryAccessError } from '../stack/errors.js';
 import type { ProcessMemory } from '../stack/process.js';
 import { UsageError } from './errors.js';
 import { hex0x, hexdumpBytes, hexdumpWidth, parseNumber, parsePid } from './format.js';
-import { cliStreams, describeErrno, FileError, processStreams } from './io.js';
+import { cliStreams, processStreams, writeFileAtomic } from './io.js';
 
 /** Bytes read and written per step. A multiple of 16, so hexdump lines continue across chunks. */
 export const READ_CHUNK = 1 << 20;
@@ -144,7 +142,7 @@ async function readToStdout(
   }
 }
 
-/** Raw bytes to `path`: a temporary file beside it, fsync, rename; nothing left behind on failure. */
+/** Raw bytes to `path`, written beside it and renamed into place. */
 async function readToFile(
   mem: ProcessMemory,
   addr: number,
@@ -152,40 +150,10 @@ async function readToFile(
   zero: boolean,
   path: string,
 ): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.pagestack-tmp-${process.pid}`);
-  let fd: number;
-  try {
-    fd = openSync(tmp, 'w', 0o644);
-  } catch (e) {
-    throw new FileError(`${path}: cannot write: ${describeErrno(e)}`);
-  }
-  let ok = false;
-  try {
+  async function* chunks(): AsyncGenerator<Uint8Array> {
     for (let off = 0; off < len; off += READ_CHUNK) {
-      const n = Math.min(READ_CHUNK, len - off);
-      const bytes = await mem.read(addr + off, n, { zero });
-      let w = 0;
-      while (w < bytes.length) w += writeSync(fd, bytes, w, bytes.length - w);
-    }
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
-    ok = true;
-  } catch (e) {
-    if (e instanceof PagestackError) throw e;
-    throw new FileError(`${path}: cannot write: ${describeErrno(e)}`);
-  } finally {
-    if (!ok) {
-      try {
-        closeSync(fd);
-      } catch {
-        // closed already
-      }
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // gone already
-      }
+      yield await mem.read(addr + off, Math.min(READ_CHUNK, len - off), { zero });
     }
   }
+  await writeFileAtomic(path, chunks());
 }

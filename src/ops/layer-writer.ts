@@ -50,6 +50,8 @@ export const TMP_TAG = '.pagestack-tmp-';
 export const OLD_TAG = '.pagestack-old-';
 /** Size of the buffers used to stream pages (and pagemap entries) to disk. */
 export const IO_CHUNK = 4 << 20;
+/** Files copyLayerFiles copies (and fsyncs) at the same time. */
+const COPIES_AT_ONCE = 16;
 /** Pages writers start an fdatasync behind them every this many bytes. */
 const SYNC_EVERY = 32 << 20;
 
@@ -386,7 +388,9 @@ export class LayerWriter {
    * symlinks as links. Anything else (a subdirectory, a device) is an error rather than dropped.
    */
   async copyLayerFiles(srcDir: string, names: readonly string[]): Promise<void> {
-    for (const name of names) {
+    // COPIES_AT_ONCE at a time: each copy waits for its own fsync, and those overlap (a dump of
+    // many processes has hundreds of files: bounded so as not to run out of file descriptors)
+    const one = async (name: string) => {
       const src = join(srcDir, name);
       const st = await fsOp(src, 'stat', () => lstat(src));
       if (st.isFile()) await this.copyFrom(src, name);
@@ -397,7 +401,19 @@ export class LayerWriter {
           `${src}: not a regular file (${st.isDirectory() ? 'a directory' : 'a special file'}); an image directory holds only files`,
         );
       }
-    }
+    };
+    const errors: unknown[] = new Array(names.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length) {
+        const i = next++;
+        await one(names[i]!).catch((e: unknown) => {
+          errors[i] = e ?? new Error('copy failed');
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(COPIES_AT_ONCE, names.length) }, worker));
+    for (const e of errors) if (e !== undefined) throw e;
   }
 
   async symlink(name: string, target: string): Promise<void> {

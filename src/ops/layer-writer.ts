@@ -52,8 +52,12 @@ export const OLD_TAG = '.pagestack-old-';
 export const IO_CHUNK = 4 << 20;
 /** Files copyLayerFiles copies (and fsyncs) at the same time. */
 const COPIES_AT_ONCE = 16;
-/** Pages writers start an fdatasync behind them every this many bytes. */
-const SYNC_EVERY = 32 << 20;
+/**
+ * Pages writers start an fdatasync behind them every this many bytes. Small enough that dirty pages
+ * never pile up to where the kernel throttles the writes (delta, 4 GiB bench, 7 rounds A/B: median
+ * 1.97 s with 32 MiB, 1.82 s with 8 MiB; 4 MiB no better).
+ */
+const SYNC_EVERY = 8 << 20;
 
 /** Runs an fs operation, turning its failure into a one-line LayerWriteError naming `path`. */
 async function fsOp<T>(path: string, what: string, fn: () => Promise<T>): Promise<T> {

@@ -165,6 +165,15 @@ function formatError(e: unknown, i: number, at: number): never {
   throw e;
 }
 
+/** A u32 size field of entry `i`, read from an image (a missing one is an ImageFormatError at `at`). */
+function sizeAt(entry: Message, name: string, i: number, at: number): number {
+  try {
+    return u32Field(entry, name);
+  } catch (e) {
+    return formatError(e, i, at);
+  }
+}
+
 /** `n` bytes at `off`, or an error naming what was expected there. */
 function take(buf: Uint8Array, off: number, n: bigint | number, what: string, i: number): Uint8Array {
   const left = buf.length - off;
@@ -207,26 +216,15 @@ function readBytes(
 }
 
 function readTcp(buf: Uint8Array, off: number, entry: Message, i: number) {
-  let inLen: number;
-  let outLen: number;
-  try {
-    inLen = u32Field(entry, 'inq_len');
-    outLen = u32Field(entry, 'outq_len');
-  } catch (e) {
-    formatError(e, i, off);
-  }
+  const inLen = sizeAt(entry, 'inq_len', i, off);
+  const outLen = sizeAt(entry, 'outq_len', i, off);
   const inq = take(buf, off, inLen, `TCP receive queue ('inq_len' = ${inLen})`, i);
   const outq = take(buf, off + inLen, outLen, `TCP send queue ('outq_len' = ${outLen})`, i);
   return { extra: { kind: 'tcp', inq, outq } as Extra, end: off + inLen + outLen };
 }
 
 function readSem(buf: Uint8Array, off: number, entry: Message, i: number) {
-  let nsems: number;
-  try {
-    nsems = u32Field(entry, 'nsems');
-  } catch (e) {
-    formatError(e, i, off);
-  }
+  const nsems = sizeAt(entry, 'nsems', i, off);
   const what = `semaphore values ('nsems' = ${nsems})`;
   const raw = take(buf, off, 2 * nsems, what, i);
   const values = new Array<number>(nsems);
@@ -238,12 +236,7 @@ function readSem(buf: Uint8Array, off: number, entry: Message, i: number) {
 }
 
 function readMsgs(buf: Uint8Array, off: number, entry: Message, i: number) {
-  let qnum: number;
-  try {
-    qnum = u32Field(entry, 'qnum');
-  } catch (e) {
-    formatError(e, i, off);
-  }
+  const qnum = sizeAt(entry, 'qnum', i, off);
   const messages: IpcMessage[] = [];
   for (let k = 0; k < qnum; k++) {
     const what = `message ${k} of ${qnum} ('qnum')`;
@@ -281,6 +274,15 @@ function readMsgs(buf: Uint8Array, off: number, entry: Message, i: number) {
 function jsonError(e: unknown, i: number): never {
   if (e instanceof SizeError) throw new ImageJsonError(e.message, `$.entries[${i}]`);
   throw e;
+}
+
+/** A u32 size field of entry `i`, from JSON (a missing one is an ImageJsonError). */
+function sizeIn(entry: Message, name: string, i: number): number {
+  try {
+    return u32Field(entry, name);
+  } catch (e) {
+    return jsonError(e, i);
+  }
 }
 
 function wrongKind(extra: Extra, want: string, i: number): never {
@@ -328,14 +330,8 @@ function writeBytes(layout: BytesLayout, extra: Extra | undefined, entries: read
 
 function writeTcp(extra: Extra | undefined, entry: Message, i: number): Uint8Array[] {
   const path = `$.entries[${i}].extra`;
-  let inLen: number;
-  let outLen: number;
-  try {
-    inLen = u32Field(entry, 'inq_len');
-    outLen = u32Field(entry, 'outq_len');
-  } catch (e) {
-    jsonError(e, i);
-  }
+  const inLen = sizeIn(entry, 'inq_len', i);
+  const outLen = sizeIn(entry, 'outq_len', i);
   if (extra && extra.kind !== 'tcp') wrongKind(extra, '{"inq": ..., "outq": ...}', i);
   const inq = extra?.inq ?? new Uint8Array(0);
   const outq = extra?.outq ?? new Uint8Array(0);
@@ -356,12 +352,7 @@ function writeTcp(extra: Extra | undefined, entry: Message, i: number): Uint8Arr
 
 function writeSem(extra: Extra | undefined, entry: Message, i: number): Uint8Array[] {
   const path = `$.entries[${i}].extra`;
-  let nsems: number;
-  try {
-    nsems = u32Field(entry, 'nsems');
-  } catch (e) {
-    jsonError(e, i);
-  }
+  const nsems = sizeIn(entry, 'nsems', i);
   if (extra && extra.kind !== 'sem') wrongKind(extra, 'a list of semaphore values', i);
   const values = extra?.values ?? [];
   if (values.length !== nsems) {
@@ -380,12 +371,7 @@ function writeSem(extra: Extra | undefined, entry: Message, i: number): Uint8Arr
 
 function writeMsgs(extra: Extra | undefined, entry: Message, i: number): Uint8Array[] {
   const path = `$.entries[${i}].extra`;
-  let qnum: number;
-  try {
-    qnum = u32Field(entry, 'qnum');
-  } catch (e) {
-    jsonError(e, i);
-  }
+  const qnum = sizeIn(entry, 'qnum', i);
   if (extra && extra.kind !== 'msgs') wrongKind(extra, 'a list of messages and their texts', i);
   const messages = extra?.messages ?? [];
   if (messages.length !== qnum) {

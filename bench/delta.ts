@@ -36,9 +36,10 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encodePagemapChunks, PagemapEntries } from '../src/engine/layer-writer.js';
 import { PAGE_SIZE, PE_LAZY, PE_PRESENT } from '../src/image/pagemap.js';
 import { delta } from '../src/ops/delta.js';
-import { encodePagemapChunks, PagemapEntries } from '../src/ops/layer-writer.js';
+import { openStackDir } from '../src/source/open.js';
 import { rng } from './gen.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -221,7 +222,14 @@ async function measure(P: string, C: string, O: string): Promise<void> {
     rmSync(O, { recursive: true, force: true });
     const t0 = performance.now();
     const c0 = process.cpuUsage();
-    result = await delta({ parent: P, child: C, out: O });
+    const ps = await openStackDir(P);
+    const cs = await openStackDir(C);
+    try {
+      result = await delta(ps, cs, { out: O });
+    } finally {
+      await cs.close();
+      await ps.close();
+    }
     const c = process.cpuUsage(c0);
     wall = Math.min(wall, (performance.now() - t0) / 1000);
     cpu = Math.min(cpu, (c.user + c.system) / 1e6);

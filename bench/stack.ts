@@ -31,7 +31,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodePagemap } from '../src/image/pagemap.js';
-import { openStackDir } from '../src/open.js';
+import { openStackDir } from '../src/source/open.js';
 import { expectedBytes, type GeneratedStack, generateStack, removeOnExit, rng } from './gen.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

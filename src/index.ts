@@ -1,34 +1,68 @@
-/** pagestack's library API. */
+/**
+ * pagestack's library API, listed by name: what is here is public; everything else is internal
+ * (tests import internals from their own modules).
+ */
 
+export type { ProgressReporter } from './engine/progress.js';
+export type { ExportOptions, ExportSummary } from './engine/runs.js';
+// errors: every class, with its stable code and data
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorData,
+  ExportError,
+  FileError,
+  ImageFormatError,
+  ImageJsonError,
+  LayerWriteError,
+  MemoryAccessError,
+  type MemoryAccessReason,
+  OutputError,
+  PagestackError,
+  RawImageError,
+  StackError,
+  UsageError,
+} from './errors.js';
+// the image codec
 export { messageFromJson, messageToJson } from './image/crit-json.js';
-export * from './image/errors.js';
-// Extra payloads of pipe/socket/ghost/ipc images
 export { EXTRA_PAYLOAD_TYPES, type Extra, type IpcMessage } from './image/extra.js';
-export * from './image/image.js';
-export * from './image/jsontext.js';
-export * from './image/magic.js';
-export * from './image/pagemap.js';
-export * from './image/schema.js';
-export { openStackDir } from './open.js';
-// Operations over a stack
+export {
+  type CriuImage,
+  decodeImage,
+  decodeToJsonText,
+  encodeFromJsonText,
+  encodeImage,
+  type Framing,
+  imageFromJson,
+  imageToJson,
+} from './image/image.js';
+export { type JsonValue, parseJson, stringifyJson } from './image/jsontext.js';
+export { MAGICS, magicName } from './image/magic.js';
+export {
+  decodePagemap,
+  PAGE_SIZE,
+  type PagemapColumns,
+  PE_LAZY,
+  PE_PARENT,
+  PE_PRESENT,
+} from './image/pagemap.js';
+export type { Message } from './image/schema.js';
+// operations over stacks and layer sources
 export { type DedupOptions, type DedupResult, dedupStack, planDedup } from './ops/dedup.js';
 export { type DeltaOptions, type DeltaResult, delta } from './ops/delta.js';
 export { type DiffOptions, type DiffResult, diffStacks, diffToJson } from './ops/diff.js';
 export { exportElf } from './ops/export-elf.js';
-export {
-  type ExportOptions,
-  type ExportSummary,
-  exportRaw,
-  type RawExportOptions,
-} from './ops/export-raw.js';
-export type { ProgressReporter } from './ops/progress.js';
+export { exportRaw, MAX_RAW_SPAN, type RawExportOptions } from './ops/export-raw.js';
 export { type SquashOptions, type SquashResult, squash } from './ops/squash.js';
-export { processMaps, type StackSummary, summarizeStack } from './ops/summary.js';
+export { type ProcessMaps, processMaps, type StackSummary, summarizeStack } from './ops/summary.js';
 export { type VerifyOptions, type VerifyReport, verifyStack } from './ops/verify.js';
+// where the bytes live
 export { DirLayerSource } from './source/dir.js';
-export * from './stack/errors.js';
-export * from './stack/memory.js';
-export * from './stack/process.js';
-export * from './stack/resolve.js';
-export * from './stack/source.js';
-export * from './stack/stack.js';
+export { openSource, openStackDir, openTarget } from './source/open.js';
+// the stack core
+export type { PagemapMemory, ReadOptions } from './stack/memory.js';
+export type { ProcessMemory, Vma } from './stack/process.js';
+export { firstUnreadable } from './stack/readable.js';
+export { LAZY, type ResolvedPagemap } from './stack/resolve.js';
+export type { LayerSource, RandomAccessFile } from './stack/source.js';
+export { type Layer, type OpenStackOptions, openStack, type ProcessInfo, Stack } from './stack/stack.js';

@@ -17,13 +17,12 @@ import {
 import { join, resolve } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
-import { openStackDir } from '../src/open.js';
-import { delta } from '../src/ops/delta.js';
+import { openStackDir } from '../src/source/open.js';
 import { cli } from './helpers/cli.js';
 import { sameFileBytes, testDir } from './helpers/files.js';
 import { copyStack, FIX, seriesChanges } from './helpers/fixtures.js';
 import { entriesOf } from './helpers/images.js';
-import { assertSameMemory } from './helpers/stacks.js';
+import { assertSameMemory, deltaDirs } from './helpers/stacks.js';
 
 const SERIES = join(FIX, 'series');
 const STACK = join(FIX, 'series-stack');
@@ -135,7 +134,7 @@ describe('delta on the series fixtures', () => {
   test('tiny chunks (2 pages, 5 pages) give the same bytes as the default', async () => {
     for (const chunk of [2 * PAGE_SIZE, 5 * PAGE_SIZE]) {
       const out = dir(`chunk-${chunk}`);
-      await delta({ parent: dir('2'), child: join(SERIES, '3'), out, chunkBytes: chunk });
+      await deltaDirs({ parent: dir('2'), child: join(SERIES, '3'), out, chunkBytes: chunk });
       for (const f of [PM, 'pages-1.img']) assert.ok(sameFileBytes(join(out, f), join(STACK, '3', f)), f);
     }
   });
@@ -143,7 +142,7 @@ describe('delta on the series fixtures', () => {
   test('a CHILD that is itself a stack is read through its own parents', async () => {
     // series-stack/3 on top of series-stack/1: layer 2 gets folded in
     const out = dir('3-on-1');
-    const r = await delta({ parent: join(STACK, '1'), child: join(STACK, '3'), out });
+    const r = await deltaDirs({ parent: join(STACK, '1'), child: join(STACK, '3'), out });
     assert.equal(r.pagesKept + r.pagesShared, 606);
     await assertSameMemory(out, join(SERIES, '3'));
     const shared = pagesWith(join(out, PM), (f) => f === PE_PARENT);
@@ -193,7 +192,7 @@ describe('delta: shmem pagemaps, lazy pages', () => {
     b[5 * PAGE_SIZE + 17]! ^= 0xff;
     writeFileSync(pages, b);
     const out = dir('tree-out');
-    const r = await delta({ parent: join(FIX, 'tree'), child, out });
+    const r = await deltaDirs({ parent: join(FIX, 'tree'), child, out });
     assert.equal(r.pagemaps, 4);
     assert.equal(r.pagesKept, 1);
     assert.equal(r.pagesShared, 64 + 28 + 156 + 158 - 1);
@@ -213,7 +212,7 @@ describe('delta: shmem pagemaps, lazy pages', () => {
     cpSync(join(FIX, 'single', 'pagemap-24588.img'), join(child, 'pagemap-25494.img'));
     cpSync(join(FIX, 'single', 'pages-1.img'), join(child, 'pages-1.img'));
     const out = dir('lazy-parent');
-    await delta({ parent: join(FIX, 'lazy'), child, out });
+    await deltaDirs({ parent: join(FIX, 'lazy'), child, out });
     const lazyInParent = pagesWith(join(FIX, 'lazy', 'pagemap-25494.img'), (f) => f === PE_LAZY);
     const shared = pagesWith(join(out, 'pagemap-25494.img'), (f) => f === PE_PARENT);
     assert.ok(lazyInParent.size >= 512);
@@ -222,7 +221,7 @@ describe('delta: shmem pagemaps, lazy pages', () => {
 
     // the other way round: CHILD's lazy entries are copied as they are
     const out2 = dir('lazy-child');
-    const r = await delta({ parent: child, child: join(FIX, 'lazy'), out: out2 });
+    const r = await deltaDirs({ parent: child, child: join(FIX, 'lazy'), out: out2 });
     assert.equal(r.pagesLazy, lazyInParent.size);
     const lazyEntries = entriesOf(join(out2, 'pagemap-25494.img')).filter(([, , f]) => f === PE_LAZY);
     const orig = entriesOf(join(FIX, 'lazy', 'pagemap-25494.img')).filter(([, , f]) => f === PE_LAZY);
@@ -232,7 +231,7 @@ describe('delta: shmem pagemaps, lazy pages', () => {
 
   test('a pagemap the parent does not have is kept whole', async () => {
     const out = dir('other-process');
-    const r = await delta({ parent: join(FIX, 'single'), child: join(SERIES, '1'), out });
+    const r = await deltaDirs({ parent: join(FIX, 'single'), child: join(SERIES, '1'), out });
     assert.equal(r.pagesShared, 0);
     assert.equal(r.pagesKept, 606);
     assert.ok(sameFileBytes(join(out, PM), join(SERIES, '1', PM)));

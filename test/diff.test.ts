@@ -10,14 +10,15 @@ import { describe, test } from 'node:test';
 import { rng } from '../bench/gen.js';
 import { encodeImage } from '../src/image/image.js';
 import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
-import { openStackDir } from '../src/open.js';
 import { type DiffResult, diffStacks, diffToJson, type PageRanges } from '../src/ops/diff.js';
 import { DirLayerSource } from '../src/source/dir.js';
+import { openStackDir } from '../src/source/open.js';
 import type { LayerSource, RandomAccessFile } from '../src/stack/source.js';
 import { openStack, type Stack } from '../src/stack/stack.js';
 import { cli } from './helpers/cli.js';
 import { testDir } from './helpers/files.js';
 import { fixture, seriesChanges } from './helpers/fixtures.js';
+import { MemLayer } from './helpers/mem-source.js';
 
 const changes = seriesChanges();
 
@@ -260,44 +261,6 @@ describe('diff CLI', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Generated stacks in memory against a page-by-page model.
-
-class MemFile implements RandomAccessFile {
-  readonly size: number;
-  constructor(private readonly data: Uint8Array) {
-    this.size = data.length;
-  }
-  readSync(buf: Uint8Array, offset: number, length: number, position: number): number {
-    const n = Math.max(0, Math.min(length, this.size - position));
-    buf.set(this.data.subarray(position, position + n), offset);
-    return n;
-  }
-  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return this.readSync(buf, offset, length, position);
-  }
-  async close(): Promise<void> {}
-}
-
-class MemLayer implements LayerSource {
-  readonly files = new Map<string, Uint8Array>();
-  constructor(
-    readonly name: string,
-    readonly id: string,
-    readonly below: MemLayer | null,
-  ) {}
-  async list(): Promise<string[]> {
-    return [...this.files.keys()].sort();
-  }
-  async readFile(file: string): Promise<Uint8Array | null> {
-    return this.files.get(file) ?? null;
-  }
-  async open(file: string): Promise<RandomAccessFile | null> {
-    const d = this.files.get(file);
-    return d ? new MemFile(d) : null;
-  }
-  async parent(): Promise<LayerSource | null> {
-    return this.below;
-  }
-}
 
 /** Page content for value v: zeros but for a marker byte whose place depends on v. */
 function content(v: number): Uint8Array {

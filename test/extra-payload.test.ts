@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from '../src/cli/main.js';
+import { ImageFormatError, ImageJsonError } from '../src/errors.js';
 import { encodeBytesPython } from '../src/image/crit-json.js';
-import { ImageFormatError, ImageJsonError } from '../src/image/errors.js';
 import { EXTRA_PAYLOAD_TYPES, type Extra } from '../src/image/extra.js';
 import {
   type CriuImage,

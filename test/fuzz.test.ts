@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { rng } from '../bench/gen.js';
 import { makePagemap } from '../bench/pagemap-gen.js';
-import { PagestackError } from '../src/image/errors.js';
+import { PagestackError } from '../src/errors.js';
 import {
   decodeImage,
   decodeToJsonText,

@@ -7,15 +7,15 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
+import { LayerWriter, PagemapEntries } from '../src/engine/layer-writer.js';
 import { PE_LAZY, PE_PARENT } from '../src/image/pagemap.js';
-import { openStackDir } from '../src/open.js';
-import { LayerWriter, PagemapEntries } from '../src/ops/layer-writer.js';
-import { squash } from '../src/ops/squash.js';
+import { DirLayerSource } from '../src/source/dir.js';
+import { openStackDir } from '../src/source/open.js';
 import { cli } from './helpers/cli.js';
 import { sameFileBytes, testDir } from './helpers/files.js';
 import { FIX } from './helpers/fixtures.js';
 import { entriesOf } from './helpers/images.js';
-import { assertSameMemory } from './helpers/stacks.js';
+import { assertSameMemory, squashDir } from './helpers/stacks.js';
 
 const SERIES = join(FIX, 'series');
 const STACK = join(FIX, 'series-stack');
@@ -115,7 +115,7 @@ describe('squash of full dumps and lazy pages', () => {
   test('a full dump passes through byte for byte (single, tree with shmem, lazy)', async () => {
     for (const name of ['single', 'tree', 'lazy', 'pageserver']) {
       const out = dir(`pass-${name}`);
-      await squash({ top: join(FIX, name), out });
+      await squashDir({ top: join(FIX, name), out });
       for (const f of readdirSync(join(FIX, name))) {
         assert.ok(sameFileBytes(join(out, f), join(FIX, name, f)), `${name}/${f}`);
       }
@@ -136,18 +136,18 @@ describe('squash of full dumps and lazy pages', () => {
     await w.writePagemap('pagemap-25494.img', 1, entries);
     await (await w.createPages('pages-1.img')).close();
     await w.copyLayerFiles(
-      join(FIX, 'lazy'),
+      await DirLayerSource.open(join(FIX, 'lazy')),
       readdirSync(join(FIX, 'lazy')).filter((f) => f !== 'pagemap-25494.img' && f !== 'pages-1.img'),
     );
     await w.commit();
     symlinkSync('../A', join(base, 'B', 'parent'));
     const out = dir('lazy-squashed');
-    const r = await squash({ top: join(base, 'B'), out });
+    const r = await squashDir({ top: join(base, 'B'), out });
     assert.equal(r.lazyPages, 526);
     assert.deepEqual(entriesOf(join(out, 'pagemap-25494.img')), entriesOf(lazyPm));
     assert.ok(sameFileBytes(join(out, 'pages-1.img'), join(FIX, 'lazy', 'pages-1.img')));
     const kept = dir('lazy-kept');
-    await squash({ top: join(base, 'B'), out: kept, keepBelow: 1 });
+    await squashDir({ top: join(base, 'B'), out: kept, keepBelow: 1 });
     for (const [, , f] of entriesOf(join(kept, 'pagemap-25494.img'))) assert.equal(f, PE_PARENT);
     assert.ok(entriesOf(lazyPm).some(([, , f]) => f === PE_LAZY));
     await assertSameMemory(kept, join(FIX, 'lazy'));

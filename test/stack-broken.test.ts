@@ -24,12 +24,12 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { StackError } from '../src/errors.js';
 import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
-import { openStackDir } from '../src/open.js';
 import { summarizeStack } from '../src/ops/summary.js';
 import { type VerifyReport, verifyStack } from '../src/ops/verify.js';
 import { DirLayerSource } from '../src/source/dir.js';
-import { StackError } from '../src/stack/errors.js';
+import { openStackDir } from '../src/source/open.js';
 import { MAX_STACK_DEPTH } from '../src/stack/stack.js';
 import { cli } from './helpers/cli.js';
 import { testDir } from './helpers/files.js';

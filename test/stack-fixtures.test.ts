@@ -9,12 +9,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { MemoryAccessError } from '../src/errors.js';
 import { decodePagemap, PAGE_SIZE } from '../src/image/pagemap.js';
-import { openStackDir } from '../src/open.js';
 import { processMaps, summarizeStack } from '../src/ops/summary.js';
 import { verifyStack } from '../src/ops/verify.js';
 import { DirLayerSource } from '../src/source/dir.js';
-import { MemoryAccessError } from '../src/stack/errors.js';
+import { openStackDir } from '../src/source/open.js';
 import { LAZY } from '../src/stack/resolve.js';
 import { type Expected, expectedOf, FIX } from './helpers/fixtures.js';
 

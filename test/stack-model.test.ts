@@ -25,10 +25,10 @@ import {
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { rng } from '../bench/gen.js';
+import { MemoryAccessError } from '../src/errors.js';
 import { decodePagemap, PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
-import { openStackDir } from '../src/open.js';
 import { summarizeLayers } from '../src/ops/summary.js';
-import { MemoryAccessError } from '../src/stack/errors.js';
+import { openStackDir } from '../src/source/open.js';
 import type { PagemapMemory } from '../src/stack/memory.js';
 import { findExtent, LAZY, resolvePagemap } from '../src/stack/resolve.js';
 import { testDir } from './helpers/files.js';

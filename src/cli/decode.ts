@@ -1,9 +1,9 @@
 /** `pagestack decode FILE [--pretty] [-o OUT]`: an image as crit-compatible JSON. */
 import type { Command } from '@commander-js/extra-typings';
-import { ImageFormatError } from '../image/errors.js';
-import { RawImageError } from '../image/image.js';
+import { writeFileAtomic } from '../engine/output.js';
+import { ImageFormatError, RawImageError } from '../errors.js';
 import { decodeToJsonChunks } from '../image/pagemap-json.js';
-import { cliStreams, readWholeFile, writeFileAtomic } from './io.js';
+import { cliStreams, readWholeFile } from './io.js';
 
 const NEWLINE = new Uint8Array([10]);
 

@@ -1,20 +1,22 @@
 /** `pagestack dedup TOP [--dry-run]`: release pages of ancestor layers that newer layers rewrote. */
 import type { Command } from '@commander-js/extra-typings';
-import { openStackDir } from '../open.js';
+import { formatBytes } from '../format.js';
 import { type DedupFileResult, dedupStack } from '../ops/dedup.js';
-import { commas, formatSize, table } from './format.js';
+import { openTarget } from '../source/open.js';
+import { commas, table } from './format.js';
 import { cliStreams } from './io.js';
 
-function formatBytes(n: number): string {
-  return n < 1024 ? `${commas(n)} bytes` : `${commas(n)} bytes (${formatSize(n)})`;
+/** An exact byte count, with the size for people beside it: "8,192 bytes (8.0 KiB)". */
+function bytesText(n: number): string {
+  return n < 1024 ? `${commas(n)} bytes` : `${commas(n)} bytes (${formatBytes(n)})`;
 }
 
 function fileLine(r: DedupFileResult, dryRun: boolean): string {
   const where = `${r.dir}/${r.pagesFile}`;
   const pages = r.releasedBytes / 4096;
   if (r.alreadyDone) return `${where}: already deduplicated (${pages} pages released)`;
-  if (dryRun) return `${where}: would release ${pages} pages, ${formatBytes(r.releasedBytes)}`;
-  let line = `${where}: released ${pages} pages, ${formatBytes(r.releasedBytes)}`;
+  if (dryRun) return `${where}: would release ${pages} pages, ${bytesText(r.releasedBytes)}`;
+  let line = `${where}: released ${pages} pages, ${bytesText(r.releasedBytes)}`;
   if (r.hardLinked) line += ' (the file had other hard links: they keep the old data)';
   return line;
 }
@@ -30,7 +32,7 @@ export function registerDedup(program: Command): void {
     .option('--force', 'go on even when another directory is also a child of an ancestor (a branch)')
     .action(async (top, opts) => {
       const dryRun = opts.dryRun === true;
-      const stack = await openStackDir(top);
+      const stack = await openTarget(top);
       let result: Awaited<ReturnType<typeof dedupStack>>;
       try {
         result = await dedupStack(stack, {
@@ -58,8 +60,8 @@ export function registerDedup(program: Command): void {
       const rows: string[][] = [];
       if (dryRun) {
         rows.push(['layer', 'directory', 'would release']);
-        for (const l of result.layers) rows.push([`-${l.index}`, l.dir, formatBytes(pending(l.files))]);
-        rows.push(['', 'total', formatBytes(result.layers.reduce((a, l) => a + pending(l.files), 0))]);
+        for (const l of result.layers) rows.push([`-${l.index}`, l.dir, bytesText(pending(l.files))]);
+        rows.push(['', 'total', bytesText(result.layers.reduce((a, l) => a + pending(l.files), 0))]);
       } else {
         rows.push(['layer', 'directory', 'allocated before', 'after', 'freed']);
         for (const l of result.layers) {
@@ -68,10 +70,10 @@ export function registerDedup(program: Command): void {
             l.dir,
             commas(l.allocatedBefore),
             commas(l.allocatedAfter),
-            formatBytes(l.allocatedBefore - l.allocatedAfter),
+            bytesText(l.allocatedBefore - l.allocatedAfter),
           ]);
         }
-        rows.push(['', 'total', '', '', formatBytes(result.freedBytes)]);
+        rows.push(['', 'total', '', '', bytesText(result.freedBytes)]);
       }
       out.push(table(rows, ['r', 'l', 'r', 'r', 'r']));
       if (dryRun) out.push('dry run: nothing changed');

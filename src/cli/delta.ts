@@ -1,8 +1,11 @@
 /** `pagestack delta PARENT CHILD (-o OUT | --in-place)`: CHILD as an incremental layer on PARENT. */
 import type { Command } from '@commander-js/extra-typings';
+import { cleanStale } from '../engine/output.js';
+import { UsageError } from '../errors.js';
+import { formatBytes } from '../format.js';
 import { delta } from '../ops/delta.js';
-import { UsageError } from './errors.js';
-import { commas, formatSize } from './format.js';
+import { openTarget } from '../source/open.js';
+import { commas } from './format.js';
 import { cliStreams } from './io.js';
 
 export function registerDelta(program: Command): void {
@@ -19,13 +22,27 @@ export function registerDelta(program: Command): void {
       if ((opts.output === undefined) === (opts.inPlace !== true)) {
         throw new UsageError('delta: give exactly one of -o OUT or --in-place');
       }
-      const r = await delta(
-        opts.inPlace ? { parent, child, inPlace: true } : { parent, child, out: opts.output! },
-      );
-      cliStreams().stdout(
-        `${r.out}: ${commas(r.pagesKept)} pages kept, ${commas(r.pagesShared)} shared with the parent` +
-          `${r.pagesLazy > 0 ? `, ${commas(r.pagesLazy)} lazy` : ''}; ${formatSize(r.bytesSaved)} saved ` +
-          `(pages ${formatSize(r.bytesBefore)} -> ${formatSize(r.bytesAfter)}); parent -> ${r.parentLink}\n`,
-      );
+      // A replace killed between its two renames leaves CHILD aside: put it back before reading it.
+      await cleanStale(opts.inPlace ? child : opts.output!);
+      const parentStack = await openTarget(parent);
+      try {
+        const childStack = await openTarget(child);
+        try {
+          const r = await delta(
+            parentStack,
+            childStack,
+            opts.inPlace ? { inPlace: true } : { out: opts.output! },
+          );
+          cliStreams().stdout(
+            `${r.out}: ${commas(r.pagesKept)} pages kept, ${commas(r.pagesShared)} shared with the parent` +
+              `${r.pagesLazy > 0 ? `, ${commas(r.pagesLazy)} lazy` : ''}; ${formatBytes(r.bytesSaved)} saved ` +
+              `(pages ${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)}); parent -> ${r.parentLink}\n`,
+          );
+        } finally {
+          await childStack.close();
+        }
+      } finally {
+        await parentStack.close();
+      }
     });
 }

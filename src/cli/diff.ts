@@ -1,14 +1,14 @@
 /** `pagestack diff A B [--pid N] [--json] [--bytes]`: page-level differences between two snapshots. */
 import type { Command } from '@commander-js/extra-typings';
+import { formatBytes, hex } from '../format.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
-import { openStackDir } from '../open.js';
 import { type DiffResult, diffStacks, diffToJson, type PageRanges, type ProcessDiff } from '../ops/diff.js';
+import { openTarget } from '../source/open.js';
 import type { Vma } from '../stack/process.js';
 import type { Stack } from '../stack/stack.js';
-import { commas, formatSize, parsePid, table } from './format.js';
+import { commas, table } from './format.js';
 import { cliStreams } from './io.js';
-
-const hx = (n: number): string => `0x${n.toString(16)}`;
+import { parsePid } from './options.js';
 
 /** `rw-p heap` style description of a VMA. */
 export function describeVma(v: Vma): string {
@@ -34,7 +34,7 @@ export function describeVma(v: Vma): string {
                     : s & ((1 << 6) | (1 << 7))
                       ? 'file'
                       : 'anon';
-  return `${hx(v.start)}-${hx(v.end)} ${perms} ${kind}`;
+  return `${hex(v.start)}-${hex(v.end)} ${perms} ${kind}`;
 }
 
 function vmaIndexAt(vmas: readonly Vma[], addr: number): number {
@@ -94,8 +94,8 @@ function byteNotes(firsts: readonly number[], from: number, to: number, idx: { i
     const n = (g.e - g.s) / PAGE_SIZE;
     groups.push(
       n === 1
-        ? `${hx(g.s + g.off)}`
-        : `${hx(g.s)}-${hx(g.e)}: at page offset ${hx(g.off)} in each of ${n} pages`,
+        ? `${hex(g.s + g.off)}`
+        : `${hex(g.s)}-${hex(g.e)}: at page offset ${hex(g.off)} in each of ${n} pages`,
     );
   };
   while (idx.i < firsts.length && firsts[idx.i]! < to) {
@@ -141,7 +141,7 @@ export function formatProcessDiff(d: ProcessDiff, withBytes: boolean): string {
   const notes = new Map<number, string[]>();
   const idx = { i: 0 };
   for (const r of rows) {
-    cells.push([r.what, `${hx(r.start)}-${hx(r.end)}`, pagesText(r.pages), r.vma ? `vma ${r.vma}` : '']);
+    cells.push([r.what, `${hex(r.start)}-${hex(r.end)}`, pagesText(r.pages), r.vma ? `vma ${r.vma}` : '']);
     if (withBytes && r.what === 'changed' && d.firstDifferences) {
       // firstDifferences are in address order; rows of other kinds interleave, so search from the start of this row
       idx.i = lowerBound(d.firstDifferences, r.start);
@@ -180,7 +180,7 @@ export function formatDiff(r: DiffResult, withBytes: boolean): string {
   if (r.onlyInB.length) out.push(`processes only in B (not compared): ${r.onlyInB.join(', ')}`);
   const s = r.stats;
   out.push(
-    `compared ${pagesText(s.pagesCompared)} (read ${formatSize(s.bytesRead)}); ${pagesText(s.pagesSameSource)} equal by source (same layer, file and offset: not read)`,
+    `compared ${pagesText(s.pagesCompared)} (read ${formatBytes(s.bytesRead)}); ${pagesText(s.pagesSameSource)} equal by source (same layer, file and offset: not read)`,
   );
   return `${out.join('\n')}\n`;
 }
@@ -209,8 +209,8 @@ export function registerDiff(program: Command): void {
       let sa: Stack | undefined;
       let sb: Stack | undefined;
       try {
-        sa = await openStackDir(a);
-        sb = await openStackDir(b);
+        sa = await openTarget(a);
+        sb = await openTarget(b);
         const result = await diffStacks(sa, sb, { pid, bytes: opts.bytes === true });
         if (opts.json) cliStreams().stdout(`${jsonText(diffToJson(result))}\n`);
         else cliStreams().stdout(formatDiff(result, opts.bytes === true));

@@ -1,8 +1,9 @@
 /** `pagestack encode FILE.json [-o OUT]`: crit-style JSON (plain or pretty) back to an image. */
 import type { Command } from '@commander-js/extra-typings';
-import { ImageJsonError } from '../image/errors.js';
+import { writeFileAtomic } from '../engine/output.js';
+import { ImageJsonError } from '../errors.js';
 import { encodeFromJsonText } from '../image/image.js';
-import { cliStreams, readWholeFile, writeFileAtomic } from './io.js';
+import { cliStreams, readWholeFile } from './io.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -7,27 +7,29 @@
 import { realpathSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
-import { openStackDir } from '../open.js';
+import { noProgress, type ProgressReporter, textProgressBar } from '../engine/progress.js';
+import type { ExportSummary } from '../engine/runs.js';
+import { UsageError } from '../errors.js';
+import { formatBytes, hex } from '../format.js';
+import { PAGE_SIZE } from '../image/pagemap.js';
 import { exportElf } from '../ops/export-elf.js';
-import { exportRaw, formatSummary, MAX_RAW_SPAN } from '../ops/export-raw.js';
-import { formatBytes, noProgress, type ProgressReporter, textProgressBar } from '../ops/progress.js';
+import { exportRaw, MAX_RAW_SPAN } from '../ops/export-raw.js';
+import { openTarget } from '../source/open.js';
 import type { Stack } from '../stack/stack.js';
-import { UsageError } from './errors.js';
-import { cliStreams, processStreams } from './io.js';
+import { cliStreams, writeStdout } from './io.js';
+import { parseAddress, parsePid } from './options.js';
 
-function parseAddress(v: string, what: string): number {
-  const s = v.trim().toLowerCase();
-  let n: number;
-  if (/^0x[0-9a-f]+$/.test(s)) n = Number.parseInt(s.slice(2), 16);
-  else if (/^[0-9]+$/.test(s)) n = Number(s);
-  else throw new UsageError(`${what}: expected an address (0x... or decimal), got '${v}'`);
-  if (!Number.isSafeInteger(n)) throw new UsageError(`${what}: ${v} is beyond 2^53`);
-  return n;
-}
-
-function parsePid(v: string): number {
-  if (!/^[0-9]+$/.test(v.trim())) throw new UsageError(`--pid: expected a process id, got '${v}'`);
-  return Number(v);
+/** One line: `exported pid 25238: 12 segments, 606 pages (2.4 MiB) from 3 layers to core.elf in 0.05 s`. */
+export function formatSummary(s: ExportSummary): string {
+  const what = s.format === 'elf' ? `${s.segments} segments` : `${s.segments} runs`;
+  const layers = `${s.layersUsed} layer${s.layersUsed === 1 ? '' : 's'}`;
+  let line = `exported pid ${s.pid}: ${what}, ${s.pages} pages (${formatBytes(s.bytes)}) from ${layers} to ${s.output}`;
+  if (s.format === 'elf') line += ` (ELF core, ${s.threads} thread${s.threads === 1 ? '' : 's'})`;
+  else line += ` (raw, byte 0 = ${hex(s.base ?? 0)}, ${formatBytes(s.fileSize)} sparse)`;
+  line += ` in ${s.seconds.toFixed(2)} s`;
+  if (s.lazyBytes > 0)
+    line += `; ${s.lazyBytes / PAGE_SIZE} lazy pages left out (they are with the page server)`;
+  return line;
 }
 
 /** Refuses to replace one of the stack's own files (the images being read). */
@@ -75,7 +77,7 @@ export function registerExport(program: Command): void {
       if (format !== 'elf' && format !== 'raw') {
         throw new UsageError(`--format: expected elf or raw, got '${format}'`);
       }
-      const pid = opts.pid === undefined ? undefined : parsePid(opts.pid);
+      const pid = parsePid(opts.pid);
       const start = opts.start === undefined ? undefined : parseAddress(opts.start, '--start');
       const end = opts.end === undefined ? undefined : parseAddress(opts.end, '--end');
       if (start !== undefined && end !== undefined && end <= start) {
@@ -87,21 +89,14 @@ export function registerExport(program: Command): void {
         throw new UsageError('-o -: a raw export is a sparse file with holes; name a file');
       }
       const dest = toStdout ? '<stdout>' : opts.output;
-      const stack = await openStackDir(dir);
+      const stack = await openTarget(dir);
       try {
         if (!toStdout) checkDestination(dest, stack);
         // a bar only for a person watching: the process's own stderr, a terminal
         const streams = cliStreams();
-        const progress: ProgressReporter =
-          streams === processStreams && process.stderr.isTTY
-            ? textProgressBar({
-                write: (s: string) => streams.stderr(s),
-                get columns() {
-                  return process.stderr.columns;
-                },
-              })
-            : noProgress;
-        const common = { pid, start, end, progress, stream: toStdout ? process.stdout : undefined };
+        const bar = streams.progressSink?.() ?? null;
+        const progress: ProgressReporter = bar ? textProgressBar(bar) : noProgress;
+        const common = { pid, start, end, progress, stream: toStdout ? writeStdout : undefined };
         const summary =
           format === 'elf'
             ? await exportElf(stack, dest, common)

@@ -1,52 +1,8 @@
 /**
- * Printing and argument helpers shared by the stack commands: numbers in hex or decimal with
- * size suffixes, byte sizes for people, aligned tables, and an `xxd`-style hexdump.
+ * Printing helpers shared by the stack commands: counts with commas, pages, aligned tables, and an
+ * `xxd`-style hexdump. Hex and byte sizes are src/format.ts's; arguments are parsed in options.ts.
  */
-import { UsageError } from './errors.js';
-
-const SUFFIX: Readonly<Record<string, number>> = {
-  '': 1,
-  k: 1024,
-  m: 1024 ** 2,
-  g: 1024 ** 3,
-  t: 1024 ** 4,
-};
-
-/**
- * Parses `0x1f`, `31` (and with `sizes`, `4K`, `2M`, `1G`, `0x10K`) into a safe integer.
- * Throws a UsageError naming `what` otherwise.
- */
-export function parseNumber(text: string, what: string, sizes = false): number {
-  const m = /^(0x[0-9a-f]+|[0-9]+)(?:([kmgt])(?:i?b)?)?$/i.exec(text.trim().replace(/_/g, ''));
-  if (!m || (m[2] && !sizes)) {
-    throw new UsageError(
-      `${what} '${text}': expected a number in hex (0x...) or decimal${sizes ? ', optionally with a K/M/G suffix' : ''}`,
-    );
-  }
-  const base = BigInt(m[1]!);
-  const v = base * BigInt(SUFFIX[(m[2] ?? '').toLowerCase()]!);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER))
-    throw new UsageError(`${what} '${text}' is too large (above 2^53)`);
-  return Number(v);
-}
-
-/** A process id argument. */
-export function parsePid(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^[0-9]+$/.test(text) || Number(text) <= 0 || Number(text) > 0x3fffffff) {
-    throw new UsageError(`--pid '${text}': expected a process id`);
-  }
-  return Number(text);
-}
-
-export function hexAddr(n: number, width = 0): string {
-  return n.toString(16).padStart(width, '0');
-}
-
-/** `0x1f` form of a number (exact for page-aligned addresses beyond 2^53 too). */
-export function hex0x(n: number): string {
-  return `0x${n.toString(16)}`;
-}
+import { formatBytes } from '../format.js';
 
 /** 1234567 -> "1,234,567". */
 export function commas(n: number): string {
@@ -55,22 +11,9 @@ export function commas(n: number): string {
     .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
-/** Bytes for people: "0 B", "4.0 KiB", "2.4 MiB", "1.0 GiB". */
-export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
-  let v = bytes / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
-}
-
 /** Pages -> "606 pages (2.4 MiB)". */
 export function formatPages(pages: number): string {
-  return `${commas(pages)} page${pages === 1 ? '' : 's'} (${formatSize(pages * 4096)})`;
+  return `${commas(pages)} page${pages === 1 ? '' : 's'} (${formatBytes(pages * 4096)})`;
 }
 
 export type Align = 'l' | 'r';

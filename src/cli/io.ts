@@ -1,17 +1,15 @@
 /**
- * Small I/O helpers shared by commands: whole-file reads with clear errors, atomic writes, and the
- * streams a command writes to (the process's own, or a test's when the CLI runs in-process).
+ * Small I/O helpers shared by commands: whole-file reads with clear errors, and the streams a
+ * command writes to (the process's own, or a test's when the CLI runs in-process). Files are
+ * written by the engine's one atomic writer (src/engine/output.ts).
  */
 
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { once } from 'node:events';
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { PagestackError } from '../image/errors.js';
-import { errnoText } from '../ops/fs-util.js';
-
-export class FileError extends PagestackError {
-  override name = 'FileError';
-}
+import { errnoText } from '../engine/fs.js';
+import type { ProgressSink } from '../engine/progress.js';
+import { FileError } from '../errors.js';
 
 /** Where a command's output goes. */
 export interface CliStreams {
@@ -19,12 +17,32 @@ export interface CliStreams {
   stderr(text: string): void;
   /** All of standard input. */
   stdin(): Promise<Uint8Array>;
+  /**
+   * Standard output with backpressure: resolves once the stream has taken `data`. Streams that
+   * take everything at once (a test's buffer) leave it out: `stdout` is used then.
+   */
+  write?(data: Uint8Array | string): Promise<void>;
+  /** Where a progress bar may be drawn (a person watching a terminal), or null. */
+  progressSink?(): ProgressSink | null;
 }
 
 export const processStreams: CliStreams = {
   stdout: (data) => {
     process.stdout.write(data);
   },
+  write: async (data) => {
+    // once() rejects if the stream fails while we wait
+    if (!process.stdout.write(data)) await once(process.stdout, 'drain');
+  },
+  progressSink: () =>
+    process.stderr.isTTY
+      ? {
+          write: (s: string) => process.stderr.write(s),
+          get columns() {
+            return process.stderr.columns;
+          },
+        }
+      : null,
   stderr: (text) => {
     process.stderr.write(text);
   },
@@ -40,6 +58,13 @@ let current: CliStreams = processStreams;
 /** The streams of the command that is running. */
 export function cliStreams(): CliStreams {
   return current;
+}
+
+/** Writes to standard output, waiting for the stream to take it where it can say so. */
+export async function writeStdout(data: Uint8Array | string): Promise<void> {
+  const s = current;
+  if (s.write) await s.write(data);
+  else s.stdout(data);
 }
 
 /** Sets the streams commands write to; returns the previous ones. */
@@ -58,7 +83,7 @@ export async function readWholeFile(path: string): Promise<Uint8Array> {
   try {
     st = statSync(path);
   } catch (e) {
-    throw new FileError(`${path}: ${describeErrno(e)}`);
+    throw new FileError(`${path}: ${errnoText(e)}`);
   }
   if (st.isDirectory()) throw new FileError(`${path}: is a directory, expected a file`);
   if (!st.isFile() && !st.isFIFO()) {
@@ -74,58 +99,6 @@ export async function readWholeFile(path: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));
   } catch (e) {
-    throw new FileError(`${path}: ${describeErrno(e)}`);
-  }
-}
-
-/** One short phrase for a failed fs call. */
-export const describeErrno = errnoText;
-
-/**
- * Writes `chunks` to `path` atomically: a temporary file beside it, fsync, rename; nothing is
- * left behind on failure. Failures to write are a FileError naming `path`; errors the chunks
- * themselves throw (a failed memory read) pass through. `durable: false` skips the fsync (for
- * output that can be made again, such as decoded JSON: readers still never see a half-written file).
- */
-export async function writeFileAtomic(
-  path: string,
-  chunks: Uint8Array | string | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-  opts: { durable?: boolean } = {},
-): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.pagestack-tmp-${process.pid}`);
-  let fd: number;
-  try {
-    fd = openSync(tmp, 'w', 0o644);
-  } catch (e) {
-    throw new FileError(`${path}: cannot write: ${describeErrno(e)}`);
-  }
-  const parts =
-    typeof chunks === 'string' ? [Buffer.from(chunks)] : chunks instanceof Uint8Array ? [chunks] : chunks;
-  let ok = false;
-  try {
-    for await (const buf of parts) {
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    }
-    if (opts.durable !== false) fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
-    ok = true;
-  } catch (e) {
-    if (e instanceof PagestackError) throw e;
-    throw new FileError(`${path}: cannot write: ${describeErrno(e)}`);
-  } finally {
-    if (!ok) {
-      try {
-        closeSync(fd);
-      } catch {
-        // closed already
-      }
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // gone already
-      }
-    }
+    throw new FileError(`${path}: ${errnoText(e)}`);
   }
 }

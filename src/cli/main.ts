@@ -10,8 +10,8 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
-import { PagestackError } from '../image/errors.js';
-import { UsageError } from './errors.js';
+import { PagestackError, UsageError } from '../errors.js';
+import { cliMessage } from './errors.js';
 import { type CliStreams, cliStreams, processStreams, setCliStreams } from './io.js';
 
 type Register = (program: Command) => void;
@@ -95,7 +95,7 @@ export function reportError(err: unknown): number {
     return 2;
   }
   if (err instanceof PagestackError) {
-    stderr(err.message);
+    stderr(cliMessage(err));
     return 1;
   }
   const e = err as NodeJS.ErrnoException;

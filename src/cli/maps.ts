@@ -3,10 +3,12 @@
  * dumped pages (and the layers holding them), lazy pages and pages not dumped.
  */
 import type { Command } from '@commander-js/extra-typings';
-import { openStackDir } from '../open.js';
+import { hex } from '../format.js';
 import { type ProcessMaps, processMaps } from '../ops/summary.js';
-import { commas, formatPages, hex0x, parsePid, table, toJson } from './format.js';
+import { openTarget } from '../source/open.js';
+import { commas, formatPages, table, toJson } from './format.js';
 import { cliStreams } from './io.js';
+import { parsePid } from './options.js';
 
 export function registerMaps(program: Command): void {
   program
@@ -17,7 +19,7 @@ export function registerMaps(program: Command): void {
     .option('--json', 'print as JSON, with every extent (run of pages and where its bytes are)')
     .action(async (dir, opts) => {
       const want = parsePid(opts.pid);
-      const stack = await openStackDir(dir);
+      const stack = await openTarget(dir);
       try {
         const pid = await stack.pickPid(want);
         const m = await processMaps(stack, pid);
@@ -31,8 +33,8 @@ export function registerMaps(program: Command): void {
 /** Addresses as hex strings (some are beyond 2^53), counts as numbers. */
 export function mapsJson(m: ProcessMaps): unknown {
   const ext = (e: ProcessMaps['outside'][number]) => ({
-    start: hex0x(e.start),
-    end: hex0x(e.end),
+    start: hex(e.start),
+    end: hex(e.end),
     pages: (e.end - e.start) / 4096,
     layer: e.layer >= 0 ? e.layer : null,
     lazy: e.layer < 0,
@@ -43,8 +45,8 @@ export function mapsJson(m: ProcessMaps): unknown {
     comm: m.comm,
     layers: m.layerNames,
     vmas: m.vmas.map((v) => ({
-      start: hex0x(v.start),
-      end: hex0x(v.end),
+      start: hex(v.start),
+      end: hex(v.end),
       perms: v.perms,
       offset: v.offset,
       name: v.name,

@@ -7,15 +7,16 @@
  * The whole range is checked before anything is written, then read and written in 1 MiB chunks,
  * so LEN is bounded by the address space, not by memory.
  */
-import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
-import { openStackDir } from '../open.js';
-import { MemoryAccessError } from '../stack/errors.js';
+import { writeFileAtomic } from '../engine/output.js';
+import { UsageError } from '../errors.js';
+import { openTarget } from '../source/open.js';
 import type { ProcessMemory } from '../stack/process.js';
-import { UsageError } from './errors.js';
-import { hex0x, hexdumpBytes, hexdumpWidth, parseNumber, parsePid } from './format.js';
-import { cliStreams, processStreams, writeFileAtomic } from './io.js';
+import { assertReadable } from '../stack/readable.js';
+import { hexdumpBytes, hexdumpWidth } from './format.js';
+import { writeStdout } from './io.js';
+import { parseAddress, parseNumber, parsePid } from './options.js';
 
 /** Bytes read and written per step. A multiple of 16, so hexdump lines continue across chunks. */
 export const READ_CHUNK = 1 << 20;
@@ -35,7 +36,7 @@ export function registerRead(program: Command): void {
     .option('-o, --output <file>', 'write the raw bytes to this file (written beside it, then renamed)')
     .option('--zero', 'read memory the images do not hold (not dumped, lazy, unmapped) as zeros')
     .action(async (dir, addrText, lenText, opts) => {
-      const addr = parseNumber(addrText, 'ADDR');
+      const addr = parseAddress(addrText, 'ADDR');
       const len = parseNumber(lenText, 'LEN', true);
       if (addr + len > MAX_END)
         throw new UsageError(`ADDR + LEN is beyond 2^53, which pagestack cannot address`);
@@ -44,12 +45,12 @@ export function registerRead(program: Command): void {
       }
       const want = parsePid(opts.pid);
       if (opts.output !== undefined) checkOutput(opts.output);
-      const stack = await openStackDir(dir);
+      const stack = await openTarget(dir);
       try {
         const pid = await stack.pickPid(want);
         const mem = await stack.process(pid);
         const zero = opts.zero === true;
-        if (!zero) await checkReadable(mem, addr, len, dir);
+        if (!zero) await assertReadable(mem, addr, len, dir);
         if (opts.output !== undefined) await readToFile(mem, addr, len, zero, opts.output);
         else await readToStdout(mem, addr, len, zero, opts.raw === true);
       } finally {
@@ -66,65 +67,6 @@ function checkOutput(path: string): void {
     // a new file
   }
   if (st?.isDirectory()) throw new UsageError(`${path}: is a directory, expected the file to write`);
-}
-
-/**
- * The first address of [addr, addr+len) that cannot be read, or null. Walks the VMAs and the
- * resolved extents only (no bytes are read), so a bad range fails before any output.
- */
-export function firstUnreadable(mem: ProcessMemory, addr: number, len: number): number | null {
-  const end = addr + len;
-  const probe = (m: ProcessMemory['private'], a: number, n: number): number | null => {
-    try {
-      m.planRead(a, n, {}, [], 0);
-      return null;
-    } catch (e) {
-      if (e instanceof MemoryAccessError) return e.address;
-      throw e;
-    }
-  };
-  if (len === 0) return null;
-  if (mem.vmas.length === 0) return probe(mem.private, addr, len);
-  let cur = addr;
-  while (cur < end) {
-    const v = mem.vmaAt(cur);
-    if (!v) return cur;
-    const stop = Math.min(end, v.end);
-    const shm = mem.shared.get(v);
-    if (shm) {
-      const objOff = cur - v.start + v.pgoff;
-      const bad = probe(shm, objOff, stop - cur);
-      if (bad !== null) return bad - objOff + cur;
-    } else {
-      const bad = probe(mem.private, cur, stop - cur);
-      if (bad !== null) return bad;
-    }
-    cur = stop;
-  }
-  return null;
-}
-
-/** Throws the MemoryAccessError of the first unreadable address (with the directory named). */
-async function checkReadable(mem: ProcessMemory, addr: number, len: number, dir: string): Promise<void> {
-  const bad = firstUnreadable(mem, addr, len);
-  if (bad === null) return;
-  try {
-    await mem.read(bad, 1);
-  } catch (e) {
-    if (e instanceof MemoryAccessError)
-      throw new MemoryAccessError(e.reason, e.address, `${dir}: ${e.message}`);
-    throw e;
-  }
-  throw new MemoryAccessError('not-dumped', bad, `${dir}: ${hex0x(bad)}: cannot be read`);
-}
-
-async function writeStdout(data: Uint8Array | string): Promise<void> {
-  const s = cliStreams();
-  if (s !== processStreams) {
-    s.stdout(data);
-    return;
-  }
-  if (!process.stdout.write(data)) await once(process.stdout, 'drain');
 }
 
 async function readToStdout(

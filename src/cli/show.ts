@@ -1,8 +1,9 @@
 /** `pagestack show DIR [--json]`: a stack at a glance: layers, processes, pages per layer. */
 import type { Command } from '@commander-js/extra-typings';
-import { openStackDir } from '../open.js';
+import { formatBytes } from '../format.js';
 import { type PagemapSummary, type StackSummary, summarizeStack } from '../ops/summary.js';
-import { commas, formatPages, formatSize, table, toJson } from './format.js';
+import { openTarget } from '../source/open.js';
+import { commas, formatPages, table, toJson } from './format.js';
 import { cliStreams } from './io.js';
 
 export function registerShow(program: Command): void {
@@ -12,7 +13,7 @@ export function registerShow(program: Command): void {
     .argument('<dir>', 'image directory (the top layer of a stack)')
     .option('--json', 'print the summary as JSON')
     .action(async (dir, opts) => {
-      const stack = await openStackDir(dir);
+      const stack = await openTarget(dir);
       try {
         const s = await summarizeStack(stack);
         cliStreams().stdout(opts.json ? `${toJson(s)}\n` : formatShow(s));
@@ -49,8 +50,8 @@ export function formatShow(s: StackSummary): string {
       String(l.index),
       l.name,
       l.pagesFiles.length === 0 ? '-' : l.pagesFiles.map((p) => p.file).join(' '),
-      formatSize(l.size),
-      l.allocated === null ? '?' : formatSize(l.allocated),
+      formatBytes(l.size),
+      l.allocated === null ? '?' : formatBytes(l.allocated),
       l.note ?? '',
     ]);
   }
@@ -90,7 +91,7 @@ export function formatShow(s: StackSummary): string {
   out.push('');
   const t = s.totals;
   out.push(
-    `total: ${formatPages(t.dumpedPages)} dumped, ${commas(t.lazyPages)} lazy; pages files ${formatSize(t.pagesFileBytes)}, on disk ${t.allocatedBytes === null ? '?' : formatSize(t.allocatedBytes)}`,
+    `total: ${formatPages(t.dumpedPages)} dumped, ${commas(t.lazyPages)} lazy; pages files ${formatBytes(t.pagesFileBytes)}, on disk ${t.allocatedBytes === null ? '?' : formatBytes(t.allocatedBytes)}`,
   );
   const dedup = s.layers.filter((l) => l.deduplicated && l.index > 0);
   if (dedup.length > 0) {

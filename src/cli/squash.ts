@@ -1,7 +1,9 @@
 /** `pagestack squash TOP -o OUT [--keep-below LAYER]`: a stack (or its upper part) as one layer. */
 import type { Command } from '@commander-js/extra-typings';
+import { formatBytes } from '../format.js';
 import { squash } from '../ops/squash.js';
-import { commas, formatSize } from './format.js';
+import { openTarget } from '../source/open.js';
+import { commas } from './format.js';
 import { cliStreams } from './io.js';
 
 export function registerSquash(program: Command): void {
@@ -15,16 +17,23 @@ export function registerSquash(program: Command): void {
       'merge only the layers above LAYER (a directory of the stack, or an index: 0 = TOP, 1 = its parent, ...) and keep LAYER as the parent',
     )
     .action(async (top, opts) => {
-      const r = await squash(
-        opts.keepBelow === undefined
-          ? { top, out: opts.output }
-          : { top, out: opts.output, keepBelow: opts.keepBelow.replace(/^-(?=\d+$)/, '') },
-      );
+      const stack = await openTarget(top);
+      let r: Awaited<ReturnType<typeof squash>>;
+      try {
+        r = await squash(
+          stack,
+          opts.keepBelow === undefined
+            ? { out: opts.output }
+            : { out: opts.output, keepBelow: opts.keepBelow.replace(/^-(?=\d+$)/, '') },
+        );
+      } finally {
+        await stack.close();
+      }
       cliStreams().stdout(
         `${r.out}: ${r.merged} of ${r.layers} layers merged; ${commas(r.presentPages)} pages present ` +
           `(${commas(r.pulledUpPages)} from lower layers)` +
           `${r.parentPages > 0 ? `, ${commas(r.parentPages)} in the parent` : ''}` +
-          `${r.lazyPages > 0 ? `, ${commas(r.lazyPages)} lazy` : ''}; ${formatSize(r.bytesWritten)} of pages; ` +
+          `${r.lazyPages > 0 ? `, ${commas(r.lazyPages)} lazy` : ''}; ${formatBytes(r.bytesWritten)} of pages; ` +
           `${r.parent === null ? 'no parent' : `parent -> ${r.parent}`}\n`,
       );
     });

@@ -5,7 +5,7 @@
  */
 import type { Command } from '@commander-js/extra-typings';
 import { type VerifyReport, verifyStack } from '../ops/verify.js';
-import { DirLayerSource } from '../source/dir.js';
+import { openSource } from '../source/open.js';
 import { commas, toJson } from './format.js';
 import { cliStreams } from './io.js';
 
@@ -16,7 +16,7 @@ export function registerVerify(program: Command): void {
     .argument('<dir>', 'image directory (the top layer of a stack)')
     .option('--json', 'print the report as JSON')
     .action(async (dir, opts) => {
-      const report = await verifyStack(await DirLayerSource.open(dir));
+      const report = await verifyStack(await openSource(dir));
       cliStreams().stdout(opts.json ? `${toJson(report)}\n` : formatVerify(report));
       if (!report.ok) process.exitCode = 1;
     });

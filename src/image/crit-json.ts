@@ -10,7 +10,7 @@
  * The reverse accepts both forms (and numbers or strings for any integer), so `decode --pretty`
  * output encodes back to the same bytes.
  */
-import { ImageJsonError } from './errors.js';
+import { ImageJsonError } from '../errors.js';
 import type { JsonValue } from './jsontext.js';
 import {
   type FieldSchema,

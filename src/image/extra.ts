@@ -30,8 +30,9 @@
  * size is an ImageFormatError naming the offset where the data should start. On encode, the data
  * must have exactly the size the entry says (crit writes what it is given; CRIU would misread it).
  */
+
+import { ImageFormatError, ImageJsonError } from '../errors.js';
 import { decodeBytesPython, encodeBytesPython, messageFromJson, messageToJson } from './crit-json.js';
-import { ImageFormatError, ImageJsonError } from './errors.js';
 import type { JsonValue } from './jsontext.js';
 import { decodeMessage, encodeMessage, type Message } from './schema.js';
 import { ipcMsg } from './schemas/ipc.js';

@@ -1,8 +1,9 @@
 /**
  * Whole image files: framing (see magic.ts) + entries, to and from crit-style JSON.
  */
+
+import { ImageFormatError, ImageJsonError, RawImageError } from '../errors.js';
 import { messageFromJson, messageToJson } from './crit-json.js';
-import { ImageFormatError, ImageJsonError } from './errors.js';
 import { type Extra, type ExtraCodec, extraCodec } from './extra.js';
 import { type JsonValue, parseJson, stringifyJson } from './jsontext.js';
 import { framingOf, IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, MAGICS, magicName } from './magic.js';
@@ -20,11 +21,6 @@ export interface CriuImage {
   entries: Message[];
   /** Raw data after entries, for the types that have it (see extra.ts): `extra[i]` follows entry i. */
   extra?: (Extra | undefined)[];
-}
-
-/** Thrown for `pages-*.img` and other raw files that have no magic at all. */
-export class RawImageError extends ImageFormatError {
-  override name = 'RawImageError';
 }
 
 export function schemaForEntry(magic: string, index: number): MessageSchema {

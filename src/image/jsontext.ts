@@ -5,7 +5,7 @@
  * `JSON.parse` would round integers above 2^53, so parsing is done here too: integer literals
  * become numbers when safe and bigints otherwise.
  */
-import { ImageJsonError } from './errors.js';
+import { ImageJsonError } from '../errors.js';
 
 export type JsonValue =
   | null

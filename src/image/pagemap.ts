@@ -13,7 +13,7 @@
  * `decodeImage` (the generic, schema-driven path) gives the same entries; tests check one
  * against the other.
  */
-import { ImageFormatError } from './errors.js';
+import { ImageFormatError } from '../errors.js';
 import { forEachEntry, readFraming } from './image.js';
 import { u32le, WireReader, type WireType } from './wire.js';
 

@@ -16,7 +16,7 @@
  * known ones (protobuf-c writes known fields in field-number order, so this reproduces CRIU's
  * bytes). A message with no schema at all decodes to nothing but unknown fields.
  */
-import { ImageFormatError, ImageJsonError } from './errors.js';
+import { ImageFormatError, ImageJsonError } from '../errors.js';
 import { WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT, WireReader, type WireType, WireWriter } from './wire.js';
 
 export type ScalarType =

@@ -11,7 +11,7 @@
  * Every read is bounds-checked against the end of the current message and reports the absolute
  * byte offset in the image on failure.
  */
-import { ImageFormatError } from './errors.js';
+import { ImageFormatError } from '../errors.js';
 
 export const WIRE_VARINT = 0;
 export const WIRE_I64 = 1;

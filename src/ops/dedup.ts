@@ -14,7 +14,8 @@
  * ancestor is afterwards valid only under its children.
  *
  * Node cannot punch holes (no fallocate), so each pages file with something to release is
- * rewritten: a new sparse file beside it (`.pages-N.img.pagestack-dedup-<pid>.tmp`) gets the kept
+ * rewritten by the engine's atomic writer: a new sparse file beside it
+ * (`.pages-N.img.pagestack-tmp-<pid>-<rand>`, src/engine/output.ts) gets the kept
  * ranges at their offsets (released ranges are skipped, never written), is truncated to the full
  * size and fsynced, then renamed over the old file and the directory is fsynced. A crash leaves
  * either the old or the new file, both of which read the same through the top; a leftover
@@ -25,19 +26,21 @@
  */
 
 import { constants } from 'node:fs';
-import { type FileHandle, lstat, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { AtomicFile, cleanStale } from '../engine/output.js';
+import { StackError } from '../errors.js';
+import { hex } from '../format.js';
 import { PAGE_SIZE, PE_LAZY, PE_PRESENT } from '../image/pagemap.js';
 import { DirLayerSource } from '../source/dir.js';
-import { hex, StackError } from '../stack/errors.js';
 import { entryOffsets, LAZY } from '../stack/resolve.js';
 import type { Stack } from '../stack/stack.js';
-import { pidAlive } from './fs-util.js';
 
 /** Process and shmem pagemap file names (as CRIU's cr-dedup.c matches them). */
 export const PAGEMAP_FILE_RE = /^pagemap-(?:shmem-)?\d+\.img$/;
 const PAGES_FILE_RE = /^pages-\d+\.img$/;
-const TEMP_RE = /^\.(pages-\d+\.img)\.pagestack-dedup-(\d+)\.tmp$/;
+/** Temporary files of the atomic writer (output.ts TMP_TAG) for a pages file: `.pages-N.img.pagestack-tmp-<pid>-...`. */
+const TEMP_RE = /^\.(pages-\d+\.img)\.pagestack-tmp-\d+/;
 
 export const DEDUP_CHUNK = 8 << 20;
 
@@ -163,7 +166,13 @@ function union(a: Intervals, b: Intervals): Intervals {
 function layerDir(stack: Stack, index: number): string {
   const src = stack.layers[index]!.source;
   if (!(src instanceof DirLayerSource)) {
-    throw new StackError(`${src.name}: dedup works on local image directories only`);
+    throw new StackError(
+      `${src.name}: dedup works on local image directories only`,
+      'PAGESTACK_UNSUPPORTED_SOURCE',
+      {
+        layer: src.name,
+      },
+    );
   }
   return src.name;
 }
@@ -285,18 +294,16 @@ async function pagesFilesOf(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((f) => PAGES_FILE_RE.test(f)).sort();
 }
 
-/** Removes temporary files left by killed dedup runs in `dir`. */
+/** Removes temporary files left in `dir` by killed runs (of dedup or of any other writer). */
 async function removeStaleTemps(dir: string): Promise<string[]> {
   const removed: string[] = [];
+  const targets = new Set<string>();
   for (const f of await readdir(dir)) {
     const m = TEMP_RE.exec(f);
-    if (!m || pidAlive(Number(m[2]))) continue;
-    try {
-      await unlink(join(dir, f));
-      removed.push(join(dir, f));
-    } catch {
-      // someone else removed it
-    }
+    if (m) targets.add(m[1]!);
+  }
+  for (const t of [...targets].sort()) {
+    for (const n of await cleanStale(join(dir, t))) removed.push(join(dir, n));
   }
   return removed;
 }
@@ -313,14 +320,6 @@ async function readFully(
     const { bytesRead } = await fh.read(buf, done, len - done, pos + done);
     if (bytesRead === 0) throw new StackError(`${what}: offset ${pos + done}: unexpected end of file`);
     done += bytesRead;
-  }
-}
-
-async function writeFully(fh: FileHandle, buf: Uint8Array, len: number, pos: number): Promise<void> {
-  let done = 0;
-  while (done < len) {
-    const { bytesWritten } = await fh.write(buf, done, len - done, pos + done);
-    done += bytesWritten;
   }
 }
 
@@ -351,15 +350,6 @@ async function rangesAreZero(
     }
   }
   return true;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Rewrites one pages file with its released ranges left as holes. */
@@ -397,16 +387,15 @@ async function dedupFile(plan: DedupFilePlan, opts: DedupOptions, buf: Uint8Arra
       return { ...base, allocatedAfter: before, rewritten: false, alreadyDone: true };
     }
     if (opts.dryRun) return { ...base, allocatedAfter: before, rewritten: false, alreadyDone: false };
-    const tmp = join(plan.dir, `.${plan.pagesFile}.pagestack-dedup-${process.pid}.tmp`);
     const mode = st.mode & 0o7777;
-    const dst = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+    const dst = await AtomicFile.create(path, { mode });
     try {
       let pos = 0;
       const copy = async (end: number): Promise<void> => {
         while (pos < end) {
           const n = Math.min(buf.length, end - pos);
           await readFully(src, buf, n, pos, path);
-          await writeFully(dst, buf, n, pos);
+          await dst.write(buf, n, pos);
           pos += n;
         }
       };
@@ -415,28 +404,18 @@ async function dedupFile(plan: DedupFilePlan, opts: DedupOptions, buf: Uint8Arra
         pos = e;
       }
       await copy(st.size);
-      await dst.truncate(st.size);
-      await dst.chmod(mode);
+      await dst.fh.truncate(st.size);
+      await dst.fh.chmod(mode);
       try {
-        await dst.chown(st.uid, st.gid);
+        await dst.fh.chown(st.uid, st.gid);
       } catch {
         // not ours to give away: keep our ownership
       }
-      await dst.sync();
     } catch (e) {
-      await dst.close().catch(() => {});
-      await unlink(tmp).catch(() => {});
+      await dst.abort();
       throw e;
     }
-    await dst.close();
-    try {
-      await opts.hook?.('temp-written', plan);
-      await rename(tmp, path);
-    } catch (e) {
-      await unlink(tmp).catch(() => {});
-      throw e;
-    }
-    await fsyncDir(plan.dir);
+    await dst.commit(() => opts.hook?.('temp-written', plan));
     await opts.hook?.('renamed', plan);
     const after = (await stat(path)).blocks * 512;
     return { ...base, allocatedAfter: after, rewritten: true, alreadyDone: false };
@@ -509,7 +488,9 @@ export async function dedupStack(stack: Stack, opts: DedupOptions = {}): Promise
   if (branches.length > 0 && !opts.force && !opts.dryRun) {
     const b = branches[0]!;
     throw new StackError(
-      `${b.child}: is also a child of ${b.ancestor} (a branch beside this stack); deduplicating for ${plan.dirs[0]} could release pages it needs (use --force if it does not matter)`,
+      `${b.child}: is also a child of ${b.ancestor} (a branch beside this stack); deduplicating for ${plan.dirs[0]} could release pages it needs`,
+      'PAGESTACK_DEDUP_BRANCH',
+      { file: b.child, layer: b.ancestor },
     );
   }
   const removedTemps: string[] = [];

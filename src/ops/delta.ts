@@ -26,32 +26,27 @@
  * to be the same bytes: both sides take the page from the same offset of the same pages file
  * (CHILD already sits on PARENT's stack, e.g. a second `delta --in-place`).
  */
-import { resolve } from 'node:path';
-import { PAGE_SIZE, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
-import { openStackDir } from '../open.js';
-import { StackError } from '../stack/errors.js';
-import type { PagemapMemory } from '../stack/memory.js';
-import { findExtent } from '../stack/resolve.js';
-import type { Stack } from '../stack/stack.js';
-import { cleanStale, IO_CHUNK, LayerWriter, PagemapEntries, type PagesWriter } from './layer-writer.js';
 import {
   type FlatPagemap,
-  flattenPagemap,
-  linkTarget,
+  flattenAll,
   pagemapFiles,
   pushRead,
   type ReadOp,
   runReads,
-} from './squash.js';
+} from '../engine/flatten.js';
+import { linkTarget } from '../engine/fs.js';
+import { IO_CHUNK, LayerWriter, PagemapEntries, type PagesWriter } from '../engine/layer-writer.js';
+import { StackError } from '../errors.js';
+import { PAGE_SIZE, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
+import { DirLayerSource } from '../source/dir.js';
+import type { PagemapMemory } from '../stack/memory.js';
+import { findExtent } from '../stack/resolve.js';
+import type { Stack } from '../stack/stack.js';
 
 export interface DeltaOptions {
-  /** Top layer of the stack the result goes on. */
-  parent: string;
-  /** The dump to rewrite as an incremental layer. */
-  child: string;
   /** Output directory (must not exist); ignored with inPlace. */
   out?: string;
-  /** Replace CHILD itself (built beside it, swapped in by rename). */
+  /** Replace CHILD itself (an image directory: built beside it, swapped in by rename). */
   inPlace?: boolean;
   /** Bytes of CHILD compared per chunk (default 1 MiB); the output is written in 4 MiB buffers. */
   chunkBytes?: number;
@@ -347,103 +342,91 @@ async function allOrFirstError(ps: readonly Promise<void>[]): Promise<void> {
   for (const r of await Promise.allSettled(ps)) if (r.status === 'rejected') throw r.reason;
 }
 
-/** Rewrites CHILD as an incremental layer on PARENT (see the file comment). */
-export async function delta(opts: DeltaOptions): Promise<DeltaResult> {
+/**
+ * Rewrites CHILD (the top of `childStack`) as an incremental layer on PARENT (the top of
+ * `parentStack`), see the file comment. The caller opens both stacks and closes them; in place,
+ * `childStack` is closed here before CHILD is swapped out. A replace killed between its two
+ * renames leaves CHILD aside: the caller puts it back before opening CHILD (engine cleanStale).
+ */
+export async function delta(parentStack: Stack, childStack: Stack, opts: DeltaOptions): Promise<DeltaResult> {
   const chunk = opts.chunkBytes ?? DELTA_CHUNK;
-  const out = opts.inPlace ? opts.child : opts.out;
-  if (out === undefined) throw new StackError('delta: no output directory given (use -o OUT or --in-place)');
-  // A replace killed between its two renames leaves CHILD aside: put it back before reading it.
-  await cleanStale(resolve(out));
-  const parentStack = await openStackDir(opts.parent);
-  try {
-    const childStack = await openStackDir(opts.child);
-    try {
-      const childTop = childStack.top;
-      if (opts.inPlace) {
-        if (parentStack.layers.some((l) => l.source.id === childTop.source.id)) {
-          throw new StackError(
-            `${opts.parent}: its stack contains ${opts.child}; a layer cannot be its own ancestor`,
-          );
-        }
-      }
-      const pagemaps = pagemapFiles(childTop.files);
-      const flats: FlatPagemap[] = [];
-      const pagesNames = new Map<string, string>();
-      for (const pm of pagemaps) {
-        const flat = await flattenPagemap(childStack, pm);
-        const pages = `pages-${flat.pagesId}.img`;
-        const other = pagesNames.get(pages);
-        if (other !== undefined) {
-          throw new StackError(
-            `${childTop.source.name}: ${other} and ${pm} both name ${pages}; each pagemap needs its own`,
-          );
-        }
-        pagesNames.set(pages, pm);
-        flats.push(flat);
-      }
-      const parentMems = new Map<string, PagemapMemory>();
-      for (const pm of pagemaps) {
-        if (parentStack.top.files.includes(pm)) parentMems.set(pm, await parentStack.memory(pm));
-      }
-      const result: DeltaResult = {
-        out,
-        parentLink: '',
-        pagemaps: flats.length,
-        entries: 0,
-        pagesKept: 0,
-        pagesShared: 0,
-        pagesLazy: 0,
-        pagesNew: 0,
-        bytesSaved: 0,
-        bytesBefore: await ownPagesBytes(childStack, pagemaps),
-        bytesAfter: 0,
-      };
-      const w = await LayerWriter.begin(out, { replace: opts.inPlace === true });
-      // Files whose last writes and fsync run while the next pagemap is compared and the rest is
-      // copied; all are awaited before commit (and before abort removes the directory).
-      const finishing: Promise<void>[] = [];
-      const behind = (p: Promise<void>) => {
-        p.catch(() => undefined); // observed here; awaited (and thrown) below
-        finishing.push(p);
-      };
-      try {
-        for (const flat of flats) {
-          const pages = await w.createPages(`pages-${flat.pagesId}.img`, Math.max(chunk, IO_CHUNK));
-          const keys = {
-            child: await pagesFileKeys(childStack, flat.file),
-            parent: await pagesFileKeys(parentStack, flat.file),
-          };
-          const d = await deltaPagemap(flat, parentMems.get(flat.file) ?? null, keys, pages, chunk);
-          result.bytesAfter += pages.size;
-          behind(pages.close());
-          behind(w.writePagemap(flat.file, flat.pagesId, d.entries));
-          result.entries += d.entries.count;
-          result.pagesKept += d.kept;
-          result.pagesShared += d.shared;
-          result.pagesLazy += d.lazy;
-          result.pagesNew += d.fresh;
-        }
-        const rest = childTop.files.filter(
-          (f) => f !== 'parent' && !pagemaps.includes(f) && !pagesNames.has(f),
-        );
-        behind(w.copyLayerFiles(childTop.source.name, rest));
-        result.parentLink = await linkTarget(out, parentStack.top.source.name);
-        behind(w.symlink('parent', result.parentLink));
-        result.bytesSaved = result.pagesShared * PAGE_SIZE;
-        await allOrFirstError(finishing);
-        // CHILD is read until here; in place, it is swapped out only now.
-        await childStack.close();
-        await w.commit();
-      } catch (e) {
-        await Promise.allSettled(finishing);
-        await w.abort();
-        throw e;
-      }
-      return result;
-    } finally {
-      await childStack.close();
+  const childTop = childStack.top;
+  let out = opts.out;
+  if (opts.inPlace) {
+    if (!(childTop.source instanceof DirLayerSource)) {
+      throw new StackError(
+        `${childTop.source.name}: only an image directory can be replaced in place`,
+        'PAGESTACK_UNSUPPORTED_SOURCE',
+        { layer: childTop.source.name },
+      );
     }
-  } finally {
-    await parentStack.close();
+    out = childTop.source.name;
+    if (parentStack.layers.some((l) => l.source.id === childTop.source.id)) {
+      throw new StackError(
+        `${parentStack.top.source.name}: its stack contains ${childTop.source.name}; a layer cannot be its own ancestor`,
+        'PAGESTACK_OWN_ANCESTOR',
+        { layer: childTop.source.name },
+      );
+    }
   }
+  if (out === undefined) throw new StackError('delta: no output directory given', 'PAGESTACK_NO_OUTPUT');
+  const pagemaps = pagemapFiles(childTop.files);
+  const { flats, pagesNames } = await flattenAll(childStack, pagemaps);
+  const parentMems = new Map<string, PagemapMemory>();
+  for (const pm of pagemaps) {
+    if (parentStack.top.files.includes(pm)) parentMems.set(pm, await parentStack.memory(pm));
+  }
+  const result: DeltaResult = {
+    out,
+    parentLink: '',
+    pagemaps: flats.length,
+    entries: 0,
+    pagesKept: 0,
+    pagesShared: 0,
+    pagesLazy: 0,
+    pagesNew: 0,
+    bytesSaved: 0,
+    bytesBefore: await ownPagesBytes(childStack, pagemaps),
+    bytesAfter: 0,
+  };
+  const w = await LayerWriter.begin(out, { replace: opts.inPlace === true });
+  // Files whose last writes and fsync run while the next pagemap is compared and the rest is
+  // copied; all are awaited before commit (and before abort removes the directory).
+  const finishing: Promise<void>[] = [];
+  const behind = (p: Promise<void>) => {
+    p.catch(() => undefined); // observed here; awaited (and thrown) below
+    finishing.push(p);
+  };
+  try {
+    for (const flat of flats) {
+      const pages = await w.createPages(`pages-${flat.pagesId}.img`, Math.max(chunk, IO_CHUNK));
+      const keys = {
+        child: await pagesFileKeys(childStack, flat.file),
+        parent: await pagesFileKeys(parentStack, flat.file),
+      };
+      const d = await deltaPagemap(flat, parentMems.get(flat.file) ?? null, keys, pages, chunk);
+      result.bytesAfter += pages.size;
+      behind(pages.close());
+      behind(w.writePagemap(flat.file, flat.pagesId, d.entries));
+      result.entries += d.entries.count;
+      result.pagesKept += d.kept;
+      result.pagesShared += d.shared;
+      result.pagesLazy += d.lazy;
+      result.pagesNew += d.fresh;
+    }
+    const rest = childTop.files.filter((f) => f !== 'parent' && !pagemaps.includes(f) && !pagesNames.has(f));
+    behind(w.copyLayerFiles(childTop.source, rest));
+    result.parentLink = await linkTarget(out, parentStack.top.source.name);
+    behind(w.symlink('parent', result.parentLink));
+    result.bytesSaved = result.pagesShared * PAGE_SIZE;
+    await allOrFirstError(finishing);
+    // CHILD is read until here; in place, it is swapped out only now.
+    if (opts.inPlace) await childStack.close();
+    await w.commit();
+  } catch (e) {
+    await Promise.allSettled(finishing);
+    await w.abort();
+    throw e;
+  }
+  return result;
 }

@@ -17,8 +17,9 @@
  * Comparisons are batched: up to `chunkSize` bytes a side per batch, and pieces that continue
  * each other in a file (neighbouring entries in the pages file) are one positioned read.
  */
+
+import { StackError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
-import { StackError } from '../stack/errors.js';
 import type { PagemapMemory } from '../stack/memory.js';
 import type { Vma } from '../stack/process.js';
 import { LAZY } from '../stack/resolve.js';

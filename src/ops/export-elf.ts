@@ -22,24 +22,15 @@
  * stopped) and NT_X86_XSTATE (AVX and later registers).
  */
 import { basename } from 'node:path';
+import { copyInto, copyOpsFor } from '../engine/copy.js';
+import { outputError, writeAt, writeOutput } from '../engine/output.js';
+import { noProgress } from '../engine/progress.js';
+import { type ExportOptions, type ExportSummary, type MemoryRun, planRuns } from '../engine/runs.js';
+import { ExportError, MemoryAccessError } from '../errors.js';
 import type { Message } from '../image/schema.js';
 import { USER_X86_REGS } from '../image/schemas/core-x86.js';
-import { MemoryAccessError } from '../stack/errors.js';
 import type { ProcessMemory, Vma } from '../stack/process.js';
 import { type ProcessInfo, type Stack, VMA_ANON_SHARED, VMA_AREA_MEMFD } from '../stack/stack.js';
-import {
-  copyInto,
-  copyOpsFor,
-  ExportError,
-  type ExportOptions,
-  type ExportSummary,
-  ioError,
-  type MemoryRun,
-  planRuns,
-  writeAt,
-  writeOutput,
-} from './export-raw.js';
-import { noProgress } from './progress.js';
 
 const EHDR_SIZE = 64;
 const PHDR_SIZE = 56;
@@ -437,10 +428,10 @@ export async function exportElf(
           await writeAt(out, head, 0, head.length, 0, expect);
           await copyInto(out, ops, progress, opts.chunkSize, expect);
         } catch (e) {
-          throw ioError(dest, e);
+          throw outputError(dest, e);
         }
       },
-      opts.stream,
+      { stream: opts.stream },
     );
   } finally {
     progress.finish();

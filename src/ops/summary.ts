@@ -8,8 +8,9 @@
  * under its children. (Compressing filesystems also allocate less than the size; the flag is a
  * hint, not proof.)
  */
+
+import { StackError } from '../errors.js';
 import type { Message } from '../image/schema.js';
-import { StackError } from '../stack/errors.js';
 import { findExtent, LAZY, type ResolvedPagemap } from '../stack/resolve.js';
 import type { Stack } from '../stack/stack.js';
 

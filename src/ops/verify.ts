@@ -15,7 +15,8 @@
  * A layer whose pages files have punched holes (`criu dedup`) is reported as a note: it is only
  * valid under its children, which is fine as long as the stack is read through the top.
  */
-import { ImageFormatError, PagestackError } from '../image/errors.js';
+import { ImageFormatError, PagestackError, StackError } from '../errors.js';
+import { hex } from '../format.js';
 import { type CriuImage, decodeImage } from '../image/image.js';
 import {
   decodePagemap,
@@ -26,7 +27,6 @@ import {
   PE_PRESENT,
 } from '../image/pagemap.js';
 import type { Message } from '../image/schema.js';
-import { hex, StackError } from '../stack/errors.js';
 import { LAZY, type LayerPagemap, resolvePagemap } from '../stack/resolve.js';
 import type { LayerSource } from '../stack/source.js';
 import { type Layer, MAX_STACK_DEPTH, Stack } from '../stack/stack.js';

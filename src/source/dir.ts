@@ -8,7 +8,7 @@
 import { constants, readSync, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { StackError } from '../stack/errors.js';
+import { StackError } from '../errors.js';
 import type { LayerSource, RandomAccessFile } from '../stack/source.js';
 
 class LocalFile implements RandomAccessFile {
@@ -64,6 +64,8 @@ export class DirLayerSource implements LayerSource {
     } catch {
       throw new StackError(
         via ? `${via}: parent link points to ${dir}, which does not exist` : `${dir}: no such directory`,
+        via ? 'PAGESTACK_PARENT_LINK' : 'PAGESTACK_NOT_IMAGE_DIR',
+        { file: dir },
       );
     }
     if (!st.isDirectory()) {
@@ -71,6 +73,8 @@ export class DirLayerSource implements LayerSource {
         via
           ? `${via}: parent link points to ${dir}, which is not a directory`
           : `${dir}: not a directory, expected an image directory`,
+        via ? 'PAGESTACK_PARENT_LINK' : 'PAGESTACK_NOT_IMAGE_DIR',
+        { file: dir },
       );
     }
     return new DirLayerSource(dir, await realpath(dir));
@@ -85,7 +89,10 @@ export class DirLayerSource implements LayerSource {
       return new Uint8Array(await readFile(join(this.name, file)));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new StackError(`${join(this.name, file)}: ${(e as Error).message}`);
+      throw new StackError(`${join(this.name, file)}: ${(e as Error).message}`, 'PAGESTACK_SOURCE_READ', {
+        file: join(this.name, file),
+        layer: this.name,
+      });
     }
   }
 
@@ -96,7 +103,10 @@ export class DirLayerSource implements LayerSource {
       fh = await open(path, constants.O_RDONLY);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new StackError(`${path}: ${(e as Error).message}`);
+      throw new StackError(`${path}: ${(e as Error).message}`, 'PAGESTACK_SOURCE_READ', {
+        file: path,
+        layer: this.name,
+      });
     }
     return new LocalFile(fh, await fh.stat());
   }
@@ -113,7 +123,11 @@ export class DirLayerSource implements LayerSource {
     if (st.isSymbolicLink()) return readlink(path);
     if (st.isFile() && st.size < 4096) return (await readFile(path, 'utf8')).trim();
     if (st.isDirectory()) return 'parent';
-    throw new StackError(`${path}: expected a symlink to the parent image directory`);
+    throw new StackError(
+      `${path}: expected a symlink to the parent image directory`,
+      'PAGESTACK_PARENT_LINK',
+      { file: path, layer: this.name },
+    );
   }
 
   async parent(): Promise<DirLayerSource | null> {

@@ -2,8 +2,10 @@
  * Reading bytes of one resolved pagemap. A read of any alignment and length is split at extent
  * boundaries only: a run of neighbouring pages held by one layer is one positioned read.
  */
+
+import { MemoryAccessError } from '../errors.js';
+import { hex } from '../format.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
-import { hex, MemoryAccessError } from './errors.js';
 import { type Extents, findExtent, LAZY, type ResolvedPagemap } from './resolve.js';
 import type { RandomAccessFile } from './source.js';
 

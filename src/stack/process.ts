@@ -2,8 +2,10 @@
  * A process's address space: its VMAs (mm-<pid>.img), private memory from pagemap-<pid>.img and
  * shared memory read through to the shmem pagemap behind each shared VMA.
  */
+
+import { MemoryAccessError, StackError } from '../errors.js';
+import { hex } from '../format.js';
 import type { Message } from '../image/schema.js';
-import { hex, MemoryAccessError, StackError } from './errors.js';
 import {
   allocUninit,
   fillPieces,
@@ -31,6 +33,8 @@ function toNum(v: unknown, what: string, file: string): number {
   if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER)) {
     throw new StackError(
       `${file}: vma ${what} 0x${n.toString(16)} is beyond 2^53, which pagestack does not support`,
+      'PAGESTACK_VMA_RANGE',
+      { file },
     );
   }
   return Number(n);

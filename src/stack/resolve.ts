@@ -23,8 +23,10 @@
  * layer's sorted entries per range; then one sort of the extents. O(E log E) for E entries over
  * all layers; memory proportional to extents, never to pages.
  */
+
+import { StackError } from '../errors.js';
+import { hex } from '../format.js';
 import { PAGE_SIZE, type PagemapColumns, PE_LAZY, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
-import { hex, StackError } from './errors.js';
 
 /** Extent kinds besides a layer index (>= 0). */
 export const LAZY = -1;
@@ -83,11 +85,15 @@ export function entryOffsets(cols: PagemapColumns, layerName: string, file: stri
     if (s < prevEnd) {
       throw new StackError(
         `${layerName}/${file}: entry ${i} at ${hex(s * PAGE_SIZE)} overlaps or precedes the entry before it (which ends at ${hex(prevEnd * PAGE_SIZE)}): entries must be sorted and not overlap`,
+        'PAGESTACK_PAGEMAP_ORDER',
+        { file: `${layerName}/${file}`, address: s * PAGE_SIZE },
       );
     }
     if ((f & (PE_PARENT | PE_PRESENT | PE_LAZY)) === 0 || (f & PE_PARENT && f & PE_PRESENT)) {
       throw new StackError(
         `${layerName}/${file}: entry ${i} at ${hex(s * PAGE_SIZE)} has invalid flags 0x${f.toString(16)}`,
+        'PAGESTACK_PAGEMAP_FLAGS',
+        { file: `${layerName}/${file}`, address: s * PAGE_SIZE, flags: f },
       );
     }
     prevEnd = s + n;
@@ -210,11 +216,15 @@ export function resolvePagemap(file: string, layers: readonly LayerPagemap[]): R
     if (!below) {
       throw new StackError(
         `${above.layerName}/${file}: pages ${hex(pend.s[0]! * PAGE_SIZE)}-${hex(pend.e[0]! * PAGE_SIZE)} are marked PE_PARENT but ${above.layerName} has no parent layer`,
+        'PAGESTACK_NO_PARENT_LAYER',
+        { file: `${above.layerName}/${file}`, layer: above.layerName, address: pend.s[0]! * PAGE_SIZE },
       );
     }
     if (!below.columns) {
       throw new StackError(
         `${above.layerName}/${file}: pages ${hex(pend.s[0]! * PAGE_SIZE)}-${hex(pend.e[0]! * PAGE_SIZE)} are marked PE_PARENT but the parent layer ${below.layerName} has no ${file}`,
+        'PAGESTACK_PARENT_NO_PAGEMAP',
+        { file: `${above.layerName}/${file}`, layer: below.layerName, address: pend.s[0]! * PAGE_SIZE },
       );
     }
     depth = L + 1;
@@ -241,6 +251,8 @@ export function resolvePagemap(file: string, layers: readonly LayerPagemap[]): R
         if (es > cur) {
           throw new StackError(
             `${above.layerName}/${file}: missing ${hex(cur * PAGE_SIZE)}-${hex(Math.min(e, es) * PAGE_SIZE)} in parent pagemap ${below.layerName}/${file} (marked PE_PARENT above)`,
+            'PAGESTACK_MISSING_IN_PARENT',
+            { file: `${above.layerName}/${file}`, layer: below.layerName, address: cur * PAGE_SIZE },
           );
         }
         const ee = es + cols.nrPages[j]!;

@@ -2,11 +2,10 @@
  * A stack of snapshots: layers from the top image directory down its `parent` links, the
  * processes of the top layer, and each process's memory resolved through the layers.
  */
-import { ImageFormatError } from '../image/errors.js';
+import { ImageFormatError, StackError } from '../errors.js';
 import { type CriuImage, decodeImage } from '../image/image.js';
 import { decodePagemap, PAGE_SIZE, type PagemapColumns } from '../image/pagemap.js';
 import type { Message } from '../image/schema.js';
-import { StackError } from './errors.js';
 import { PagemapMemory } from './memory.js';
 import { ProcessMemory, type Vma, vmaFromMessage } from './process.js';
 import { type LayerPagemap, type ResolvedPagemap, resolvePagemap } from './resolve.js';
@@ -46,10 +45,16 @@ export async function openStack(top: LayerSource, opts: OpenStackOptions = {}): 
     if (prev !== undefined) {
       throw new StackError(
         `${sources[sources.length - 1]!.name}: parent link leads back to ${prev}: the stack has a cycle`,
+        'PAGESTACK_STACK_CYCLE',
+        { layer: cur.name },
       );
     }
     if (sources.length >= maxDepth) {
-      throw new StackError(`${top.name}: the stack is deeper than ${maxDepth} layers`);
+      throw new StackError(
+        `${top.name}: the stack is deeper than ${maxDepth} layers`,
+        'PAGESTACK_STACK_TOO_DEEP',
+        { layer: top.name },
+      );
     }
     seen.set(cur.id, cur.name);
     sources.push(cur);
@@ -153,6 +158,8 @@ export class Stack {
           if (present === 0) return null;
           throw new StackError(
             `${src.name}/${name}: missing, but ${src.name}/${pagemapFile} has ${present} pages in it`,
+            'PAGESTACK_PAGES_FILE_MISSING',
+            { file: `${src.name}/${name}`, layer: src.name },
           );
         }
         if (f.size < present * PAGE_SIZE) {
@@ -170,6 +177,8 @@ export class Stack {
           await f.close();
           throw new StackError(
             `${src.name}/${name}: ${f.size} bytes, but ${pagemapFile} needs ${present * PAGE_SIZE} (short at offset ${Math.max(off, 0)}, the pages of 0x${at.toString(16)})`,
+            'PAGESTACK_PAGES_FILE_SHORT',
+            { file: `${src.name}/${name}`, layer: src.name, offset: Math.max(off, 0), address: at },
           );
         }
         return f;
@@ -207,7 +216,12 @@ export class Stack {
   /** Processes of the top layer's pstree.img, in its order (the root first). */
   async processes(): Promise<ProcessInfo[]> {
     const img = await this.image('pstree.img');
-    if (!img) throw new StackError(`${this.top.source.name}: no pstree.img: not a CRIU image directory`);
+    if (!img)
+      throw new StackError(
+        `${this.top.source.name}: no pstree.img: not a CRIU image directory`,
+        'PAGESTACK_NO_PSTREE',
+        { layer: this.top.source.name },
+      );
     return img.entries.map((m) => ({
       pid: num(m['pid']),
       ppid: num(m['ppid']),
@@ -222,13 +236,18 @@ export class Stack {
     const procs = await this.processes();
     if (pid === undefined) {
       if (procs.length === 1) return procs[0]!.pid;
+      const pids = procs.map((p) => p.pid);
       throw new StackError(
-        `the stack has ${procs.length} processes, choose one with --pid: ${procs.map((p) => p.pid).join(', ')}`,
+        `the stack has ${procs.length} processes; choose one of ${pids.join(', ')}`,
+        'PAGESTACK_PID_REQUIRED',
+        { layer: this.top.source.name, processes: procs.length, pids },
       );
     }
     if (!procs.some((p) => p.pid === pid)) {
       throw new StackError(
         `no process ${pid} in the stack; its processes are ${procs.map((p) => p.pid).join(', ')}`,
+        'PAGESTACK_NO_SUCH_PID',
+        { layer: this.top.source.name, pid },
       );
     }
     return pid;
@@ -262,6 +281,8 @@ export class Stack {
       if (!me || me['shmid'] === undefined) {
         throw new StackError(
           `${this.top.source.name}: the memfd VMA at 0x${vma.start.toString(16)} (files.img id ${vma.shmid}) has no memfd.img entry with a shmid`,
+          'PAGESTACK_MEMFD_UNRESOLVED',
+          { layer: this.top.source.name, address: vma.start },
         );
       }
       return `pagemap-shmem-${num(me['shmid'])}.img`;

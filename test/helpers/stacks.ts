@@ -1,7 +1,9 @@
 /** Comparing what two snapshot stacks hold, through the library. */
 import assert from 'node:assert/strict';
 import { PAGE_SIZE } from '../../src/image/pagemap.js';
-import { openStackDir } from '../../src/open.js';
+import { type DeltaResult, delta } from '../../src/ops/delta.js';
+import { type SquashResult, squash } from '../../src/ops/squash.js';
+import { openStackDir } from '../../src/source/open.js';
 import { LAZY } from '../../src/stack/resolve.js';
 
 /** Coverage of resolved extents: merged runs of [start page, end page, 'data' | 'lazy']. */
@@ -51,5 +53,39 @@ export async function assertSameMemory(a: string, b: string, chunkPages = 256): 
   } finally {
     await sa.close();
     await sb.close();
+  }
+}
+
+/** `delta` over image directories: opens both stacks (and closes them) around the op. */
+export async function deltaDirs(opts: {
+  parent: string;
+  child: string;
+  out: string;
+  chunkBytes?: number;
+}): Promise<DeltaResult> {
+  const parent = await openStackDir(opts.parent);
+  try {
+    const child = await openStackDir(opts.child);
+    try {
+      return await delta(parent, child, { out: opts.out, chunkBytes: opts.chunkBytes });
+    } finally {
+      await child.close();
+    }
+  } finally {
+    await parent.close();
+  }
+}
+
+/** `squash` over an image directory: opens the stack (and closes it) around the op. */
+export async function squashDir(opts: {
+  top: string;
+  out: string;
+  keepBelow?: string | number;
+}): Promise<SquashResult> {
+  const stack = await openStackDir(opts.top);
+  try {
+    return await squash(stack, { out: opts.out, keepBelow: opts.keepBelow });
+  } finally {
+    await stack.close();
   }
 }

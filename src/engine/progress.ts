@@ -3,6 +3,7 @@
  * decides whether to show it (a bar on a terminal) or not (`noProgress`). No Node APIs here:
  * the bar writes to any sink with a `write(string)`.
  */
+import { formatBytes } from '../format.js';
 
 export interface ProgressReporter {
   /** The work begins: `total` units (bytes for exports), `label` says what is being done. */
@@ -31,19 +32,6 @@ export interface BarOptions {
   intervalMs?: number;
   /** Clock (for tests). */
   now?: () => number;
-}
-
-/** Human-readable byte count: 606 pages -> "2.4 MiB". */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  if (u === 0) return `${n} B`;
-  return `${v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[u]}`;
 }
 
 /**

@@ -10,8 +10,9 @@
  *                                            only once the new directory is in place)
  *   4. fsync /x
  *
- * A process killed in 1-2 leaves a `.OUT.pagestack-tmp-*` directory, which the next writer of the
- * same destination removes (when its pid is no longer running). Replacing needs two renames (Node
+ * The temporary names and their cleanup are output.ts's, shared with every file writer: a process
+ * killed in 1-2 leaves a `.OUT.pagestack-tmp-*` directory, which the next writer of the same
+ * destination removes (when its pid is no longer running). Replacing needs two renames (Node
  * has no renameat2(RENAME_EXCHANGE)); if a process dies between them, OUT is missing and the
  * original sits under `.OUT.pagestack-old-*`: the next writer of OUT renames it back first.
  *
@@ -19,7 +20,6 @@
  * time into a bounded buffer, so a pagemap of millions of entries never exists as message objects.
  */
 
-import { randomBytes } from 'node:crypto';
 import { renameSync } from 'node:fs';
 import {
   copyFile,
@@ -27,27 +27,22 @@ import {
   lstat,
   mkdir,
   open,
-  readdir,
   readlink,
   rename,
   rm,
   symlink,
 } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { PagestackError } from '../image/errors.js';
+import { dirname, join, resolve } from 'node:path';
+import { LayerWriteError, PagestackError } from '../errors.js';
 import { encodeImage, schemaForEntry } from '../image/image.js';
 import { PAGE_SHIFT } from '../image/pagemap.js';
 import { encodeMessage, type Message } from '../image/schema.js';
 import { putU32le } from '../image/wire.js';
-import { errnoText, pidAlive } from './fs-util.js';
+import { DirLayerSource } from '../source/dir.js';
+import type { LayerSource } from '../stack/source.js';
+import { errnoText, exists, fsyncPath as fsyncRaw, writeAll as writeAllRaw } from './fs.js';
+import { cleanStale, OLD_TAG, tempPath } from './output.js';
 
-/** A write to an image directory failed (exists already, no space, permissions...). */
-export class LayerWriteError extends PagestackError {
-  override name = 'LayerWriteError';
-}
-
-export const TMP_TAG = '.pagestack-tmp-';
-export const OLD_TAG = '.pagestack-old-';
 /** Size of the buffers used to stream pages (and pagemap entries) to disk. */
 export const IO_CHUNK = 4 << 20;
 /** Files copyLayerFiles copies (and fsyncs) at the same time. */
@@ -69,62 +64,8 @@ async function fsOp<T>(path: string, what: string, fn: () => Promise<T>): Promis
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await fsOp(path, 'open for fsync', () => open(path, 'r'));
-  try {
-    await fsOp(path, 'fsync', () => fh.sync());
-  } finally {
-    await fh.close();
-  }
-}
-
-/**
- * Cleans what killed writers of `dest` left beside it: brings back an original that a replace left
- * under `.dest.pagestack-old-*` when dest itself is missing, removes stale temporary directories.
- * Directories of writers that are still running are left alone. Returns the names removed/restored.
- */
-export async function cleanStale(dest: string): Promise<string[]> {
-  const dir = dirname(resolve(dest));
-  const base = basename(resolve(dest));
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
-  const done: string[] = [];
-  const mine = (tag: string) =>
-    names
-      .filter((n) => n.startsWith(`.${base}${tag}`))
-      .filter((n) => {
-        const pid = Number.parseInt(n.slice(base.length + 1 + tag.length), 10);
-        return Number.isFinite(pid) && !pidAlive(pid);
-      });
-  const destPath = join(dir, base);
-  for (const n of mine(OLD_TAG)) {
-    if (!(await exists(destPath))) {
-      await fsOp(destPath, 'restore the original', () => rename(join(dir, n), destPath));
-      await fsyncPath(dir);
-      done.push(`${n} -> ${base}`);
-    } else {
-      await fsOp(join(dir, n), 'remove', () => rm(join(dir, n), { recursive: true, force: true }));
-      done.push(n);
-    }
-  }
-  for (const n of mine(TMP_TAG)) {
-    await fsOp(join(dir, n), 'remove', () => rm(join(dir, n), { recursive: true, force: true }));
-    done.push(n);
-  }
-  return done;
+function fsyncPath(path: string): Promise<void> {
+  return fsOp(path, 'fsync', () => fsyncRaw(path));
 }
 
 /** One output pagemap entry list: adjacent runs merge only when they come from one source entry. */
@@ -257,12 +198,8 @@ export class PagesWriter {
   }
 }
 
-async function writeAll(fh: FileHandle, buf: Uint8Array, len: number, at: number, path: string) {
-  let done = 0;
-  while (done < len) {
-    const { bytesWritten } = await fsOp(path, 'write', () => fh.write(buf, done, len - done, at + done));
-    done += bytesWritten;
-  }
+function writeAll(fh: FileHandle, buf: Uint8Array, len: number, at: number, path: string): Promise<void> {
+  return fsOp(path, 'write', () => writeAllRaw(fh, buf, len, at));
 }
 
 const PAGEMAP_ENTRY = schemaForEntry('PAGEMAP', 1);
@@ -329,10 +266,7 @@ export class LayerWriter {
     if (!(await exists(parentDir))) {
       throw new LayerWriteError(`${dest}: cannot create it: ${parentDir} does not exist`);
     }
-    const tmp = join(
-      parentDir,
-      `.${basename(abs)}${TMP_TAG}${process.pid}-${randomBytes(4).toString('hex')}`,
-    );
+    const tmp = tempPath(abs);
     await fsOp(tmp, 'create the temporary output directory', () => mkdir(tmp, { mode: 0o755 }));
     return new LayerWriter(abs, tmp, opts.replace === true);
   }
@@ -388,13 +322,21 @@ export class LayerWriter {
   }
 
   /**
-   * Copies the files `names` of image directory `srcDir` unchanged: regular files byte for byte,
-   * symlinks as links. Anything else (a subdirectory, a device) is an error rather than dropped.
+   * Copies the files `names` of layer `from` unchanged. From an image directory: regular files
+   * byte for byte, symlinks as links; anything else (a subdirectory, a device) is an error rather
+   * than dropped. From any other source: each file's bytes, as the source gives them.
    */
-  async copyLayerFiles(srcDir: string, names: readonly string[]): Promise<void> {
+  async copyLayerFiles(from: LayerSource, names: readonly string[]): Promise<void> {
     // COPIES_AT_ONCE at a time: each copy waits for its own fsync, and those overlap (a dump of
     // many processes has hundreds of files: bounded so as not to run out of file descriptors)
+    const srcDir = from instanceof DirLayerSource ? from.name : null;
     const one = async (name: string) => {
+      if (srcDir === null) {
+        const data = await from.readFile(name);
+        if (!data) throw new LayerWriteError(`${from.name}/${name}: listed, but the source has no such file`);
+        await this.writeFile(name, data);
+        return;
+      }
       const src = join(srcDir, name);
       const st = await fsOp(src, 'stat', () => lstat(src));
       if (st.isFile()) await this.copyFrom(src, name);
@@ -432,10 +374,7 @@ export class LayerWriter {
     await fsyncPath(this.dir);
     const parentDir = dirname(this.dest);
     if (this.replace) {
-      const old = join(
-        parentDir,
-        `.${basename(this.dest)}${OLD_TAG}${process.pid}-${randomBytes(4).toString('hex')}`,
-      );
+      const old = tempPath(this.dest, OLD_TAG);
       // Synchronously, back to back: the window in which dest is missing is two system calls.
       try {
         renameSync(this.dest, old);

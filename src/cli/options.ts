@@ -1,0 +1,57 @@
+/**
+ * Arguments every command parses the same way: process ids, addresses, sizes. One rule each, so
+ * `--pid 0` or `0x1000_0000` mean the same in `read`, `export`, `maps` and `diff`.
+ */
+import { UsageError } from '../errors.js';
+
+const SUFFIX: Readonly<Record<string, number>> = {
+  '': 1,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+  t: 1024 ** 4,
+};
+
+/** `0x1f`, `31`, `1_000` (and a K/M/G/T suffix): the value, or null when it is not one. */
+function parse(text: string): { value: bigint; suffix: string } | null {
+  const m = /^(0x[0-9a-f]+|[0-9]+)(?:([kmgt])(?:i?b)?)?$/i.exec(text.trim().replace(/_/g, ''));
+  if (!m) return null;
+  const suffix = (m[2] ?? '').toLowerCase();
+  return { value: BigInt(m[1]!) * BigInt(SUFFIX[suffix]!), suffix };
+}
+
+/**
+ * Parses `0x1f`, `31` (and with `sizes`, `4K`, `2M`, `1G`, `0x10K`) into a safe integer.
+ * Throws a UsageError naming `what` otherwise.
+ */
+export function parseNumber(text: string, what: string, sizes = false): number {
+  const p = parse(text);
+  if (!p || (p.suffix && !sizes)) {
+    throw new UsageError(
+      `${what} '${text}': expected a number in hex (0x...) or decimal${sizes ? ', optionally with a K/M/G suffix' : ''}`,
+    );
+  }
+  if (p.value > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new UsageError(`${what} '${text}' is too large (above 2^53)`);
+  return Number(p.value);
+}
+
+/** A virtual address: `0x7f00_0000_1000` or decimal, below 2^53. */
+export function parseAddress(text: string, what: string): number {
+  const p = parse(text);
+  if (!p || p.suffix) throw new UsageError(`${what}: expected an address (0x... or decimal), got '${text}'`);
+  if (p.value > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`${what}: ${text} is beyond 2^53`);
+  return Number(p.value);
+}
+
+/** Largest pid Linux hands out (PID_MAX_LIMIT, 2^22 on 64-bit; 0x3fffffff bounds every config). */
+const PID_MAX = 0x3fffffff;
+
+/** A `--pid` argument (undefined when the option was not given). */
+export function parsePid(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[0-9]+$/.test(text) || Number(text) <= 0 || Number(text) > PID_MAX) {
+    throw new UsageError(`--pid '${text}': expected a process id`);
+  }
+  return Number(text);
+}

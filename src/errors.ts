@@ -1,0 +1,255 @@
+/**
+ * Every error pagestack raises on purpose, in one place. Each has a stable `code` (a library
+ * user, the HTTP API or a test acts on the code, never on the text) and a `data` object with
+ * where it happened (file, offset, address, layer, ...), beside a one-line message for people:
+ * `<file>: <where>: <what was expected>`.
+ *
+ * Messages never name CLI flags (`--pid`, `--force`, ...): a web page or a library user has none.
+ * The CLI adds its flag hints by code (src/cli/errors.ts).
+ *
+ * No Node APIs here: the codec (src/image) and the stack core (src/stack) use these classes.
+ */
+
+/** The stable error codes, each with what it means. */
+export const ERROR_CODES = {
+  PAGESTACK_ERROR: 'an error without a more specific code',
+  // the image codec
+  PAGESTACK_IMAGE_FORMAT: 'the bytes of an image do not follow the framing or the protobuf wire format',
+  PAGESTACK_RAW_IMAGE: 'a raw file (pages-*.img) where a protobuf image was expected',
+  PAGESTACK_IMAGE_JSON: 'a JSON document does not describe a valid image',
+  // the stack
+  PAGESTACK_STACK: 'the stack of snapshots is broken or cannot be used as asked',
+  PAGESTACK_NOT_IMAGE_DIR: 'the path is not an image directory',
+  PAGESTACK_SOURCE_READ: 'a file of a layer could not be read',
+  PAGESTACK_PARENT_LINK: 'a parent link does not lead to a readable image directory',
+  PAGESTACK_STACK_CYCLE: 'parent links form a cycle',
+  PAGESTACK_STACK_TOO_DEEP: 'the stack has more layers than allowed',
+  PAGESTACK_PAGEMAP_ORDER: 'pagemap entries are not sorted or overlap',
+  PAGESTACK_PAGEMAP_FLAGS: 'a pagemap entry has invalid flags',
+  PAGESTACK_NO_PARENT_LAYER: 'PE_PARENT pages in the bottom layer',
+  PAGESTACK_PARENT_NO_PAGEMAP: 'PE_PARENT pages whose parent layer has no such pagemap',
+  PAGESTACK_MISSING_IN_PARENT: 'PE_PARENT pages the parent pagemap does not cover',
+  PAGESTACK_PAGES_FILE_MISSING: 'a pages file a pagemap needs is missing',
+  PAGESTACK_PAGES_FILE_SHORT: 'a pages file is shorter than its pagemap needs',
+  PAGESTACK_NO_PAGEMAP: 'the layer has no such pagemap',
+  PAGESTACK_NO_PSTREE: 'the top layer has no pstree.img',
+  PAGESTACK_PID_REQUIRED: 'the stack has several processes and none was chosen',
+  PAGESTACK_NO_SUCH_PID: 'the chosen process is not in the stack',
+  PAGESTACK_VMA_RANGE: 'a VMA field is beyond 2^53',
+  PAGESTACK_MEMFD_UNRESOLVED: 'a memfd VMA has no shmem pagemap',
+  // memory reads
+  PAGESTACK_MEMORY_NOT_DUMPED: 'a read asked for pages that were never dumped',
+  PAGESTACK_MEMORY_LAZY: 'a read asked for lazy pages (their bytes are with the page server)',
+  PAGESTACK_MEMORY_UNMAPPED: 'a read asked for an address no VMA covers, or an invalid range',
+  // operations
+  PAGESTACK_LAYER_OUT_OF_RANGE: 'a layer index outside the stack',
+  PAGESTACK_NOT_A_LAYER: 'a directory that is not a layer of the stack',
+  PAGESTACK_PAGES_NAME_CLASH: 'two pagemaps of a layer name the same pages file',
+  PAGESTACK_OWN_ANCESTOR: 'a layer would become its own ancestor',
+  PAGESTACK_NO_OUTPUT: 'an operation that writes was given no output',
+  PAGESTACK_DEDUP_BRANCH: 'another directory is a child of an ancestor (a branch dedup could break)',
+  PAGESTACK_DEDUP_DAMAGED: 'a pages file dedup would rewrite is missing, short or not a regular file',
+  PAGESTACK_UNSUPPORTED_SOURCE: 'the operation needs a kind of layer source it was not given',
+  PAGESTACK_EXPORT: 'the export cannot be done as asked',
+  PAGESTACK_NO_CORE: 'a thread has no core image',
+  PAGESTACK_UNSUPPORTED_ARCH: 'the images are of a machine type pagestack cannot export',
+  PAGESTACK_RAW_SPAN_TOO_LARGE: 'a raw export spans more than the limit',
+  PAGESTACK_EMPTY_WINDOW: 'an address window whose end is below its start',
+  PAGESTACK_FILE_TOO_LARGE: 'the file system cannot hold a file this large',
+  PAGESTACK_NOT_SEEKABLE: 'output with holes asked of a stream or device',
+  // files
+  PAGESTACK_FILE: 'a file could not be read',
+  PAGESTACK_OUTPUT: 'the output could not be written',
+  PAGESTACK_NO_SPACE: 'no space left on the device',
+  PAGESTACK_OUTPUT_EXISTS: 'the output directory exists already',
+  PAGESTACK_LAYER_WRITE: 'writing an image directory failed',
+  // the CLI
+  PAGESTACK_USAGE: 'wrong arguments',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Where an error happened, for programs: every field optional, all plain JSON values. */
+export interface ErrorData {
+  /** The file (or directory) concerned, as the caller named it. */
+  readonly file?: string;
+  /** Byte offset in `file`. */
+  readonly offset?: number;
+  /** JSON path of the offending value. */
+  readonly path?: string;
+  /** Virtual address (or object offset) concerned. */
+  readonly address?: number;
+  /** The layer concerned (its source name). */
+  readonly layer?: string;
+  readonly pid?: number;
+  readonly [key: string]: string | number | boolean | readonly (string | number)[] | undefined;
+}
+
+/** Base class of every error pagestack raises on purpose (bad input, broken stacks, usage). */
+export class PagestackError extends Error {
+  override name = 'PagestackError';
+  readonly code: ErrorCode;
+  data: ErrorData;
+
+  constructor(message: string, code: ErrorCode = 'PAGESTACK_ERROR', data: ErrorData = {}) {
+    super(message);
+    this.code = code;
+    this.data = data;
+  }
+
+  toJSON(): { name: string; code: ErrorCode; message: string; data: ErrorData } {
+    return { name: this.name, code: this.code, message: this.message, data: this.data };
+  }
+}
+
+/** An error at a place in a file; the file name is filled in by whoever read the file. */
+abstract class LocatedError extends PagestackError {
+  /** The file name, when known. */
+  file: string | undefined;
+  readonly detail: string;
+
+  constructor(detail: string, file: string | undefined, code: ErrorCode, data: ErrorData) {
+    super('', code, file === undefined ? data : { ...data, file });
+    this.detail = detail;
+    this.file = file;
+  }
+
+  /** Where in the file, e.g. "offset 12" or "$.entries[3].vaddr". */
+  protected abstract where(): string;
+  protected abstract readonly unnamed: string;
+
+  withFile(file: string): this {
+    this.file = file;
+    this.data = { ...this.data, file };
+    this.message = this.format();
+    return this;
+  }
+
+  protected format(): string {
+    return `${this.file ?? this.unnamed}: ${this.where()}: ${this.detail}`;
+  }
+}
+
+/** The bytes of an image do not follow the framing or the protobuf wire format. */
+export class ImageFormatError extends LocatedError {
+  override name = 'ImageFormatError';
+  protected readonly unnamed = '<image>';
+  /** Byte offset into the image where the problem was found. */
+  readonly offset: number;
+
+  constructor(detail: string, offset: number, file?: string, code: ErrorCode = 'PAGESTACK_IMAGE_FORMAT') {
+    super(detail, file, code, { offset });
+    this.offset = offset;
+    this.message = this.format();
+  }
+
+  protected where(): string {
+    return `offset ${this.offset}`;
+  }
+}
+
+/** Thrown for `pages-*.img` and other raw files that have no magic at all. */
+export class RawImageError extends ImageFormatError {
+  override name = 'RawImageError';
+
+  constructor(detail: string, offset: number, file?: string) {
+    super(detail, offset, file, 'PAGESTACK_RAW_IMAGE');
+  }
+}
+
+/** A JSON document does not describe a valid image (wrong type, unknown field, bad value). */
+export class ImageJsonError extends LocatedError {
+  override name = 'ImageJsonError';
+  protected readonly unnamed = '<json>';
+  /** JSON path of the offending value, e.g. `$.entries[3].vaddr`. */
+  readonly path: string;
+
+  constructor(detail: string, path: string, file?: string) {
+    super(detail, file, 'PAGESTACK_IMAGE_JSON', { path });
+    this.path = path;
+    this.message = this.format();
+  }
+
+  protected where(): string {
+    return this.path;
+  }
+}
+
+/**
+ * The stack of snapshots is broken (a missing or cyclic parent, an unresolvable PE_PARENT range),
+ * or an operation cannot use it as asked; `code` says which.
+ */
+export class StackError extends PagestackError {
+  override name = 'StackError';
+
+  constructor(message: string, code: ErrorCode = 'PAGESTACK_STACK', data: ErrorData = {}) {
+    super(message, code, data);
+  }
+}
+
+export type MemoryAccessReason = 'not-dumped' | 'lazy' | 'unmapped';
+
+const MEMORY_CODES: Readonly<Record<MemoryAccessReason, ErrorCode>> = {
+  'not-dumped': 'PAGESTACK_MEMORY_NOT_DUMPED',
+  lazy: 'PAGESTACK_MEMORY_LAZY',
+  unmapped: 'PAGESTACK_MEMORY_UNMAPPED',
+};
+
+/** A read asked for memory the images do not hold. */
+export class MemoryAccessError extends PagestackError {
+  override name = 'MemoryAccessError';
+  readonly reason: MemoryAccessReason;
+  /** The first address that could not be read. */
+  readonly address: number;
+
+  constructor(reason: MemoryAccessReason, address: number, detail: string, data: ErrorData = {}) {
+    super(detail, MEMORY_CODES[reason], { ...data, reason, address });
+    this.reason = reason;
+    this.address = address;
+  }
+}
+
+/** The export cannot be done as asked (too large a raw span, a missing core image, ...). */
+export class ExportError extends PagestackError {
+  override name = 'ExportError';
+
+  constructor(message: string, code: ErrorCode = 'PAGESTACK_EXPORT', data: ErrorData = {}) {
+    super(message, code, data);
+  }
+}
+
+/** A file could not be read (a directory, a device, permissions). */
+export class FileError extends PagestackError {
+  override name = 'FileError';
+
+  constructor(message: string, code: ErrorCode = 'PAGESTACK_FILE', data: ErrorData = {}) {
+    super(message, code, data);
+  }
+}
+
+/** An output file could not be written (no space, permissions, not a file...). */
+export class OutputError extends PagestackError {
+  override name = 'OutputError';
+
+  constructor(message: string, code: ErrorCode = 'PAGESTACK_OUTPUT', data: ErrorData = {}) {
+    super(message, code, data);
+  }
+}
+
+/** A write to an image directory failed (exists already, no space, permissions...). */
+export class LayerWriteError extends PagestackError {
+  override name = 'LayerWriteError';
+
+  constructor(message: string, code: ErrorCode = 'PAGESTACK_LAYER_WRITE', data: ErrorData = {}) {
+    super(message, code, data);
+  }
+}
+
+/** Wrong arguments. The CLI exits 2 for these (1 for everything else). */
+export class UsageError extends PagestackError {
+  override name = 'UsageError';
+
+  constructor(message: string, data: ErrorData = {}) {
+    super(message, 'PAGESTACK_USAGE', data);
+  }
+}

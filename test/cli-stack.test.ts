@@ -11,7 +11,7 @@ import { hexdump } from '../src/cli/format.js';
 import { parseNumber } from '../src/cli/options.js';
 import { type CliRun, cli, cliProcess } from './helpers/cli.js';
 import { testDir } from './helpers/files.js';
-import { FIX } from './helpers/fixtures.js';
+import { FIX, ROOT } from './helpers/fixtures.js';
 
 const tmp = testDir('cli-stack');
 
@@ -146,7 +146,7 @@ describe('pagestack maps', () => {
     assert.equal(m.code, 0, m.err);
     assert.match(
       m.out,
-      /\n200000000000-200000040000 +rw-s +00000000 +64 +64 +0 +0 +0:64 +memfd:\/dev\/zero \(pagemap-shmem-250\.img\)\n/,
+      /\n200000000000-200000040000 +rw-s +00000000 +64 +64 +0 +0 +0:64 +\/dev\/zero \(deleted\) \(pagemap-shmem-250\.img\)\n/,
     );
     const bad = await cli(['maps', join(FIX, 'tree'), '--pid', '1']);
     assert.equal(bad.code, 1);
@@ -282,6 +282,13 @@ describe('pagestack read', () => {
       assert.equal(a.code, 0, a.err);
       assert.deepEqual(a.bytes, b.bytes);
     }
+  });
+
+  test("--version is package.json's", async () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = await cli(['--version']);
+    assert.equal(r.code, 0);
+    assert.equal(r.out, `${pkg.version}\n`);
   });
 
   test('usage errors exit 2', async () => {

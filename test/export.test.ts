@@ -34,6 +34,7 @@ import { PAGE_SIZE } from '../src/image/pagemap.js';
 import type { Message } from '../src/image/schema.js';
 import { exportElf, NT_AUXV, NT_FILE, NT_FPREGSET, NT_PRPSINFO, NT_PRSTATUS } from '../src/ops/export-elf.js';
 import { exportRaw } from '../src/ops/export-raw.js';
+import { processMaps } from '../src/ops/summary.js';
 import { DirLayerSource } from '../src/source/dir.js';
 import { openStackDir } from '../src/source/open.js';
 import type { ProcessMemory } from '../src/stack/process.js';
@@ -407,6 +408,30 @@ describe('ELF core', () => {
       assert.match(re, /NT_FPREGSET/);
       assert.equal(readelfLoads(re).length, core.loads.length);
     });
+  });
+
+  test('maps and the ELF core name every mapped file alike (memfds as the kernel does)', async () => {
+    const out = join(tmp, 'names.elf');
+    for (const pid of [25158, 25159]) {
+      await withStack('tree', async (s) => {
+        await exportElf(s, out, { pid });
+        const nf = Buffer.from(parseCore(out).notes.find((n) => n.type === NT_FILE)!.desc);
+        const count = Number(nf.readBigUInt64LE(0));
+        const names = nf
+          .subarray(16 + count * 24)
+          .toString('utf8')
+          .split('\0')
+          .slice(0, count);
+        const elf = new Map<number, string>();
+        for (let i = 0; i < count; i++) elf.set(Number(nf.readBigUInt64LE(16 + i * 24)), names[i]!);
+        const maps = await processMaps(s, pid);
+        const named = maps.vmas.filter((v) => elf.has(v.start));
+        assert.equal(named.length, count, `pid ${pid}: every NT_FILE entry is a VMA of maps`);
+        for (const v of named) assert.equal(v.name, elf.get(v.start), `pid ${pid} ${v.start.toString(16)}`);
+        // the shared anonymous memory CRIU dumps as a memfd: /dev/zero (deleted), as in /proc/PID/maps
+        assert.ok(named.some((v) => v.name === '/dev/zero (deleted)' && v.shmem !== null));
+      });
+    }
   });
 
   test('lazy/: lazy pages are in no segment', async () => {

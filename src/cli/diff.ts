@@ -5,6 +5,7 @@ import { PAGE_SIZE } from '../image/pagemap.js';
 import { type DiffResult, diffStacks, diffToJson, type PageRanges, type ProcessDiff } from '../ops/diff.js';
 import { openTarget } from '../source/open.js';
 import type { Vma } from '../stack/process.js';
+import { partitionPoint } from '../stack/search.js';
 import type { Stack } from '../stack/stack.js';
 import { commas, table } from './format.js';
 import { cliStreams } from './io.js';
@@ -38,14 +39,7 @@ export function describeVma(v: Vma): string {
 }
 
 function vmaIndexAt(vmas: readonly Vma[], addr: number): number {
-  let lo = 0;
-  let hi = vmas.length;
-  while (lo < hi) {
-    const m = (lo + hi) >>> 1;
-    if (vmas[m]!.end <= addr) lo = m + 1;
-    else hi = m;
-  }
-  return lo;
+  return partitionPoint(0, vmas.length, (i) => vmas[i]!.end <= addr);
 }
 
 interface Row {
@@ -162,14 +156,7 @@ export function formatProcessDiff(d: ProcessDiff, withBytes: boolean): string {
 }
 
 function lowerBound(xs: readonly number[], v: number): number {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const m = (lo + hi) >>> 1;
-    if (xs[m]! < v) lo = m + 1;
-    else hi = m;
-  }
-  return lo;
+  return partitionPoint(0, xs.length, (i) => xs[i]! < v);
 }
 
 export function formatDiff(r: DiffResult, withBytes: boolean): string {

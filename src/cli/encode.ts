@@ -3,6 +3,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { writeFileAtomic } from '../engine/output.js';
 import { ImageJsonError } from '../errors.js';
 import { encodeFromJsonText } from '../image/image.js';
+import { partitionPoint } from '../stack/search.js';
 import { cliStreams, readWholeFile } from './io.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -27,14 +28,8 @@ function badUtf8Offset(bytes: Uint8Array): number {
       return false;
     }
   };
-  let lo = 0;
-  let hi = bytes.length;
-  if (decodes(hi)) lo = hi;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >>> 1;
-    if (decodes(mid)) lo = mid;
-    else hi = mid;
-  }
+  // decodes(0) holds; lo = the longest prefix that does
+  const lo = partitionPoint(1, bytes.length + 1, decodes) - 1;
   // byte `lo` breaks the text (or the text ends at `lo`); a sequence still unfinished there is the
   // bad one: step back over continuation bytes to its lead byte
   let k = lo - 1;

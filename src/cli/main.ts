@@ -7,7 +7,7 @@
  * It runs the CLI only when it is the program being run (node dist/cli/main.js, or the `pagestack`
  * bin link); imported, e.g. by tests, it only exports `runCli`, which runs it in-process.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { PagestackError, UsageError } from '../errors.js';
@@ -43,11 +43,19 @@ export async function buildProgram(only?: string): Promise<Command> {
   return program;
 }
 
+/** The version in package.json (one level above src/ and dist/, where this file is built to). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
 function baseProgram(): Command {
   const program = new Command()
     .name('pagestack')
     .description('Read, verify and maintain CRIU checkpoint images and incremental snapshot stacks')
-    .version('0.1.0')
+    .version(packageVersion())
     .showHelpAfterError(false)
     .exitOverride();
   program.configureOutput({

@@ -20,6 +20,7 @@ import {
   type ResolvedPagemap,
   resolvePagemap,
 } from '../stack/resolve.js';
+import { partitionPoint } from '../stack/search.js';
 import type { RandomAccessFile } from '../stack/source.js';
 import type { Stack } from '../stack/stack.js';
 
@@ -55,15 +56,9 @@ const EVERYTHING: PagemapColumns = {
   fileOffset: new Float64Array([0]),
 };
 
+/** Index of the first entry of `cols` ending above `page`. */
 function firstEndingAfter(cols: PagemapColumns, page: number): number {
-  let lo = 0;
-  let hi = cols.count;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cols.vpage[mid]! + cols.nrPages[mid]! <= page) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return partitionPoint(0, cols.count, (i) => cols.vpage[i]! + cols.nrPages[i]! <= page);
 }
 
 class FlatBuilder {

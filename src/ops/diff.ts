@@ -22,7 +22,7 @@ import { StackError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import type { PagemapMemory } from '../stack/memory.js';
 import type { Vma } from '../stack/process.js';
-import { LAZY } from '../stack/resolve.js';
+import { findExtent, LAZY } from '../stack/resolve.js';
 import type { RandomAccessFile } from '../stack/source.js';
 import type { Stack } from '../stack/stack.js';
 
@@ -136,15 +136,7 @@ function pushExtents(
   at: number,
 ): void {
   const x = mem.extents;
-  // first extent ending after lo
-  let a = 0;
-  let b = x.count;
-  while (a < b) {
-    const m = (a + b) >>> 1;
-    if (x.end[m]! <= lo) a = m + 1;
-    else b = m;
-  }
-  for (let i = a; i < x.count && x.start[i]! < hi; i++) {
+  for (let i = findExtent(x, lo); i < x.count && x.start[i]! < hi; i++) {
     const s = Math.max(lo, x.start[i]!);
     const e = Math.min(hi, x.end[i]!);
     const layer = x.layer[i]!;

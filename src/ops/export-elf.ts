@@ -29,8 +29,17 @@ import { type ExportOptions, type ExportSummary, type MemoryRun, planRuns } from
 import { ExportError, MemoryAccessError } from '../errors.js';
 import type { Message } from '../image/schema.js';
 import { USER_X86_REGS } from '../image/schemas/core-x86.js';
+import { type CoreView, coreView, int32, type MmView, mmView, uint64 } from '../image/views.js';
 import type { ProcessMemory, Vma } from '../stack/process.js';
-import { type ProcessInfo, type Stack, VMA_ANON_SHARED, VMA_AREA_MEMFD } from '../stack/stack.js';
+import type { ProcessInfo, Stack } from '../stack/stack.js';
+import {
+  fileNames,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  VMA_ANON_SHARED,
+  VMA_FILE_BACKED,
+} from '../stack/vma.js';
 
 const EHDR_SIZE = 64;
 const PHDR_SIZE = 56;
@@ -52,9 +61,6 @@ export const NT_PRPSINFO = 3;
 export const NT_AUXV = 6;
 export const NT_FILE = 0x46494c45;
 
-const VMA_FILE_PRIVATE = 1 << 6;
-const VMA_FILE_SHARED = 1 << 7;
-
 /** struct elf_prstatus on x86_64: 336 bytes, registers at 112. */
 const PRSTATUS_SIZE = 336;
 const PRSTATUS_REGS = 112;
@@ -63,18 +69,6 @@ const PRPSINFO_SIZE = 136;
 /** struct user_i387_struct (fxsave layout): 512 bytes. */
 const FPREGSET_SIZE = 512;
 const ELF_PRARGSZ = 80;
-
-function u64(v: unknown): bigint {
-  if (typeof v === 'bigint') return BigInt.asUintN(64, v);
-  if (typeof v === 'number') return BigInt.asUintN(64, BigInt(Math.trunc(v)));
-  return 0n;
-}
-
-function n32(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(BigInt.asIntN(32, v));
-  return 0;
-}
 
 const utf8 = new TextEncoder();
 
@@ -104,27 +98,24 @@ class Notes {
 
 interface ThreadCore {
   tid: number;
-  core: Message;
+  core: CoreView;
 }
 
 /** The registers, as the kernel's NT_PRSTATUS. */
-export function prstatus(tid: number, proc: ProcessInfo, core: Message, fpvalid: boolean): Uint8Array {
+export function prstatus(tid: number, proc: ProcessInfo, core: CoreView, fpvalid: boolean): Uint8Array {
   const buf = new Uint8Array(PRSTATUS_SIZE);
   const dv = new DataView(buf.buffer);
-  const ti = core['thread_info'] as Message | undefined;
-  const tc = core['thread_core'] as Message | undefined;
-  const task = core['tc'] as Message | undefined;
   // pr_info, pr_cursig, pr_sigpend: 0 (CRIU does not record a signal that stopped the task)
-  dv.setBigUint64(24, u64(tc?.['blk_sigset'] ?? task?.['blk_sigset']), true); // pr_sighold
+  dv.setBigUint64(24, core.blkSigset, true); // pr_sighold
   dv.setInt32(32, tid, true);
   dv.setInt32(36, proc.ppid, true);
   dv.setInt32(40, proc.pgid, true);
   dv.setInt32(44, proc.sid, true);
-  const regs = ti?.['gpregs'] as Message | undefined;
+  const regs = core.gpregs;
   if (regs) {
     // elf_gregset_t is struct user_regs_struct, whose order user_x86_regs_entry's fields keep
     for (let i = 0; i < USER_X86_REGS.length; i++) {
-      dv.setBigUint64(PRSTATUS_REGS + i * 8, u64(regs[USER_X86_REGS[i]!]), true);
+      dv.setBigUint64(PRSTATUS_REGS + i * 8, uint64(regs[USER_X86_REGS[i]!]), true);
     }
   }
   dv.setInt32(PRSTATUS_REGS + USER_X86_REGS.length * 8, fpvalid ? 1 : 0, true);
@@ -135,17 +126,17 @@ export function prstatus(tid: number, proc: ProcessInfo, core: Message, fpvalid:
 export function fpregset(fp: Message): Uint8Array {
   const buf = new Uint8Array(FPREGSET_SIZE);
   const dv = new DataView(buf.buffer);
-  dv.setUint16(0, n32(fp['cwd']) & 0xffff, true);
-  dv.setUint16(2, n32(fp['swd']) & 0xffff, true);
-  dv.setUint16(4, n32(fp['twd']) & 0xffff, true);
-  dv.setUint16(6, n32(fp['fop']) & 0xffff, true);
-  dv.setBigUint64(8, u64(fp['rip']), true);
-  dv.setBigUint64(16, u64(fp['rdp']), true);
-  dv.setUint32(24, n32(fp['mxcsr']) >>> 0, true);
-  dv.setUint32(28, n32(fp['mxcsr_mask']) >>> 0, true);
+  dv.setUint16(0, int32(fp['cwd']) & 0xffff, true);
+  dv.setUint16(2, int32(fp['swd']) & 0xffff, true);
+  dv.setUint16(4, int32(fp['twd']) & 0xffff, true);
+  dv.setUint16(6, int32(fp['fop']) & 0xffff, true);
+  dv.setBigUint64(8, uint64(fp['rip']), true);
+  dv.setBigUint64(16, uint64(fp['rdp']), true);
+  dv.setUint32(24, int32(fp['mxcsr']) >>> 0, true);
+  dv.setUint32(28, int32(fp['mxcsr_mask']) >>> 0, true);
   const words = (at: number, max: number, v: unknown) => {
     const a = (v as number[] | undefined) ?? [];
-    for (let i = 0; i < Math.min(max, a.length); i++) dv.setUint32(at + i * 4, n32(a[i]) >>> 0, true);
+    for (let i = 0; i < Math.min(max, a.length); i++) dv.setUint32(at + i * 4, int32(a[i]) >>> 0, true);
   };
   words(32, 32, fp['st_space']);
   words(160, 64, fp['xmm_space']);
@@ -165,38 +156,29 @@ function cString(buf: Uint8Array, at: number, max: number, s: string | Uint8Arra
   buf.set(b.subarray(0, max - 1), at);
 }
 
-export function prpsinfo(proc: ProcessInfo, core: Message, psargs: Uint8Array | string): Uint8Array {
+export function prpsinfo(proc: ProcessInfo, core: CoreView, psargs: Uint8Array | string): Uint8Array {
   const buf = new Uint8Array(PRPSINFO_SIZE);
   const dv = new DataView(buf.buffer);
-  const task = core['tc'] as Message | undefined;
-  const tc = core['thread_core'] as Message | undefined;
-  const creds = tc?.['creds'] as Message | undefined;
-  const state = prState(n32(task?.['task_state']));
+  const state = prState(core.taskState);
   buf[0] = state;
   buf[1] = 'RSDTZW'.charCodeAt(state);
   buf[2] = state === 4 ? 1 : 0;
-  dv.setInt8(3, Math.max(-128, Math.min(127, n32(tc?.['sched_nice']))));
-  dv.setBigUint64(8, u64(task?.['flags']), true);
-  dv.setUint32(16, n32(creds?.['uid']) >>> 0, true);
-  dv.setUint32(20, n32(creds?.['gid']) >>> 0, true);
+  dv.setInt8(3, Math.max(-128, Math.min(127, core.schedNice)));
+  dv.setBigUint64(8, core.flags, true);
+  dv.setUint32(16, core.uid, true);
+  dv.setUint32(20, core.gid, true);
   dv.setInt32(24, proc.pid, true);
   dv.setInt32(28, proc.ppid, true);
   dv.setInt32(32, proc.pgid, true);
   dv.setInt32(36, proc.sid, true);
-  cString(buf, 40, 16, comm(core));
+  cString(buf, 40, 16, core.comm ?? '');
   cString(buf, 56, ELF_PRARGSZ, psargs);
   return buf;
 }
 
-function comm(core: Message): string {
-  const task = core['tc'] as Message | undefined;
-  const tc = core['thread_core'] as Message | undefined;
-  return String(task?.['comm'] ?? tc?.['comm'] ?? '');
-}
-
 /** NT_AUXV: the saved auxiliary vector as u64 pairs, ending with AT_NULL. */
-export function auxv(saved: readonly unknown[]): Uint8Array {
-  const vals = saved.map(u64);
+export function auxv(saved: readonly bigint[]): Uint8Array {
+  const vals = [...saved];
   if (vals.length % 2 === 1) vals.pop();
   // CRIU keeps the vector up to (not including) AT_NULL; readers expect the terminator
   let n = 0;
@@ -239,40 +221,11 @@ export function ntFile(files: readonly MappedFile[]): Uint8Array {
   return buf;
 }
 
-/** Names of mapped files by files.img id: REG files and memfds (as the kernel names them). */
-async function fileNames(stack: Stack): Promise<Map<number, string>> {
-  const names = new Map<number, string>();
-  const memfdNames = new Map<number, string>();
-  const memfd = await stack.image('memfd.img');
-  for (const e of memfd?.entries ?? []) {
-    if (e['inode_id'] !== undefined) memfdNames.set(n32(e['inode_id']), String(e['name'] ?? ''));
-  }
-  const memfdPath = (name: string) => `${name.startsWith('/') ? name : `/memfd:${name}`} (deleted)`;
-  const files = await stack.image('files.img');
-  for (const e of files?.entries ?? []) {
-    const id = n32(e['id']);
-    const reg = e['reg'] as Message | undefined;
-    const mfd = e['memfd'] as Message | undefined;
-    if (reg?.['name'] !== undefined) names.set(id, String(reg['name']));
-    else if (mfd) {
-      const n = memfdNames.get(n32(mfd['inode_id']));
-      if (n !== undefined) names.set(id, memfdPath(n));
-    }
-  }
-  // images older than files.img
-  const regFiles = await stack.image('reg-files.img');
-  for (const e of regFiles?.entries ?? []) {
-    const id = n32(e['id']);
-    if (!names.has(id) && e['name'] !== undefined) names.set(id, String(e['name']));
-  }
-  return names;
-}
-
 function mappedFiles(vmas: readonly Vma[], names: ReadonlyMap<number, string>): MappedFile[] {
   const out: MappedFile[] = [];
   for (const v of vmas) {
     let name: string | undefined;
-    if (v.status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_AREA_MEMFD)) {
+    if (v.status & VMA_FILE_BACKED) {
       name = names.get(v.shmid) ?? (v.fd >= 0 ? names.get(v.fd) : undefined);
     } else if (v.status & VMA_ANON_SHARED) {
       name = '/dev/zero (deleted)';
@@ -283,10 +236,10 @@ function mappedFiles(vmas: readonly Vma[], names: ReadonlyMap<number, string>): 
 }
 
 /** The command line from the process's memory (arg_start..arg_end), as the kernel's pr_psargs. */
-async function readPsargs(pm: ProcessMemory, mm: Message | undefined): Promise<Uint8Array | null> {
+async function readPsargs(pm: ProcessMemory, mm: MmView | undefined): Promise<Uint8Array | null> {
   if (!mm) return null;
-  const start = Number(u64(mm['mm_arg_start']));
-  const end = Number(u64(mm['mm_arg_end']));
+  const start = Number(mm.argStart);
+  const end = Number(mm.argEnd);
   if (!(end > start) || !Number.isSafeInteger(end)) return null;
   const len = Math.min(end - start, ELF_PRARGSZ - 1);
   let b: Uint8Array;
@@ -303,7 +256,7 @@ async function readPsargs(pm: ProcessMemory, mm: Message | undefined): Promise<U
 }
 
 function protFlags(prot: number): number {
-  return (prot & 1 ? PF_R : 0) | (prot & 2 ? PF_W : 0) | (prot & 4 ? PF_X : 0);
+  return (prot & PROT_READ ? PF_R : 0) | (prot & PROT_WRITE ? PF_W : 0) | (prot & PROT_EXEC ? PF_X : 0);
 }
 
 /** Exports one process of the stack as an ELF core file at `dest` (written beside it, then renamed). */
@@ -329,32 +282,37 @@ export async function exportElf(
   const threads: ThreadCore[] = [];
   for (const tid of tids) {
     const img = await stack.image(`core-${tid}.img`);
-    const core = img?.entries[0];
-    if (!core) {
+    const entry = img?.entries[0];
+    if (!entry) {
       throw new ExportError(
         `${stack.top.source.name}/core-${tid}.img: missing or empty, but pstree.img lists thread ${tid} of ${pid}`,
+        'PAGESTACK_NO_CORE',
+        { file: `${stack.top.source.name}/core-${tid}.img`, pid },
       );
     }
-    const mtype = n32(core['mtype']);
-    if (mtype !== 1 || !core['thread_info']) {
+    const core = coreView(entry);
+    const mtype = core.mtype;
+    if (mtype !== 1 || !core.threadInfo) {
       throw new ExportError(
         `${stack.top.source.name}/core-${tid}.img: machine type ${mtype}; pagestack writes ELF cores for x86_64 (1) only`,
+        'PAGESTACK_UNSUPPORTED_ARCH',
+        { file: `${stack.top.source.name}/core-${tid}.img`, mtype },
       );
     }
     threads.push({ tid, core });
   }
-  const mmImg = await stack.image(`mm-${pid}.img`);
-  const mm = mmImg?.entries[0];
+  const mmEntry = (await stack.image(`mm-${pid}.img`))?.entries[0];
+  const mm = mmEntry ? mmView(mmEntry) : undefined;
 
   const notes = new Notes();
   for (let i = 0; i < threads.length; i++) {
     const { tid, core } = threads[i]!;
-    const fp = (core['thread_info'] as Message)['fpregs'] as Message | undefined;
-    notes.add(NT_PRSTATUS, 'NT_PRSTATUS', prstatus(tid, proc, core, fp !== undefined));
+    const fp = core.fpregs;
+    notes.add(NT_PRSTATUS, 'NT_PRSTATUS', prstatus(tid, proc, core, fp !== null));
     if (i === 0) {
-      const args = (await readPsargs(pm, mm)) ?? comm(core);
+      const args = (await readPsargs(pm, mm)) ?? core.comm ?? '';
       notes.add(NT_PRPSINFO, 'NT_PRPSINFO', prpsinfo(proc, core, args));
-      const saved = (mm?.['mm_saved_auxv'] as unknown[] | undefined) ?? [];
+      const saved = mm?.savedAuxv ?? [];
       if (saved.length > 0) notes.add(NT_AUXV, 'NT_AUXV', auxv(saved));
       const files = mappedFiles(pm.vmas, await fileNames(stack));
       if (files.length > 0) notes.add(NT_FILE, 'NT_FILE', ntFile(files));

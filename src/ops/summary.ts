@@ -10,9 +10,23 @@
  */
 
 import { StackError } from '../errors.js';
-import type { Message } from '../image/schema.js';
+import { PAGE_SIZE } from '../image/pagemap.js';
+import { coreView, int, mmView } from '../image/views.js';
 import { findExtent, LAZY, type ResolvedPagemap } from '../stack/resolve.js';
 import type { Stack } from '../stack/stack.js';
+import {
+  fileNames,
+  MAP_GROWSDOWN,
+  VMA_ANON_SHARED,
+  VMA_AREA_HEAP,
+  VMA_AREA_STACK,
+  VMA_AREA_SYSVIPC,
+  VMA_AREA_VDSO,
+  VMA_AREA_VSYSCALL,
+  VMA_AREA_VVAR,
+  VMA_FILE_BACKED,
+  vmaPerms,
+} from '../stack/vma.js';
 
 export interface PagesFileInfo {
   file: string;
@@ -157,10 +171,8 @@ export async function summarizeLayers(stack: Stack): Promise<LayerSummary[]> {
 /** tc.comm of core-<pid>.img in the top layer, or null. */
 export async function processComm(stack: Stack, pid: number): Promise<string | null> {
   if (!stack.top.files.includes(`core-${pid}.img`)) return null;
-  const core = await stack.image(`core-${pid}.img`);
-  const tc = core?.entries[0]?.['tc'] as Message | undefined;
-  const comm = tc?.['comm'];
-  return typeof comm === 'string' ? comm : null;
+  const core = (await stack.image(`core-${pid}.img`))?.entries[0];
+  return core ? coreView(core).comm : null;
 }
 
 export async function summarizeStack(stack: Stack): Promise<StackSummary> {
@@ -225,22 +237,6 @@ export async function summarizeStack(stack: Stack): Promise<StackSummary> {
 // ---------------------------------------------------------------------------------------------
 // maps: a process's VMAs with where their pages are
 
-const PROT_READ = 1;
-const PROT_WRITE = 2;
-const PROT_EXEC = 4;
-const MAP_SHARED = 1;
-const MAP_GROWSDOWN = 0x100;
-const VMA_AREA_STACK = 1 << 1;
-const VMA_AREA_VSYSCALL = 1 << 2;
-const VMA_AREA_VDSO = 1 << 3;
-const VMA_AREA_HEAP = 1 << 5;
-const VMA_FILE_PRIVATE = 1 << 6;
-const VMA_FILE_SHARED = 1 << 7;
-const VMA_ANON_SHARED = 1 << 8;
-const VMA_AREA_SYSVIPC = 1 << 10;
-const VMA_AREA_VVAR = 1 << 12;
-const VMA_AREA_MEMFD = 1 << 14;
-
 /** A run of pages with one source, in the process's addresses. */
 export interface MapsExtent {
   /** First byte address and end (exclusive). */
@@ -285,44 +281,6 @@ export interface ProcessMaps {
   totals: { pages: number; dumped: number; lazy: number; notDumped: number; outside: number };
 }
 
-function perms(prot: number, flags: number): string {
-  return (
-    (prot & PROT_READ ? 'r' : '-') +
-    (prot & PROT_WRITE ? 'w' : '-') +
-    (prot & PROT_EXEC ? 'x' : '-') +
-    (flags & MAP_SHARED ? 's' : 'p')
-  );
-}
-
-function num(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  return 0;
-}
-
-/** files.img ids -> names: regular files by path, memfds by their memfd.img name. */
-async function fileNames(stack: Stack): Promise<Map<number, string>> {
-  const names = new Map<number, string>();
-  const memfdNames = new Map<number, string>();
-  const memfd = stack.top.files.includes('memfd.img') ? await stack.image('memfd.img') : null;
-  for (const e of memfd?.entries ?? []) memfdNames.set(num(e['inode_id']), String(e['name'] ?? ''));
-  const files = stack.top.files.includes('files.img') ? await stack.image('files.img') : null;
-  for (const e of files?.entries ?? []) {
-    const reg = e['reg'] as Message | undefined;
-    const mfd = e['memfd'] as Message | undefined;
-    if (reg && typeof reg['name'] === 'string') names.set(num(e['id']), reg['name']);
-    else if (mfd) names.set(num(e['id']), `memfd:${memfdNames.get(num(mfd['inode_id'])) ?? '?'}`);
-  }
-  // CRIU before 3.x: reg-files.img holds reg_file_entry directly
-  if (stack.top.files.includes('reg-files.img')) {
-    const reg = await stack.image('reg-files.img');
-    for (const e of reg?.entries ?? []) {
-      if (typeof e['name'] === 'string' && !names.has(num(e['id']))) names.set(num(e['id']), e['name']);
-    }
-  }
-  return names;
-}
-
 /** Pages of `x` within pages [s, e), shifted by `shift` pages into process addresses. */
 function collect(
   x: ResolvedPagemap['extents'],
@@ -344,15 +302,13 @@ function collect(
       into.layers.set(layer, (into.layers.get(layer) ?? 0) + n);
     }
     into.extents.push({
-      start: (a + shift) * PAGE,
-      end: (b + shift) * PAGE,
+      start: (a + shift) * PAGE_SIZE,
+      end: (b + shift) * PAGE_SIZE,
       layer,
-      fileOffset: layer === LAZY ? 0 : x.offset[i]! + (a - x.start[i]!) * PAGE,
+      fileOffset: layer === LAZY ? 0 : x.offset[i]! + (a - x.start[i]!) * PAGE_SIZE,
     });
   }
 }
-
-const PAGE = 4096;
 
 function vmaName(
   v: { status: number; flags: number; shmid: number },
@@ -365,7 +321,7 @@ function vmaName(
   if (st & VMA_AREA_VVAR) return '[vvar]';
   if (st & VMA_AREA_HEAP) return '[heap]';
   if (st & VMA_AREA_SYSVIPC) return `[sysvipc shmid ${v.shmid}]`;
-  if (st & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_AREA_MEMFD)) {
+  if (st & VMA_FILE_BACKED) {
     const n = files.get(v.shmid);
     if (n !== undefined) return n;
     return `[file id ${v.shmid}]`;
@@ -387,12 +343,12 @@ export async function processMaps(stack: Stack, pid: number): Promise<ProcessMap
   for (const v of vmas) {
     const shmem = await stack.shmemPagemapFor(v);
     const acc = { dumped: 0, lazy: 0, layers: new Map<number, number>(), extents: [] as MapsExtent[] };
-    const s = v.start / PAGE;
-    const e = v.end / PAGE;
+    const s = v.start / PAGE_SIZE;
+    const e = v.end / PAGE_SIZE;
     if (shmem) {
       if (stack.top.files.includes(shmem)) {
         const r = await stack.resolve(shmem);
-        const o = v.pgoff / PAGE;
+        const o = v.pgoff / PAGE_SIZE;
         collect(r.extents, o, o + (e - s), s - o, acc);
       }
     } else if (priv) collect(priv.extents, s, e, 0, acc);
@@ -400,7 +356,7 @@ export async function processMaps(stack: Stack, pid: number): Promise<ProcessMap
     const row: VmaPages = {
       start: v.start,
       end: v.end,
-      perms: perms(v.prot, v.flags),
+      perms: vmaPerms(v.prot, v.flags),
       offset: v.pgoff,
       name: vmaName(v, files, shmem),
       shmem,
@@ -429,20 +385,20 @@ export async function processMaps(stack: Stack, pid: number): Promise<ProcessMap
       let cur = x.start[i]!;
       const end = x.end[i]!;
       while (cur < end) {
-        while (k < privVmas.length && privVmas[k]!.end / PAGE <= cur) k++;
+        while (k < privVmas.length && privVmas[k]!.end / PAGE_SIZE <= cur) k++;
         const v = privVmas[k];
-        const vs = v ? v.start / PAGE : Number.POSITIVE_INFINITY;
+        const vs = v ? v.start / PAGE_SIZE : Number.POSITIVE_INFINITY;
         if (vs <= cur) {
-          cur = Math.min(end, v!.end / PAGE);
+          cur = Math.min(end, v!.end / PAGE_SIZE);
           continue;
         }
         const stop = Math.min(end, vs);
         const layer = x.layer[i]!;
         outside.push({
-          start: cur * PAGE,
-          end: stop * PAGE,
+          start: cur * PAGE_SIZE,
+          end: stop * PAGE_SIZE,
           layer,
-          fileOffset: layer === LAZY ? 0 : x.offset[i]! + (cur - x.start[i]!) * PAGE,
+          fileOffset: layer === LAZY ? 0 : x.offset[i]! + (cur - x.start[i]!) * PAGE_SIZE,
         });
         totals.outside += stop - cur;
         cur = stop;
@@ -451,8 +407,9 @@ export async function processMaps(stack: Stack, pid: number): Promise<ProcessMap
   }
   let vsyscall: string | null = null;
   const mm = stack.top.files.includes(`mm-${pid}.img`) ? await stack.image(`mm-${pid}.img`) : null;
-  for (const m of (mm?.entries[0]?.['vmas'] as Message[] | undefined) ?? []) {
-    if (num(m['status']) & VMA_AREA_VSYSCALL) {
+  const mmEntry = mm?.entries[0];
+  for (const m of mmEntry ? mmView(mmEntry).vmas : []) {
+    if (int(m['status']) & VMA_AREA_VSYSCALL) {
       vsyscall = `${BigInt(m['start'] as bigint).toString(16)}-${BigInt(m['end'] as bigint).toString(16)}`;
     }
   }

@@ -26,7 +26,7 @@ import {
   PE_PARENT,
   PE_PRESENT,
 } from '../image/pagemap.js';
-import type { Message } from '../image/schema.js';
+import { coreView, pstreeEntry } from '../image/views.js';
 import { LAZY, type LayerPagemap, resolvePagemap } from '../stack/resolve.js';
 import type { LayerSource } from '../stack/source.js';
 import { type Layer, MAX_STACK_DEPTH, Stack } from '../stack/stack.js';
@@ -408,12 +408,6 @@ async function checkPagesFile(
   }
 }
 
-function num(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  return 0;
-}
-
 /** pstree.img of layer i vs its core/mm/pagemap files, VMAs and shmem pagemaps. Returns the count. */
 async function checkProcesses(
   data: LayerData[],
@@ -429,7 +423,7 @@ async function checkProcesses(
   const tids = new Set<number>();
   if (pstree.entries.length === 0) out.error(`${name}/pstree.img: no processes`);
   pstree.entries.forEach((e, k) => {
-    const pid = num(e['pid']);
+    const { pid } = pstreeEntry(e);
     if (pids.has(pid)) out.error(`${name}/pstree.img: entry ${k}: pid ${pid} appears twice`);
     pids.add(pid);
   });
@@ -438,12 +432,10 @@ async function checkProcesses(
     data.slice(i).map((x, k) => ({ index: k, source: x.layer.source, files: x.layer.files })),
   );
   for (const [k, e] of pstree.entries.entries()) {
-    const pid = num(e['pid']);
-    const ppid = num(e['ppid']);
+    const { pid, ppid, threads } = pstreeEntry(e);
     if (k > 0 && !pids.has(ppid)) {
       out.error(`${name}/pstree.img: process ${pid}: its parent ${ppid} is not in the tree`);
     }
-    const threads = ((e['threads'] as unknown[] | undefined) ?? []).map(num);
     if (threads.length > 0 && !threads.includes(pid)) {
       out.error(`${name}/pstree.img: process ${pid}: its thread list (${threads.join(', ')}) lacks the pid`);
     }
@@ -458,7 +450,8 @@ async function checkProcesses(
       out.error(`${name}: no core-${pid}.img for process ${pid}`);
     }
     const core = d.images.get(`core-${pid}.img`);
-    const state = num((core?.entries[0]?.['tc'] as Message | undefined)?.['task_state']);
+    const coreEntry = core?.entries[0];
+    const state = coreEntry ? coreView(coreEntry).taskState : 0;
     if (state === TASK_DEAD) continue; // a zombie has no memory
     for (const f of [`mm-${pid}.img`, `pagemap-${pid}.img`]) {
       if (!files.has(f)) out.error(`${name}: no ${f} for process ${pid}`);

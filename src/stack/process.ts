@@ -14,6 +14,7 @@ import {
   type Piece,
   type ReadOptions,
 } from './memory.js';
+import { partitionPoint } from './search.js';
 
 export interface Vma {
   readonly start: number;
@@ -76,14 +77,7 @@ export class ProcessMemory {
 
   /** Index of the first VMA ending above `addr` (vmas.length if none). */
   private vmaIndex(addr: number): number {
-    let lo = 0;
-    let hi = this.vmas.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.vmas[mid]!.end <= addr) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return partitionPoint(0, this.vmas.length, (i) => this.vmas[i]!.end <= addr);
   }
 
   /** The VMA containing `addr`, or undefined. */

@@ -27,6 +27,7 @@
 import { StackError } from '../errors.js';
 import { hex } from '../format.js';
 import { PAGE_SIZE, type PagemapColumns, PE_LAZY, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
+import { partitionPoint } from './search.js';
 
 /** Extent kinds besides a layer index (>= 0). */
 export const LAZY = -1;
@@ -375,12 +376,5 @@ function finish(b: ExtentBuilder): Extents {
 
 /** Index of the first extent whose end is above `page`, or `count` if none. */
 export function findExtent(x: Extents, page: number): number {
-  let lo = 0;
-  let hi = x.count;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (x.end[mid]! <= page) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return partitionPoint(0, x.count, (i) => x.end[i]! <= page);
 }

@@ -5,11 +5,12 @@
 import { ImageFormatError, StackError } from '../errors.js';
 import { type CriuImage, decodeImage } from '../image/image.js';
 import { decodePagemap, PAGE_SIZE, type PagemapColumns } from '../image/pagemap.js';
-import type { Message } from '../image/schema.js';
+import { fileEntry, int, memfdEntry, mmView, type PstreeEntry, pstreeEntry } from '../image/views.js';
 import { PagemapMemory } from './memory.js';
 import { ProcessMemory, type Vma, vmaFromMessage } from './process.js';
 import { type LayerPagemap, type ResolvedPagemap, resolvePagemap } from './resolve.js';
 import type { LayerSource, RandomAccessFile } from './source.js';
+import { VMA_ANON_SHARED, VMA_AREA_MEMFD, VMA_AREA_VSYSCALL } from './vma.js';
 
 export const MAX_STACK_DEPTH = 256;
 
@@ -21,13 +22,8 @@ export interface Layer {
   readonly files: readonly string[];
 }
 
-export interface ProcessInfo {
-  readonly pid: number;
-  readonly ppid: number;
-  readonly pgid: number;
-  readonly sid: number;
-  readonly threads: readonly number[];
-}
+/** A process of pstree.img. */
+export type ProcessInfo = PstreeEntry;
 
 export interface OpenStackOptions {
   /** Maximum number of layers (default 256). */
@@ -222,13 +218,7 @@ export class Stack {
         'PAGESTACK_NO_PSTREE',
         { layer: this.top.source.name },
       );
-    return img.entries.map((m) => ({
-      pid: num(m['pid']),
-      ppid: num(m['ppid']),
-      pgid: num(m['pgid']),
-      sid: num(m['sid']),
-      threads: ((m['threads'] as number[] | undefined) ?? []).map(num),
-    }));
+    return img.entries.map(pstreeEntry);
   }
 
   /** Picks a process: the given pid, or the only one. Throws a StackError listing pids otherwise. */
@@ -260,8 +250,8 @@ export class Stack {
     const entry = mm.entries[0]!;
     // The x86_64 vsyscall page (0xffffffffff600000, beyond 2^53) is in every mm image but is the
     // kernel's, never dumped: leave it out rather than fail on its address.
-    return ((entry['vmas'] as Message[] | undefined) ?? [])
-      .filter((v) => !(((v['status'] as number | undefined) ?? 0) & VMA_AREA_VSYSCALL))
+    return mmView(entry)
+      .vmas.filter((v) => !(int(v['status']) & VMA_AREA_VSYSCALL))
       .map((v) => vmaFromMessage(v, `${this.top.source.name}/mm-${pid}.img`));
   }
 
@@ -273,19 +263,18 @@ export class Stack {
    */
   async shmemPagemapFor(vma: Vma): Promise<string | null> {
     if (vma.status & VMA_AREA_MEMFD) {
-      const files = await this.image('files.img');
-      const fe = files?.entries.find((e) => num(e['id']) === vma.shmid && e['memfd'] !== undefined);
-      const inode = fe ? num((fe['memfd'] as Message)['inode_id']) : undefined;
-      const memfd = await this.image('memfd.img');
-      const me = inode === undefined ? undefined : memfd?.entries.find((e) => num(e['inode_id']) === inode);
-      if (!me || me['shmid'] === undefined) {
+      const files = (await this.image('files.img'))?.entries.map(fileEntry) ?? [];
+      const inode = files.find((e) => e.id === vma.shmid && e.memfdInode !== null)?.memfdInode ?? null;
+      const memfds = (await this.image('memfd.img'))?.entries.map(memfdEntry) ?? [];
+      const me = inode === null ? undefined : memfds.find((e) => e.inodeId === inode);
+      if (!me || me.shmid === null) {
         throw new StackError(
           `${this.top.source.name}: the memfd VMA at 0x${vma.start.toString(16)} (files.img id ${vma.shmid}) has no memfd.img entry with a shmid`,
           'PAGESTACK_MEMFD_UNRESOLVED',
           { layer: this.top.source.name, address: vma.start },
         );
       }
-      return `pagemap-shmem-${num(me['shmid'])}.img`;
+      return `pagemap-shmem-${me.shmid}.img`;
     }
     if (vma.status & VMA_ANON_SHARED) return `pagemap-shmem-${vma.shmid}.img`;
     return null;
@@ -312,14 +301,4 @@ export class Stack {
     this.pagesFiles.clear();
     this.memories.clear();
   }
-}
-
-export const VMA_AREA_VSYSCALL = 1 << 2;
-export const VMA_ANON_SHARED = 1 << 8;
-export const VMA_AREA_MEMFD = 1 << 14;
-
-function num(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  return 0;
 }

@@ -88,12 +88,14 @@ export interface ErrorData {
 /** Base class of every error pagestack raises on purpose (bad input, broken stacks, usage). */
 export class PagestackError extends Error {
   override name = 'PagestackError';
+  /** The code of an error of this class thrown without one. */
+  static readonly defaultCode: ErrorCode = 'PAGESTACK_ERROR';
   readonly code: ErrorCode;
   data: ErrorData;
 
-  constructor(message: string, code: ErrorCode = 'PAGESTACK_ERROR', data: ErrorData = {}) {
+  constructor(message: string, code?: ErrorCode, data: ErrorData = {}) {
     super(message);
-    this.code = code;
+    this.code = code ?? (new.target as typeof PagestackError).defaultCode;
     this.data = data;
   }
 
@@ -181,10 +183,7 @@ export class ImageJsonError extends LocatedError {
  */
 export class StackError extends PagestackError {
   override name = 'StackError';
-
-  constructor(message: string, code: ErrorCode = 'PAGESTACK_STACK', data: ErrorData = {}) {
-    super(message, code, data);
-  }
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_STACK';
 }
 
 export type MemoryAccessReason = 'not-dumped' | 'lazy' | 'unmapped';
@@ -212,37 +211,25 @@ export class MemoryAccessError extends PagestackError {
 /** The export cannot be done as asked (too large a raw span, a missing core image, ...). */
 export class ExportError extends PagestackError {
   override name = 'ExportError';
-
-  constructor(message: string, code: ErrorCode = 'PAGESTACK_EXPORT', data: ErrorData = {}) {
-    super(message, code, data);
-  }
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_EXPORT';
 }
 
 /** A file could not be read (a directory, a device, permissions). */
 export class FileError extends PagestackError {
   override name = 'FileError';
-
-  constructor(message: string, code: ErrorCode = 'PAGESTACK_FILE', data: ErrorData = {}) {
-    super(message, code, data);
-  }
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_FILE';
 }
 
 /** An output file could not be written (no space, permissions, not a file...). */
 export class OutputError extends PagestackError {
   override name = 'OutputError';
-
-  constructor(message: string, code: ErrorCode = 'PAGESTACK_OUTPUT', data: ErrorData = {}) {
-    super(message, code, data);
-  }
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_OUTPUT';
 }
 
 /** A write to an image directory failed (exists already, no space, permissions...). */
 export class LayerWriteError extends PagestackError {
   override name = 'LayerWriteError';
-
-  constructor(message: string, code: ErrorCode = 'PAGESTACK_LAYER_WRITE', data: ErrorData = {}) {
-    super(message, code, data);
-  }
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_LAYER_WRITE';
 }
 
 /** Wrong arguments. The CLI exits 2 for these (1 for everything else). */

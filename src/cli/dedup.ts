@@ -1,6 +1,7 @@
 /** `pagestack dedup TOP [--dry-run]`: release pages of ancestor layers that newer layers rewrote. */
 import type { Command } from '@commander-js/extra-typings';
 import { formatBytes } from '../format.js';
+import { PAGE_SIZE } from '../image/pagemap.js';
 import { type DedupFileResult, dedupStack } from '../ops/dedup.js';
 import { openTarget } from '../source/open.js';
 import { commas, table } from './format.js';
@@ -13,7 +14,7 @@ function bytesText(n: number): string {
 
 function fileLine(r: DedupFileResult, dryRun: boolean): string {
   const where = `${r.dir}/${r.pagesFile}`;
-  const pages = r.releasedBytes / 4096;
+  const pages = r.releasedBytes / PAGE_SIZE;
   if (r.alreadyDone) return `${where}: already deduplicated (${pages} pages released)`;
   if (dryRun) return `${where}: would release ${pages} pages, ${bytesText(r.releasedBytes)}`;
   let line = `${where}: released ${pages} pages, ${bytesText(r.releasedBytes)}`;

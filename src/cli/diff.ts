@@ -7,32 +7,45 @@ import { openTarget } from '../source/open.js';
 import type { Vma } from '../stack/process.js';
 import { partitionPoint } from '../stack/search.js';
 import type { Stack } from '../stack/stack.js';
+import {
+  VMA_ANON_SHARED,
+  VMA_AREA_HEAP,
+  VMA_AREA_MEMFD,
+  VMA_AREA_STACK,
+  VMA_AREA_SYSVIPC,
+  VMA_AREA_VDSO,
+  VMA_AREA_VSYSCALL,
+  VMA_AREA_VVAR,
+  VMA_FILE_PRIVATE,
+  VMA_FILE_SHARED,
+  vmaPerms,
+} from '../stack/vma.js';
 import { commas, table } from './format.js';
 import { cliStreams } from './io.js';
 import { parsePid } from './options.js';
 
 /** `rw-p heap` style description of a VMA. */
 export function describeVma(v: Vma): string {
-  const perms = `${v.prot & 1 ? 'r' : '-'}${v.prot & 2 ? 'w' : '-'}${v.prot & 4 ? 'x' : '-'}${v.flags & 1 ? 's' : 'p'}`;
+  const perms = vmaPerms(v.prot, v.flags);
   const s = v.status;
   const kind =
-    s & 2
+    s & VMA_AREA_STACK
       ? 'stack'
-      : s & 32
+      : s & VMA_AREA_HEAP
         ? 'heap'
-        : s & 8
+        : s & VMA_AREA_VDSO
           ? 'vdso'
-          : s & 4096
+          : s & VMA_AREA_VVAR
             ? 'vvar'
-            : s & 4
+            : s & VMA_AREA_VSYSCALL
               ? 'vsyscall'
-              : s & (1 << 14)
+              : s & VMA_AREA_MEMFD
                 ? 'memfd'
-                : s & (1 << 8)
+                : s & VMA_ANON_SHARED
                   ? 'shared anon'
-                  : s & (1 << 10)
+                  : s & VMA_AREA_SYSVIPC
                     ? 'sysv shm'
-                    : s & ((1 << 6) | (1 << 7))
+                    : s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)
                       ? 'file'
                       : 'anon';
   return `${hex(v.start)}-${hex(v.end)} ${perms} ${kind}`;

@@ -4,6 +4,7 @@
  */
 import type { Command } from '@commander-js/extra-typings';
 import { hex } from '../format.js';
+import { PAGE_SIZE } from '../image/pagemap.js';
 import { type ProcessMaps, processMaps } from '../ops/summary.js';
 import { openTarget } from '../source/open.js';
 import { commas, formatPages, table, toJson } from './format.js';
@@ -35,7 +36,7 @@ export function mapsJson(m: ProcessMaps): unknown {
   const ext = (e: ProcessMaps['outside'][number]) => ({
     start: hex(e.start),
     end: hex(e.end),
-    pages: (e.end - e.start) / 4096,
+    pages: (e.end - e.start) / PAGE_SIZE,
     layer: e.layer >= 0 ? e.layer : null,
     lazy: e.layer < 0,
     fileOffset: e.layer >= 0 ? e.fileOffset : null,
@@ -95,7 +96,7 @@ export function formatMaps(m: ProcessMaps): string {
     );
     for (const e of m.outside) {
       out.push(
-        `  ${e.start.toString(16)}-${e.end.toString(16)}  ${commas((e.end - e.start) / 4096)} pages  ${e.layer < 0 ? 'lazy' : `layer ${e.layer} at ${e.fileOffset}`}`,
+        `  ${e.start.toString(16)}-${e.end.toString(16)}  ${commas((e.end - e.start) / PAGE_SIZE)} pages  ${e.layer < 0 ? 'lazy' : `layer ${e.layer} at ${e.fileOffset}`}`,
       );
     }
   }

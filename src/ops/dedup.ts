@@ -33,6 +33,7 @@ import { StackError } from '../errors.js';
 import { hex } from '../format.js';
 import { PAGE_SIZE, PE_LAZY, PE_PRESENT } from '../image/pagemap.js';
 import { DirLayerSource } from '../source/dir.js';
+import { SortedRanges } from '../stack/ranges.js';
 import { entryOffsets, LAZY } from '../stack/resolve.js';
 import type { Stack } from '../stack/stack.js';
 
@@ -126,37 +127,17 @@ export interface DedupOptions {
   hook?: (step: DedupStep, file: DedupFilePlan) => void | Promise<void>;
 }
 
-/** Sorted, merged half-open intervals in two parallel arrays. */
-class Intervals {
-  s: number[] = [];
-  e: number[] = [];
-  /** Appends [s, e) (s must not precede the last start), merging with the last when they touch. */
-  push(s: number, e: number): void {
-    if (e <= s) return;
-    const k = this.s.length - 1;
-    if (k >= 0 && s <= this.e[k]!) {
-      if (e > this.e[k]!) this.e[k] = e;
-      return;
-    }
-    this.s.push(s);
-    this.e.push(e);
-  }
-  get length(): number {
-    return this.s.length;
-  }
-}
-
 /** Union of two sorted interval lists. */
-function union(a: Intervals, b: Intervals): Intervals {
-  const out = new Intervals();
+function union(a: SortedRanges, b: SortedRanges): SortedRanges {
+  const out = new SortedRanges();
   let i = 0;
   let j = 0;
-  while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && a.s[i]! <= b.s[j]!)) {
-      out.push(a.s[i]!, a.e[i]!);
+  while (i < a.count || j < b.count) {
+    if (j >= b.count || (i < a.count && a.start[i]! <= b.start[j]!)) {
+      out.push(a.start[i]!, a.end[i]!);
       i++;
     } else {
-      out.push(b.s[j]!, b.e[j]!);
+      out.push(b.start[j]!, b.end[j]!);
       j++;
     }
   }
@@ -187,17 +168,22 @@ export async function planDedup(stack: Stack): Promise<DedupPlan> {
   const names = new Set<string>();
   for (const l of stack.layers) for (const f of l.files) if (PAGEMAP_FILE_RE.test(f)) names.add(f);
   // key `${layer}\0${pagesFile}` -> plan
-  const byFile = new Map<string, { plan: DedupFilePlan; ranges: Intervals }>();
-  const plans: { layer: number; pagesFile: string; pagemap: string; ranges: Intervals; present: number }[] =
-    [];
+  const byFile = new Map<string, { plan: DedupFilePlan; ranges: SortedRanges }>();
+  const plans: {
+    layer: number;
+    pagesFile: string;
+    pagemap: string;
+    ranges: SortedRanges;
+    present: number;
+  }[] = [];
   for (const file of [...names].sort()) {
-    let covered = new Intervals();
+    let covered = new SortedRanges();
     for (let L = 0; L < stack.layers.length; L++) {
       const cols = await stack.pagemapColumns(file, L);
       if (!cols) continue;
       const offs = entryOffsets(cols, stack.layers[L]!.source.name, file);
-      const mine = new Intervals();
-      const released = new Intervals();
+      const mine = new SortedRanges();
+      const released = new SortedRanges();
       let present = 0;
       let c = 0; // covered cursor (entries are sorted, so it only moves forward)
       for (let i = 0; i < cols.count; i++) {
@@ -210,10 +196,10 @@ export async function planDedup(stack: Stack): Promise<DedupPlan> {
         present += n * PAGE_SIZE;
         if (L === 0) continue;
         const e = s + n;
-        while (c < covered.length && covered.e[c]! <= s) c++;
-        for (let k = c; k < covered.length && covered.s[k]! < e; k++) {
-          const rs = Math.max(s, covered.s[k]!);
-          const re = Math.min(e, covered.e[k]!);
+        while (c < covered.count && covered.end[c]! <= s) c++;
+        for (let k = c; k < covered.count && covered.start[k]! < e; k++) {
+          const rs = Math.max(s, covered.start[k]!);
+          const re = Math.min(e, covered.end[k]!);
           released.push(offs[i]! + (rs - s) * PAGE_SIZE, offs[i]! + (re - s) * PAGE_SIZE);
         }
       }
@@ -231,12 +217,12 @@ export async function planDedup(stack: Stack): Promise<DedupPlan> {
   }
   const files: DedupFilePlan[] = [];
   for (const p of plans) {
-    if (p.ranges.length === 0) continue;
+    if (p.ranges.count === 0) continue;
     let bytes = 0;
     const released: [number, number][] = [];
-    for (let k = 0; k < p.ranges.length; k++) {
-      released.push([p.ranges.s[k]!, p.ranges.e[k]!]);
-      bytes += p.ranges.e[k]! - p.ranges.s[k]!;
+    for (let k = 0; k < p.ranges.count; k++) {
+      released.push([p.ranges.start[k]!, p.ranges.end[k]!]);
+      bytes += p.ranges.end[k]! - p.ranges.start[k]!;
     }
     const plan: DedupFilePlan = {
       layer: p.layer,
@@ -266,10 +252,10 @@ export async function planDedup(stack: Stack): Promise<DedupPlan> {
       const s = x.offset[i]!;
       const e = s + (x.end[i]! - x.start[i]!) * PAGE_SIZE;
       const rs = entry.ranges;
-      for (let k = 0; k < rs.length; k++) {
-        if (rs.s[k]! < e && s < rs.e[k]!) {
+      for (let k = 0; k < rs.count; k++) {
+        if (rs.start[k]! < e && s < rs.end[k]!) {
           throw new StackError(
-            `internal error: ${dirs[L]}/pages-${cols!.pagesId}.img: offset ${Math.max(s, rs.s[k]!)} (the page of ${hex(x.start[i]! * PAGE_SIZE)} in ${file}) is reachable from the top but was planned for release`,
+            `internal error: ${dirs[L]}/pages-${cols!.pagesId}.img: offset ${Math.max(s, rs.start[k]!)} (the page of ${hex(x.start[i]! * PAGE_SIZE)} in ${file}) is reachable from the top but was planned for release`,
           );
         }
       }

@@ -22,6 +22,7 @@ import { StackError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import type { PagemapMemory } from '../stack/memory.js';
 import type { Vma } from '../stack/process.js';
+import { SortedRanges } from '../stack/ranges.js';
 import { findExtent, LAZY } from '../stack/resolve.js';
 import type { RandomAccessFile } from '../stack/source.js';
 import type { Stack } from '../stack/stack.js';
@@ -29,26 +30,15 @@ import type { Stack } from '../stack/stack.js';
 export const DIFF_CHUNK = 4 << 20;
 
 /** Sorted, merged page ranges [start, end) in page numbers (address / 4096). */
-export class PageRanges {
-  readonly start: number[] = [];
-  readonly end: number[] = [];
+export class PageRanges extends SortedRanges {
+  /** Pages pushed (the walk pushes each page once, so this is the pages the ranges cover). */
   pages = 0;
 
   /** Appends [s, e); s must not precede the previous start. Touching ranges merge. */
-  push(s: number, e: number): void {
+  override push(s: number, e: number): void {
     if (e <= s) return;
     this.pages += e - s;
-    const k = this.start.length - 1;
-    if (k >= 0 && s <= this.end[k]!) {
-      if (e > this.end[k]!) this.end[k] = e;
-      return;
-    }
-    this.start.push(s);
-    this.end.push(e);
-  }
-
-  get count(): number {
-    return this.start.length;
+    super.push(s, e);
   }
 
   /** As [startAddress, endAddress) pairs (exact: page * 4096 only shifts the exponent). */

@@ -27,6 +27,7 @@ import { outputError, writeAt, writeOutput } from '../engine/output.js';
 import { noProgress } from '../engine/progress.js';
 import { type ExportOptions, type ExportSummary, type MemoryRun, planRuns } from '../engine/runs.js';
 import { ExportError, MemoryAccessError } from '../errors.js';
+import { PAGE_SIZE } from '../image/pagemap.js';
 import type { Message } from '../image/schema.js';
 import { USER_X86_REGS } from '../image/schemas/core-x86.js';
 import { type CoreView, coreView, int32, type MmView, mmView, uint64 } from '../image/views.js';
@@ -44,7 +45,6 @@ import {
 const EHDR_SIZE = 64;
 const PHDR_SIZE = 56;
 const SHDR_SIZE = 64;
-const PAGE = 4096;
 
 const ET_CORE = 4;
 const EM_X86_64 = 62;
@@ -206,7 +206,7 @@ export function ntFile(files: readonly MappedFile[]): Uint8Array {
   const buf = new Uint8Array(16 + files.length * 24 + nameBytes);
   const dv = new DataView(buf.buffer);
   dv.setBigUint64(0, BigInt(files.length), true);
-  dv.setBigUint64(8, BigInt(PAGE), true);
+  dv.setBigUint64(8, BigInt(PAGE_SIZE), true);
   let at = 16;
   for (const f of files) {
     dv.setBigUint64(at, BigInt(f.start), true);
@@ -230,7 +230,8 @@ function mappedFiles(vmas: readonly Vma[], names: ReadonlyMap<number, string>): 
     } else if (v.status & VMA_ANON_SHARED) {
       name = '/dev/zero (deleted)';
     }
-    if (name !== undefined) out.push({ start: v.start, end: v.end, pgoff: Math.floor(v.pgoff / PAGE), name });
+    if (name !== undefined)
+      out.push({ start: v.start, end: v.end, pgoff: Math.floor(v.pgoff / PAGE_SIZE), name });
   }
   return out;
 }
@@ -271,8 +272,8 @@ export async function exportElf(
   const pm = await stack.process(pid);
   // a window is widened to whole pages, so that every segment's data stays page-aligned
   const window: { start?: number; end?: number } = {};
-  if (opts.start !== undefined) window.start = Math.floor(opts.start / PAGE) * PAGE;
-  if (opts.end !== undefined) window.end = Math.ceil(opts.end / PAGE) * PAGE;
+  if (opts.start !== undefined) window.start = Math.floor(opts.start / PAGE_SIZE) * PAGE_SIZE;
+  if (opts.end !== undefined) window.end = Math.ceil(opts.end / PAGE_SIZE) * PAGE_SIZE;
   const plan = planRuns(pm, window);
 
   // threads: the main thread first
@@ -326,7 +327,8 @@ export async function exportElf(
   const phOff = EHDR_SIZE;
   const shOff = phOff + segs * PHDR_SIZE;
   const noteOff = shOff + (extnum ? SHDR_SIZE : 0);
-  const dataOff = runs.length > 0 ? Math.ceil((noteOff + notes.size) / PAGE) * PAGE : noteOff + notes.size;
+  const dataOff =
+    runs.length > 0 ? Math.ceil((noteOff + notes.size) / PAGE_SIZE) * PAGE_SIZE : noteOff + notes.size;
   const head = new Uint8Array(dataOff);
   const dv = new DataView(head.buffer);
   // Elf64_Ehdr
@@ -358,7 +360,7 @@ export async function exportElf(
     dv.setBigUint64(p + 16, BigInt(run.addr), true);
     dv.setBigUint64(p + 32, BigInt(run.length), true);
     dv.setBigUint64(p + 40, BigInt(run.length), true);
-    dv.setBigUint64(p + 48, BigInt(PAGE), true);
+    dv.setBigUint64(p + 48, BigInt(PAGE_SIZE), true);
     runOut.push(off);
     off += run.length;
     p += PHDR_SIZE;
@@ -402,7 +404,7 @@ export async function exportElf(
     output: dest,
     segments: runs.length,
     bytes: plan.bytes,
-    pages: Math.ceil(plan.bytes / PAGE),
+    pages: Math.ceil(plan.bytes / PAGE_SIZE),
     layersUsed: plan.layers.size,
     stackLayers: stack.layers.length,
     lazyBytes: plan.lazyBytes,

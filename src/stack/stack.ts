@@ -81,40 +81,35 @@ export class Stack {
 
   /** A decoded image file of a layer (cached), or null when the layer has none. */
   image(file: string, layer = 0): Promise<CriuImage | null> {
-    const key = `${layer}\0${file}`;
-    let p = this.images.get(key);
-    if (!p) {
-      const src = this.layers[layer]!.source;
-      p = src.readFile(file).then((buf) => {
-        if (!buf) return null;
-        try {
-          return decodeImage(buf);
-        } catch (e) {
-          if (e instanceof ImageFormatError) throw e.withFile(`${src.name}/${file}`);
-          throw e;
-        }
-      });
-      this.images.set(key, p);
-    }
-    return p;
+    return this.decoded(this.images, file, layer, decodeImage);
   }
 
   /** A layer's pagemap in columns (cached), or null when the layer has no such file. */
   pagemapColumns(file: string, layer: number): Promise<PagemapColumns | null> {
+    return this.decoded(this.pagemaps, file, layer, decodePagemap);
+  }
+
+  /** A layer's file decoded by `decode`, cached in `cache`; format errors name the file. */
+  private decoded<T>(
+    cache: Map<string, Promise<T | null>>,
+    file: string,
+    layer: number,
+    decode: (buf: Uint8Array) => T,
+  ): Promise<T | null> {
     const key = `${layer}\0${file}`;
-    let p = this.pagemaps.get(key);
+    let p = cache.get(key);
     if (!p) {
       const src = this.layers[layer]!.source;
       p = src.readFile(file).then((buf) => {
         if (!buf) return null;
         try {
-          return decodePagemap(buf);
+          return decode(buf);
         } catch (e) {
           if (e instanceof ImageFormatError) throw e.withFile(`${src.name}/${file}`);
           throw e;
         }
       });
-      this.pagemaps.set(key, p);
+      cache.set(key, p);
     }
     return p;
   }

@@ -53,8 +53,9 @@ export { type DeltaOptions, type DeltaResult, delta } from './ops/delta.js';
 export { type DiffOptions, type DiffResult, diffStacks, diffToJson } from './ops/diff.js';
 export { exportElf } from './ops/export-elf.js';
 export { exportRaw, MAX_RAW_SPAN, type RawExportOptions } from './ops/export-raw.js';
+export { type ProcessMaps, processMaps } from './ops/maps.js';
 export { type SquashOptions, type SquashResult, squash } from './ops/squash.js';
-export { type ProcessMaps, processMaps, type StackSummary, summarizeStack } from './ops/summary.js';
+export { type StackSummary, summarizeStack } from './ops/summary.js';
 export { type VerifyOptions, type VerifyReport, verifyStack } from './ops/verify.js';
 // where the bytes live
 export { DirLayerSource } from './source/dir.js';

@@ -34,7 +34,7 @@ import { PAGE_SIZE } from '../src/image/pagemap.js';
 import type { Message } from '../src/image/schema.js';
 import { exportElf, NT_AUXV, NT_FILE, NT_FPREGSET, NT_PRPSINFO, NT_PRSTATUS } from '../src/ops/export-elf.js';
 import { exportRaw } from '../src/ops/export-raw.js';
-import { processMaps } from '../src/ops/summary.js';
+import { processMaps } from '../src/ops/maps.js';
 import { DirLayerSource } from '../src/source/dir.js';
 import { openStackDir } from '../src/source/open.js';
 import type { ProcessMemory } from '../src/stack/process.js';

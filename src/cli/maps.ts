@@ -5,7 +5,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { hex } from '../format.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
-import { type ProcessMaps, processMaps } from '../ops/summary.js';
+import { type ProcessMaps, processMaps } from '../ops/maps.js';
 import { openTarget } from '../source/open.js';
 import { commas, formatPages, table, toJson } from './format.js';
 import { cliStreams } from './io.js';

@@ -131,7 +131,10 @@ export async function flattenPagemap(stack: Stack, file: string, keepBelow?: num
     let cur = s;
     while (cur < e) {
       if (j >= x.count || x.start[j]! > cur) {
-        throw new StackError(`${stack.top.source.name}/${file}: entry ${i} did not resolve (internal error)`);
+        throw new StackError(
+          `${stack.top.source.name}/${file}: entry ${i} did not resolve (internal error)`,
+          'PAGESTACK_ERROR',
+        );
       }
       const es = x.start[j]!;
       const ee = x.end[j]!;
@@ -217,6 +220,8 @@ export async function runReads(ops: readonly ReadOp[], buf: Uint8Array, what: st
       if (got < op.length) {
         throw new StackError(
           `${what}: pages file ended at offset ${op.position + got}, expected ${op.length - got} more bytes`,
+          'PAGESTACK_PAGES_FILE_SHORT',
+          { file: what, offset: op.position + got },
         );
       }
     }),

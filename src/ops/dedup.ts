@@ -256,6 +256,7 @@ export async function planDedup(stack: Stack): Promise<DedupPlan> {
         if (rs.start[k]! < e && s < rs.end[k]!) {
           throw new StackError(
             `internal error: ${dirs[L]}/pages-${cols!.pagesId}.img: offset ${Math.max(s, rs.start[k]!)} (the page of ${hex(x.start[i]! * PAGE_SIZE)} in ${file}) is reachable from the top but was planned for release`,
+            'PAGESTACK_ERROR',
           );
         }
       }
@@ -304,7 +305,12 @@ async function readFully(
   let done = 0;
   while (done < len) {
     const { bytesRead } = await fh.read(buf, done, len - done, pos + done);
-    if (bytesRead === 0) throw new StackError(`${what}: offset ${pos + done}: unexpected end of file`);
+    if (bytesRead === 0)
+      throw new StackError(
+        `${what}: offset ${pos + done}: unexpected end of file`,
+        'PAGESTACK_PAGES_FILE_SHORT',
+        { file: what, offset: pos + done },
+      );
     done += bytesRead;
   }
 }
@@ -347,14 +353,19 @@ async function dedupFile(plan: DedupFilePlan, opts: DedupOptions, buf: Uint8Arra
   } catch (e) {
     throw new StackError(
       `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : (e as Error).message}, but ${plan.pagemap} has ${plan.presentBytes / PAGE_SIZE} pages in it`,
+      'PAGESTACK_DEDUP_DAMAGED',
+      { file: path },
     );
   }
   try {
     const st = await src.stat();
-    if (!st.isFile()) throw new StackError(`${path}: not a regular file`);
+    if (!st.isFile())
+      throw new StackError(`${path}: not a regular file`, 'PAGESTACK_DEDUP_DAMAGED', { file: path });
     if (st.size < plan.presentBytes) {
       throw new StackError(
         `${path}: ${st.size} bytes, but ${plan.pagemap} needs ${plan.presentBytes}; refusing to dedup a damaged layer`,
+        'PAGESTACK_DEDUP_DAMAGED',
+        { file: path },
       );
     }
     const before = st.blocks * 512;
@@ -462,11 +473,15 @@ export async function dedupStack(stack: Stack, opts: DedupOptions = {}): Promise
     } catch {
       throw new StackError(
         `${path}: missing, but ${f.dir}/${f.pagemap} has ${f.presentBytes / PAGE_SIZE} pages in it`,
+        'PAGESTACK_DEDUP_DAMAGED',
+        { file: path },
       );
     }
     if (!st.isFile()) {
       throw new StackError(
         `${path}: ${st.isSymbolicLink() ? 'a symlink' : 'not a regular file'}; dedup replaces pages files and will not replace ${st.isSymbolicLink() ? 'a link' : 'it'}`,
+        'PAGESTACK_DEDUP_DAMAGED',
+        { file: path },
       );
     }
   }

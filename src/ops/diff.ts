@@ -373,6 +373,8 @@ export async function diffStacks(a: Stack, b: Stack, opts: DiffOptions = {}): Pr
             : b.top.source.name;
       throw new StackError(
         `no process ${opts.pid} in ${where}; processes in both: ${both.length ? both.join(', ') : 'none'}`,
+        'PAGESTACK_NO_SUCH_PID',
+        { pid: opts.pid },
       );
     }
     pids = [opts.pid];

@@ -5,7 +5,15 @@
 import { ImageFormatError, StackError } from '../errors.js';
 import { type CriuImage, decodeImage } from '../image/image.js';
 import { decodePagemap, PAGE_SIZE, type PagemapColumns } from '../image/pagemap.js';
-import { fileEntry, int, memfdEntry, mmView, type PstreeEntry, pstreeEntry } from '../image/views.js';
+import {
+  coreView,
+  fileEntry,
+  int,
+  memfdEntry,
+  mmView,
+  type PstreeEntry,
+  pstreeEntry,
+} from '../image/views.js';
 import { PagemapMemory } from './memory.js';
 import { ProcessMemory, type Vma, vmaFromMessage } from './process.js';
 import { type LayerPagemap, type ResolvedPagemap, resolvePagemap } from './resolve.js';
@@ -214,6 +222,13 @@ export class Stack {
         { layer: this.top.source.name },
       );
     return img.entries.map(pstreeEntry);
+  }
+
+  /** tc.comm of core-<pid>.img in the top layer, or null without one. */
+  async comm(pid: number): Promise<string | null> {
+    if (!this.top.files.includes(`core-${pid}.img`)) return null;
+    const core = (await this.image(`core-${pid}.img`))?.entries[0];
+    return core ? coreView(core).comm : null;
   }
 
   /** Picks a process: the given pid, or the only one. Throws a StackError listing pids otherwise. */

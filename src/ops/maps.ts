@@ -1,0 +1,208 @@
+/**
+ * A process's VMAs as in /proc/PID/maps (`pagestack maps`), each with its dumped pages (and the
+ * layers holding them), lazy pages and pages not dumped, and the pagemap pages outside every VMA.
+ */
+import { PAGE_SIZE } from '../image/pagemap.js';
+import { int, mmView } from '../image/views.js';
+import { findExtent, LAZY, type ResolvedPagemap } from '../stack/resolve.js';
+import type { Stack } from '../stack/stack.js';
+import {
+  fileNames,
+  MAP_GROWSDOWN,
+  VMA_ANON_SHARED,
+  VMA_AREA_HEAP,
+  VMA_AREA_STACK,
+  VMA_AREA_SYSVIPC,
+  VMA_AREA_VDSO,
+  VMA_AREA_VSYSCALL,
+  VMA_AREA_VVAR,
+  VMA_FILE_BACKED,
+  vmaPerms,
+} from '../stack/vma.js';
+
+/** A run of pages with one source, in the process's addresses. */
+export interface MapsExtent {
+  /** First byte address and end (exclusive). */
+  start: number;
+  end: number;
+  /** Layer index holding the bytes, or -1 for lazy pages. */
+  layer: number;
+  /** Byte offset in that layer's pages file (0 for lazy). */
+  fileOffset: number;
+}
+
+export interface VmaPages {
+  start: number;
+  end: number;
+  /** As /proc/PID/maps: "rw-p". */
+  perms: string;
+  /** vma.pgoff: the byte offset into the mapped file or shared object. */
+  offset: number;
+  /** Mapped file, [heap], [stack], [vdso], ... or "" for anonymous memory. */
+  name: string;
+  /** The shmem pagemap behind a shared anonymous VMA (the pages below are counted there). */
+  shmem: string | null;
+  pages: number;
+  dumped: number;
+  lazy: number;
+  notDumped: number;
+  /** Dumped pages by the layer holding them. */
+  layers: { layer: number; pages: number }[];
+  extents: MapsExtent[];
+}
+
+export interface ProcessMaps {
+  pid: number;
+  comm: string | null;
+  layerNames: string[];
+  /** Sorted by start; without the vsyscall page, which the kernel provides (see `vsyscall`). */
+  vmas: VmaPages[];
+  /** The vsyscall VMA as "start-end" in hex (beyond 2^53), if the mm image has one. */
+  vsyscall: string | null;
+  /** Pagemap pages no VMA covers (CRIU cannot restore these). */
+  outside: MapsExtent[];
+  totals: { pages: number; dumped: number; lazy: number; notDumped: number; outside: number };
+}
+
+/** Pages of `x` within pages [s, e), shifted by `shift` pages into process addresses. */
+function collect(
+  x: ResolvedPagemap['extents'],
+  s: number,
+  e: number,
+  shift: number,
+  into: { dumped: number; lazy: number; layers: Map<number, number>; extents: MapsExtent[] },
+): void {
+  let i = findExtent(x, s);
+  for (; i < x.count && x.start[i]! < e; i++) {
+    const a = Math.max(s, x.start[i]!);
+    const b = Math.min(e, x.end[i]!);
+    if (a >= b) continue;
+    const layer = x.layer[i]!;
+    const n = b - a;
+    if (layer === LAZY) into.lazy += n;
+    else {
+      into.dumped += n;
+      into.layers.set(layer, (into.layers.get(layer) ?? 0) + n);
+    }
+    into.extents.push({
+      start: (a + shift) * PAGE_SIZE,
+      end: (b + shift) * PAGE_SIZE,
+      layer,
+      fileOffset: layer === LAZY ? 0 : x.offset[i]! + (a - x.start[i]!) * PAGE_SIZE,
+    });
+  }
+}
+
+function vmaName(
+  v: { status: number; flags: number; shmid: number },
+  files: Map<number, string>,
+  shmem: string | null,
+): string {
+  const st = v.status;
+  if (st & VMA_AREA_VSYSCALL) return '[vsyscall]';
+  if (st & VMA_AREA_VDSO) return '[vdso]';
+  if (st & VMA_AREA_VVAR) return '[vvar]';
+  if (st & VMA_AREA_HEAP) return '[heap]';
+  if (st & VMA_AREA_SYSVIPC) return `[sysvipc shmid ${v.shmid}]`;
+  if (st & VMA_FILE_BACKED) {
+    const n = files.get(v.shmid);
+    if (n !== undefined) return n;
+    return `[file id ${v.shmid}]`;
+  }
+  if (st & VMA_ANON_SHARED) return `[shmem ${shmem ?? v.shmid}]`;
+  if (st & VMA_AREA_STACK || v.flags & MAP_GROWSDOWN) return '[stack]';
+  return '';
+}
+
+/** A process's VMAs (as /proc/PID/maps) with, for each, its dumped, lazy and missing pages. */
+export async function processMaps(stack: Stack, pid: number): Promise<ProcessMaps> {
+  const vmas = await stack.vmas(pid);
+  vmas.sort((a, b) => a.start - b.start);
+  const files = await fileNames(stack);
+  const privFile = `pagemap-${pid}.img`;
+  const priv = stack.top.files.includes(privFile) ? await stack.resolve(privFile) : null;
+  const out: VmaPages[] = [];
+  const totals = { pages: 0, dumped: 0, lazy: 0, notDumped: 0, outside: 0 };
+  for (const v of vmas) {
+    const shmem = await stack.shmemPagemapFor(v);
+    const acc = { dumped: 0, lazy: 0, layers: new Map<number, number>(), extents: [] as MapsExtent[] };
+    const s = v.start / PAGE_SIZE;
+    const e = v.end / PAGE_SIZE;
+    if (shmem) {
+      if (stack.top.files.includes(shmem)) {
+        const r = await stack.resolve(shmem);
+        const o = v.pgoff / PAGE_SIZE;
+        collect(r.extents, o, o + (e - s), s - o, acc);
+      }
+    } else if (priv) collect(priv.extents, s, e, 0, acc);
+    const pages = e - s;
+    const row: VmaPages = {
+      start: v.start,
+      end: v.end,
+      perms: vmaPerms(v.prot, v.flags),
+      offset: v.pgoff,
+      name: vmaName(v, files, shmem),
+      shmem,
+      pages,
+      dumped: acc.dumped,
+      lazy: acc.lazy,
+      notDumped: pages - acc.dumped - acc.lazy,
+      layers: [...acc.layers.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([layer, p]) => ({ layer, pages: p })),
+      extents: acc.extents,
+    };
+    totals.pages += pages;
+    totals.dumped += row.dumped;
+    totals.lazy += row.lazy;
+    totals.notDumped += row.notDumped;
+    out.push(row);
+  }
+  // private pagemap pages outside every private VMA
+  const outside: MapsExtent[] = [];
+  if (priv) {
+    const x = priv.extents;
+    const privVmas = vmas.filter((_v, i) => out[i]!.shmem === null);
+    let k = 0;
+    for (let i = 0; i < x.count; i++) {
+      let cur = x.start[i]!;
+      const end = x.end[i]!;
+      while (cur < end) {
+        while (k < privVmas.length && privVmas[k]!.end / PAGE_SIZE <= cur) k++;
+        const v = privVmas[k];
+        const vs = v ? v.start / PAGE_SIZE : Number.POSITIVE_INFINITY;
+        if (vs <= cur) {
+          cur = Math.min(end, v!.end / PAGE_SIZE);
+          continue;
+        }
+        const stop = Math.min(end, vs);
+        const layer = x.layer[i]!;
+        outside.push({
+          start: cur * PAGE_SIZE,
+          end: stop * PAGE_SIZE,
+          layer,
+          fileOffset: layer === LAZY ? 0 : x.offset[i]! + (cur - x.start[i]!) * PAGE_SIZE,
+        });
+        totals.outside += stop - cur;
+        cur = stop;
+      }
+    }
+  }
+  let vsyscall: string | null = null;
+  const mm = stack.top.files.includes(`mm-${pid}.img`) ? await stack.image(`mm-${pid}.img`) : null;
+  const mmEntry = mm?.entries[0];
+  for (const m of mmEntry ? mmView(mmEntry).vmas : []) {
+    if (int(m['status']) & VMA_AREA_VSYSCALL) {
+      vsyscall = `${BigInt(m['start'] as bigint).toString(16)}-${BigInt(m['end'] as bigint).toString(16)}`;
+    }
+  }
+  return {
+    pid,
+    comm: await stack.comm(pid),
+    layerNames: stack.layers.map((l) => l.source.name),
+    vmas: out,
+    vsyscall,
+    outside,
+    totals,
+  };
+}

@@ -2,7 +2,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { formatBytes, hex } from '../format.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
-import { type DiffResult, diffStacks, diffToJson, type PageRanges, type ProcessDiff } from '../ops/diff.js';
+import { type DiffResult, diffRows, diffStacks, diffToJson, type ProcessDiff } from '../ops/diff.js';
 import { openTarget } from '../source/open.js';
 import type { Vma } from '../stack/process.js';
 import { partitionPoint } from '../stack/search.js';
@@ -51,43 +51,6 @@ export function describeVma(v: Vma): string {
   return `${hex(v.start)}-${hex(v.end)} ${perms} ${kind}`;
 }
 
-function vmaIndexAt(vmas: readonly Vma[], addr: number): number {
-  return partitionPoint(0, vmas.length, (i) => vmas[i]!.end <= addr);
-}
-
-interface Row {
-  start: number;
-  end: number;
-  what: string;
-  vma: string;
-  pages: number;
-}
-
-/** Splits [s, e) (addresses) at the VMAs' boundaries, naming the VMA of each piece. */
-function splitByVma(s: number, e: number, vmas: readonly Vma[], what: string, out: Row[]): void {
-  let cur = s;
-  let k = vmaIndexAt(vmas, cur);
-  while (cur < e) {
-    const v = vmas[k];
-    if (v && v.start <= cur) {
-      const stop = Math.min(e, v.end);
-      out.push({ start: cur, end: stop, what, vma: describeVma(v), pages: (stop - cur) / PAGE_SIZE });
-      cur = stop;
-      k++;
-    } else {
-      const stop = Math.min(e, v ? v.start : e);
-      out.push({
-        start: cur,
-        end: stop,
-        what,
-        vma: vmas.length ? '(no vma)' : '',
-        pages: (stop - cur) / PAGE_SIZE,
-      });
-      cur = stop;
-    }
-  }
-}
-
 function pagesText(n: number): string {
   return `${commas(n)} page${n === 1 ? '' : 's'}`;
 }
@@ -131,15 +94,11 @@ export function formatProcessDiff(d: ProcessDiff, withBytes: boolean): string {
   ];
   if (d.lazy.pages) parts.push(`${commas(d.lazy.pages)} lazy (not compared)`);
   lines.push(`pid ${d.pid}: ${parts.join(', ')}`);
-  const rows: Row[] = [];
-  const add = (r: PageRanges, what: string, vmas: readonly Vma[]): void => {
-    for (const [s, e] of r.addresses()) splitByVma(s, e, vmas, what, rows);
-  };
-  add(d.changed, 'changed', d.vmasB);
-  add(d.added, 'added', d.vmasB);
-  add(d.removed, 'removed', d.vmasA);
-  add(d.lazy, 'lazy', d.vmasB);
-  rows.sort((x, y) => x.start - y.start);
+  const rows = diffRows(d).map((r) => ({
+    ...r,
+    what: r.kind,
+    vma: r.vma ? describeVma(r.vma) : r.outsideVmas ? '(no vma)' : '',
+  }));
   if (rows.length === 0) {
     lines.push('  no differences');
     return lines.join('\n');

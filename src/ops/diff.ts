@@ -24,6 +24,7 @@ import type { PagemapMemory } from '../stack/memory.js';
 import type { Vma } from '../stack/process.js';
 import { SortedRanges } from '../stack/ranges.js';
 import { findExtent, LAZY } from '../stack/resolve.js';
+import { partitionPoint } from '../stack/search.js';
 import type { RandomAccessFile } from '../stack/source.js';
 import type { Stack } from '../stack/stack.js';
 
@@ -59,6 +60,58 @@ export interface ProcessDiff {
   readonly firstDifferences: number[] | null;
   readonly vmasA: readonly Vma[];
   readonly vmasB: readonly Vma[];
+}
+
+export type DiffKind = 'changed' | 'added' | 'removed' | 'lazy';
+
+/** One range of a process's differences, inside one VMA (or outside every VMA). */
+export interface DiffRow {
+  /** Addresses [start, end). */
+  readonly start: number;
+  readonly end: number;
+  readonly kind: DiffKind;
+  readonly pages: number;
+  /** The VMA holding the range (B's; A's for removed pages), or null. */
+  readonly vma: Vma | null;
+  /** No VMA holds the range although the process has VMAs. */
+  readonly outsideVmas: boolean;
+}
+
+/** Splits [s, e) (addresses) at the VMAs' boundaries, naming the VMA of each piece. */
+function splitByVma(s: number, e: number, vmas: readonly Vma[], kind: DiffKind, out: DiffRow[]): void {
+  let cur = s;
+  let k = partitionPoint(0, vmas.length, (i) => vmas[i]!.end <= cur);
+  while (cur < e) {
+    const v = vmas[k];
+    const inside = v !== undefined && v.start <= cur;
+    const stop = inside ? Math.min(e, v.end) : Math.min(e, v ? v.start : e);
+    out.push({
+      start: cur,
+      end: stop,
+      kind,
+      pages: (stop - cur) / PAGE_SIZE,
+      vma: inside ? v : null,
+      outsideVmas: !inside && vmas.length > 0,
+    });
+    if (inside) k++;
+    cur = stop;
+  }
+}
+
+/**
+ * A process's differences as ranges in address order, split where VMAs begin and end: changed,
+ * added and lazy pages by B's VMAs, removed pages by A's.
+ */
+export function diffRows(d: ProcessDiff): DiffRow[] {
+  const rows: DiffRow[] = [];
+  const add = (r: PageRanges, kind: DiffKind, vmas: readonly Vma[]): void => {
+    for (const [s, e] of r.addresses()) splitByVma(s, e, vmas, kind, rows);
+  };
+  add(d.changed, 'changed', d.vmasB);
+  add(d.added, 'added', d.vmasB);
+  add(d.removed, 'removed', d.vmasA);
+  add(d.lazy, 'lazy', d.vmasB);
+  return rows.sort((x, y) => x.start - y.start);
 }
 
 export interface DiffStats {

@@ -24,7 +24,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { StackError } from '../src/errors.js';
+import { type ErrorCode, StackError } from '../src/errors.js';
 import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/image/pagemap.js';
 import { summarizeStack } from '../src/ops/summary.js';
 import { type VerifyReport, verifyStack } from '../src/ops/verify.js';
@@ -129,10 +129,13 @@ async function expectBroken(
       await s.close();
     }
   },
+  /** The library error's code, where the test pins it. */
+  code?: ErrorCode,
 ): Promise<VerifyReport> {
   await assert.rejects(use(top), (e: unknown) => {
     assert.ok(e instanceof StackError, `expected a StackError, got ${String(e)}`);
     assert.match(e.message, re);
+    if (code !== undefined) assert.equal(e.code, code);
     return true;
   });
   const r = await verify(top);
@@ -207,6 +210,8 @@ describe('broken stacks', () => {
     const r = await expectBroken(
       join(d, '2'),
       /missing 0x100000002000-0x100000006000 in parent pagemap .*1\/pagemap-24588\.img/,
+      undefined,
+      'PAGESTACK_MISSING_IN_PARENT',
     );
     assert.deepEqual(errors(r).length, 1);
   });

@@ -18,7 +18,7 @@
  *
  * Deterministic: the seed is printed (PAGESTACK_FUZZ_SEED=<n> to choose one); the run stops after
  * CASES + JSON_CASES cases or a time budget of about 10 s in all (PAGESTACK_FUZZ_MS, 3/4 for images,
- * 1/4 for JSON), whichever comes first. A failing case is reported with its number;
+ * 1/4 for JSON), whichever comes first, but never before MIN_CASES + MIN_JSON_CASES. A failing case is reported with its number;
  * PAGESTACK_FUZZ_CASE=<k> replays only that case.
  */
 import assert from 'node:assert/strict';
@@ -45,6 +45,9 @@ const FIX = join(import.meta.dirname, 'fixtures', 'criu-4.2');
 const DEFAULT_SEED = 0x5eed_2042;
 const CASES = 20_000;
 const JSON_CASES = 5_000;
+/** At least this many cases run whatever the time budget, so a loaded machine only makes the run longer. */
+const MIN_CASES = 1_000;
+const MIN_JSON_CASES = 200;
 const SLOW_CASE_MS = 5_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -393,7 +396,7 @@ function runFuzz(seed: number, budgetMs: number, jsonBudgetMs: number, only?: nu
   const t0 = performance.now();
   const res: FuzzResult = { seed, cases: 0, jsonCases: 0, accepted: 0, refused: 0, ms: 0, failures: [] };
   for (let k = 0; k < CASES; k++) {
-    if (only === undefined && performance.now() - t0 > budgetMs) break;
+    if (only === undefined && k >= MIN_CASES && performance.now() - t0 > budgetMs) break;
     if (only !== undefined && k > only) break; // JSON cases are numbered from CASES on
     // pagemaps get a larger share: they have the most code paths (fast path, writer, columns)
     const pick = rand() < 0.4 ? files.filter((f) => f.name.includes('pagemap')) : files;
@@ -441,7 +444,7 @@ function runFuzz(seed: number, budgetMs: number, jsonBudgetMs: number, only?: nu
   const jrand = rng(seed ^ 0x6a50);
   const t1 = performance.now();
   for (let k = 0; k < JSON_CASES; k++) {
-    if (only === undefined && performance.now() - t1 > jsonBudgetMs) break;
+    if (only === undefined && k >= MIN_JSON_CASES && performance.now() - t1 > jsonBudgetMs) break;
     if (only !== undefined && k + CASES > only) break;
     const src = docs[Math.floor(jrand() * docs.length)]!;
     const doc = parseJson(src.text);
@@ -510,7 +513,10 @@ if (process.env['PAGESTACK_FUZZ_CHILD'] === '1') {
     t.diagnostic(
       `seed ${r.seed}: ${r.cases} image cases (${r.accepted} decoded, ${r.refused} refused with a typed error) and ${r.jsonCases} JSON cases in ${r.ms} ms`,
     );
-    assert.ok(r.cases >= 1000 && r.jsonCases >= 200, `too few cases ran (${r.cases}, ${r.jsonCases})`);
+    assert.ok(
+      r.cases >= MIN_CASES && r.jsonCases >= MIN_JSON_CASES,
+      `too few cases ran (${r.cases}, ${r.jsonCases})`,
+    );
     assert.ok(r.accepted > 0 && r.refused > 0, 'both outcomes occur');
     assert.deepEqual(
       r.failures,

@@ -122,4 +122,15 @@ describe('live CRIU: tree (3 processes, shared memory, 2 threads) through delta'
     await assertGood(top);
     await restoreAndVerify(t, top);
   });
+
+  test('squash of that stack (shared memory pulled up from the parent) restores', async (t) => {
+    const flat = join(root, 'flat');
+    const r = await cli(['squash', join(root, 'stack', '2'), '-o', flat]);
+    assert.equal(r.code, 0, r.err);
+    for (const pm of readdirSync(flat).filter((f) => f.startsWith('pagemap-'))) {
+      assert.equal(entriesOf(join(flat, pm)).filter(([, , f]) => f & PE_PARENT).length, 0, pm);
+    }
+    await assertGood(flat);
+    await restoreAndVerify(t, flat);
+  });
 });

@@ -184,6 +184,20 @@ describe('live CRIU: series dumps, pagestack stacks, CRIU restores', { skip: SKI
     await restoreAndVerify(t, join(dir, '3'), 2);
   });
 
+  test('delta 1 -> 3 (Q gone, N new, R partly rewritten) and a delta of dump 3 on itself restore', async (t) => {
+    const dir = join(root, 'skip');
+    mkdirSync(dir);
+    await pagestack('delta', DUMP[0]!, DUMP[2]!, '-o', join(dir, '3'));
+    await assertGood(join(dir, '3'), 2);
+    await restoreAndVerify(t, join(dir, '3'), 2);
+    // every page from the parent: the top's pages file is empty
+    await pagestack('delta', join(dir, '3'), DUMP[2]!, '-o', join(dir, 'same'));
+    assert.equal(pageCounts(join(dir, 'same')).present, 0);
+    assert.equal(statSync(join(dir, 'same', 'pages-1.img')).size, 0);
+    await assertGood(join(dir, 'same'), 2);
+    await restoreAndVerify(t, join(dir, 'same'), 2);
+  });
+
   test('squash of the stack, and squash --keep-below its base, restore', async (t) => {
     const flat = join(root, 'flat');
     await pagestack('squash', join(STACK, '3'), '-o', flat);

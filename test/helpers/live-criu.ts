@@ -3,8 +3,8 @@
  * dumped by a real CRIU (4.0 or newer), signalled, restored, and asked to check their own memory.
  *
  * Finding CRIU: env PAGESTACK_CRIU (a criu binary), else `criu` on PATH; used only if its
- * `--version` says 4.0 or newer, and only as root (CRIU needs it). PAGESTACK_CRIT names CRIU's crit
- * (kept for diagnosis, not needed here). Without a usable CRIU the live tests skip with one line,
+ * `--version` says 4.0 or newer, and only as root (CRIU needs it). PAGESTACK_CRIT (CRIU's crit) is
+ * picked up as `LIVE.crit` for diagnosis; no test needs it. Without a usable CRIU the live tests skip with one line,
  * except in CI (env CI set): there a skip would hide that nothing was tested, so it is a failure.
  *
  * Restores run in a fresh pid namespace (`unshare -p -f --mount-proc`): a restored task gets the

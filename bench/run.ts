@@ -2,7 +2,7 @@
  * Runs the benchmarks one after another, each in its own process: `npm run bench`
  * (= `node --import tsx bench/run.ts [NAME...]`, e.g. `npm run bench -- stack` for one of them).
  *
- * The benchmarks are bench/decode.ts, bench/delta.ts and bench/stack.ts, in that order; one that
+ * The benchmarks are bench/decode.ts, bench/delta.ts, bench/stack.ts and bench/scaling.ts, in that order; one that
  * does not exist (yet) is skipped. Helpers in bench/ (gen.ts, ...) are not benchmarks. Some parts
  * of the benchmarks run the built CLI: `npm run build` first. Exits 1 if any benchmark failed.
  */
@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-const BENCHES = ['decode', 'delta', 'stack'];
+const BENCHES = ['decode', 'delta', 'stack', 'scaling'];
 
 function main(): number {
   const wanted = process.argv.slice(2).map((a) => a.replace(/^bench\//, '').replace(/\.ts$/, ''));

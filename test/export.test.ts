@@ -698,6 +698,16 @@ describe('CLI', () => {
     );
     assert.equal(r.out.split('\n').length, 2);
     assert.equal(r.err, '');
+    // --sync (fsync before the rename) writes the same bytes, also written beside and renamed
+    const synced = join(tmp, 'cli-sync.elf');
+    r = await cli(['export', join(FIX, 'series-stack/3'), '--sync', '-o', synced]);
+    assert.equal(r.code, 0, r.err);
+    assert.ok(Buffer.compare(readFileSync(synced), readFileSync(out)) === 0, '--sync: the same core');
+    assert.deepEqual(
+      readdirSync(tmp).filter((n) => n.includes('.pagestack-tmp-')),
+      [],
+      'no temporary file left',
+    );
     const raw = join(tmp, 'cli.raw');
     r = await cli([
       'export',

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { makePagemap } from '../bench/pagemap-gen.js';
 import { decodeToJsonText, encodeImage } from '../src/image/image.js';
-import { decodeToJsonChunks, pagemapLayoutMatchesSchema } from '../src/image/pagemap-json.js';
+import { decodeToJsonChunks, emitJsonChunks, pagemapLayoutMatchesSchema } from '../src/image/pagemap-json.js';
 import type { Message } from '../src/image/schema.js';
 import { cli } from './helpers/cli.js';
 import { FIX } from './helpers/fixtures.js';
@@ -31,6 +31,17 @@ function agree(buf: Uint8Array, what: string): void {
     } catch (e) {
       fast = e as Error;
     }
+    // the streaming form (one refilled buffer) gives the same bytes, or fails the same way
+    let streamed: string | Error;
+    try {
+      const parts: Buffer[] = [];
+      emitJsonChunks(buf, pretty, (c) => parts.push(Buffer.from(c)));
+      streamed = utf8.decode(Buffer.concat(parts));
+    } catch (e) {
+      streamed = e as Error;
+    }
+    if (typeof fast === 'string') assert.equal(streamed, fast, `${what}: emitJsonChunks`);
+    else assert.equal((streamed as Error).message, fast.message, `${what}: emitJsonChunks`);
     if (typeof generic === 'string') assert.equal(fast, generic, `${what}${pretty ? ' (pretty)' : ''}`);
     else {
       assert.ok(

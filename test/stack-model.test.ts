@@ -342,6 +342,53 @@ async function checkRead(
   }
 }
 
+/**
+ * A batch read (readMany / readManySync) against single reads of the model: the bytes of every
+ * read back to back, or, when any read fails, the error of the first failing one.
+ */
+async function checkBatch(
+  g: Generated,
+  mem: PagemapMemory,
+  addrs: number[],
+  len: number,
+  zero: boolean,
+): Promise<void> {
+  const what = `stack ${g.no} (seed ${SEED}): batch of ${addrs.length} x ${len}${zero ? ' zero' : ''}`;
+  const want = new Uint8Array(addrs.length * len);
+  let wantErr: MemoryAccessError | null = null;
+  addrs.forEach((a, k) => {
+    const w = expectRead(g, a, len, zero);
+    if (w instanceof Uint8Array) want.set(w, k * len);
+    else wantErr ??= w as MemoryAccessError;
+  });
+  for (const sync of [true, false]) {
+    let got: Uint8Array | MemoryAccessError;
+    try {
+      got = sync ? mem.readManySync(addrs, len, { zero }) : await mem.readMany(addrs, len, { zero });
+    } catch (e) {
+      if (!(e instanceof MemoryAccessError)) throw e;
+      got = e;
+    }
+    const how = `${what} (${sync ? 'readManySync' : 'readMany'})`;
+    if (wantErr === null) {
+      assert.ok(got instanceof Uint8Array, `${how}: ${String(got)}`);
+      if (Buffer.compare(got, want) !== 0) {
+        let i = 0;
+        while (got[i] === want[i]) i++;
+        assert.fail(`${how}: first difference in read ${Math.floor(i / len)} at +${i % len}`);
+      }
+    } else {
+      const err: MemoryAccessError = wantErr;
+      assert.ok(
+        got instanceof MemoryAccessError,
+        `${how}: expected ${err.reason} at ${err.address.toString(16)}`,
+      );
+      assert.equal(got.reason, err.reason, how);
+      assert.equal(got.address, err.address, how);
+    }
+  }
+}
+
 /** Pages worth checking one by one: the window with margins, and the huge zone's boundaries. */
 function probePages(g: Generated): number[] {
   const out: number[] = [];
@@ -451,6 +498,24 @@ async function checkStack(g: Generated): Promise<void> {
       const addr = lo + randInt(rr, 0, span);
       const len = rr() < 0.1 ? randInt(rr, 0, 48 * PAGE_SIZE) : randInt(rr, 1, 3 * PAGE_SIZE);
       await checkRead(g, mem, addr, len, rr() < 0.3, rr() < 0.5);
+    }
+    // batch reads: random, clustered (coalesced into shared reads), repeated addresses
+    for (let k = 0; k < 8; k++) {
+      const len = rr() < 0.5 ? PAGE_SIZE : randInt(rr, 1, 2 * PAGE_SIZE);
+      const addrs: number[] = [];
+      const n = randInt(rr, 1, 40);
+      for (let j = 0; j < n; j++) {
+        const prev = addrs[addrs.length - 1];
+        const r = rr();
+        addrs.push(
+          prev !== undefined && r < 0.4
+            ? prev + randInt(rr, 0, 3 * PAGE_SIZE)
+            : prev !== undefined && r < 0.5
+              ? prev
+              : lo + randInt(rr, 0, span),
+        );
+      }
+      await checkBatch(g, mem, addrs, len, k % 4 !== 0);
     }
     if (g.hugeBase >= 0) {
       for (const p of probePages(g).filter((q) => q >= g.hugeBase - 1)) {

@@ -1,8 +1,10 @@
 /** `pagestack decode FILE [--pretty] [-o OUT]`: an image as crit-compatible JSON. */
+import { writeSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
-import { writeFileAtomic } from '../engine/output.js';
-import { ImageFormatError, RawImageError } from '../errors.js';
-import { decodeToJsonChunks } from '../image/pagemap-json.js';
+import { errnoText } from '../engine/fs.js';
+import { AtomicFile } from '../engine/output.js';
+import { ImageFormatError, OutputError, PagestackError, RawImageError } from '../errors.js';
+import { decodeToJsonChunks, emitJsonChunks } from '../image/pagemap-json.js';
 import { cliStreams, readWholeFile } from './io.js';
 
 const NEWLINE = new Uint8Array([10]);
@@ -16,27 +18,53 @@ export function registerDecode(program: Command): void {
     .option('-o, --output <out>', 'write the JSON here instead of stdout')
     .action(async (file, opts) => {
       const buf = await readWholeFile(file);
-      let chunks: Uint8Array[];
-      try {
-        // the whole text is made before anything is written: a bad image writes nothing
-        chunks = decodeToJsonChunks(buf, opts.pretty === true);
-      } catch (e) {
+      const pretty = opts.pretty === true;
+      const named = (e: unknown): unknown => {
         if (
           e instanceof RawImageError ||
           (/(^|\/)pages-[^/]*\.img$/.test(file) && e instanceof ImageFormatError)
         ) {
-          throw new ImageFormatError(
+          return new ImageFormatError(
             'holds raw memory pages, not a protobuf image; read memory with `pagestack read DIR ADDR LEN` (or `pagestack export`)',
             0,
             file,
           );
         }
-        if (e instanceof ImageFormatError) throw e.withFile(file);
-        throw e;
+        if (e instanceof ImageFormatError) return e.withFile(file);
+        return e;
+      };
+      if (opts.output) {
+        // Streamed into the temporary file beside OUT through one refilled buffer (it stays in
+        // the CPU cache), written synchronously as each 1 MiB is made; a bad image aborts, which
+        // removes that file: OUT is never touched. JSON can always be made again: atomic, but no
+        // fsync (it costs more than the decoding).
+        const out = await AtomicFile.create(opts.output, { durable: false });
+        const fd = out.fh.fd;
+        const write = (c: Uint8Array): void => {
+          for (let at = 0; at < c.length; ) at += writeSync(fd, c, at, c.length - at);
+        };
+        try {
+          emitJsonChunks(buf, pretty, write);
+          write(NEWLINE);
+        } catch (e) {
+          await out.abort();
+          const n = named(e);
+          if (n instanceof PagestackError) throw n;
+          throw new OutputError(`${opts.output}: cannot write: ${errnoText(n)}`, 'PAGESTACK_OUTPUT', {
+            file: opts.output,
+          });
+        }
+        await out.commit();
+        return;
+      }
+      let chunks: Uint8Array[];
+      try {
+        // the whole text is made before anything is written: a bad image writes nothing
+        chunks = decodeToJsonChunks(buf, pretty);
+      } catch (e) {
+        throw named(e);
       }
       chunks.push(NEWLINE);
-      // JSON can always be made again: atomic, but no fsync (it costs more than the decoding)
-      if (opts.output) await writeFileAtomic(opts.output, chunks, { durable: false });
-      else for (const c of chunks) cliStreams().stdout(c);
+      for (const c of chunks) cliStreams().stdout(c);
     });
 }

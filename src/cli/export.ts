@@ -69,6 +69,10 @@ export function registerExport(program: Command): void {
     .option('--start <addr>', 'export only addresses from here (raw: byte 0; default the first VMA start)')
     .option('--end <addr>', 'export only addresses below this (raw default: the last VMA end)')
     .option(
+      '--sync',
+      'fsync the result before renaming it into place (by default, as cp or gcore, it is left to the page cache)',
+    )
+    .option(
       '--force',
       `raw: write even when the span is above ${formatBytes(MAX_RAW_SPAN)} (the file is sparse, but huge)`,
     )
@@ -96,7 +100,14 @@ export function registerExport(program: Command): void {
         const streams = cliStreams();
         const bar = streams.progressSink?.() ?? null;
         const progress: ProgressReporter = bar ? textProgressBar(bar) : noProgress;
-        const common = { pid, start, end, progress, stream: toStdout ? writeStdout : undefined };
+        const common = {
+          pid,
+          start,
+          end,
+          progress,
+          stream: toStdout ? writeStdout : undefined,
+          sync: opts.sync === true,
+        };
         const summary =
           format === 'elf'
             ? await exportElf(stack, dest, common)

@@ -97,7 +97,8 @@ export async function readWholeFile(path: string): Promise<Uint8Array> {
     throw new FileError(`${path}: is ${kind}, expected a regular file`);
   }
   try {
-    return new Uint8Array(await readFile(path));
+    const b = await readFile(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.length); // a view, not a copy
   } catch (e) {
     throw new FileError(`${path}: ${errnoText(e)}`);
   }

@@ -219,7 +219,7 @@ export async function copyInto(
   const afterWrite = (n: number) => {
     done += n;
     progress.update(done);
-    if (out.fh && !flushing && done - flushedAt >= FLUSH_EVERY && done < total) {
+    if (out.fh && out.durable && !flushing && done - flushedAt >= FLUSH_EVERY && done < total) {
       flushedAt = done;
       flushing = out.fh.datasync().finally(() => {
         flushing = null;

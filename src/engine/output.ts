@@ -200,12 +200,15 @@ export interface OutputSink {
   readonly fh: FileHandle | null;
   /** Writes all of `buf[at, at+length)` at output offset `pos` (streams: at the current end). */
   write(buf: Uint8Array, at: number, length: number, pos: number): Promise<void>;
+  /** The file is fsynced before its rename: writers may start writing back early (copyInto). */
+  readonly durable?: boolean;
 }
 
-function fileSink(fh: FileHandle, name: string, positioned: boolean): OutputSink {
+function fileSink(fh: FileHandle, name: string, positioned: boolean, durable = false): OutputSink {
   return {
     name,
     fh: positioned ? fh : null,
+    durable,
     async write(buf, at, length, pos) {
       let done = 0;
       while (done < length) {
@@ -262,7 +265,8 @@ export async function writeAt(
 export async function writeOutput(
   dest: string,
   fill: (out: OutputSink) => Promise<void>,
-  opts: { stream?: StreamWrite; mode?: number } = {},
+  /** durable (default true): fsync the regular file before its rename. */
+  opts: { stream?: StreamWrite; mode?: number; durable?: boolean } = {},
 ): Promise<void> {
   if (opts.stream) {
     await fill(streamSink(opts.stream, dest));
@@ -294,9 +298,10 @@ export async function writeOutput(
     return;
   }
   // memory images may hold secrets: the result is readable by its owner only, like a core dump
-  const f = await AtomicFile.create(dest, { mode: opts.mode ?? 0o600 });
+  const durable = opts.durable !== false;
+  const f = await AtomicFile.create(dest, { mode: opts.mode ?? 0o600, durable });
   try {
-    await fill(fileSink(f.fh, dest, true));
+    await fill(fileSink(f.fh, dest, true, durable));
   } catch (e) {
     await f.abort();
     throw e;

@@ -140,6 +140,12 @@ export interface ExportOptions {
   chunkSize?: number;
   /** Write to this stream (standard output) instead of the file `dest`, which only names it. */
   stream?: StreamWrite;
+  /**
+   * fsync the result before renaming it into place (default false): an export is a derived file,
+   * the images it comes from are never at risk, so like `cp` or gdb's `gcore` it need not wait for
+   * the disk unless asked. It is written beside `dest` and renamed either way.
+   */
+  sync?: boolean;
 }
 
 export interface ExportSummary {

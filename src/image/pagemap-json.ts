@@ -52,39 +52,6 @@ export function pagemapLayoutMatchesSchema(): boolean {
   return layoutOk;
 }
 
-/** Output bytes in chunks of about 1 MiB. */
-class ByteSink {
-  readonly chunks: Uint8Array[] = [];
-  buf = new Uint8Array(CHUNK);
-  p = 0;
-
-  /** Makes room for `n` more bytes in `buf`. */
-  room(n: number): void {
-    if (this.p + n <= this.buf.length) return;
-    if (this.p > 0) this.chunks.push(this.buf.subarray(0, this.p));
-    this.buf = new Uint8Array(Math.max(CHUNK, n));
-    this.p = 0;
-  }
-
-  text(s: string): void {
-    // all text written here is ASCII (JSON as Python writes it escapes everything else)
-    this.room(s.length);
-    this.p += ascii.encodeInto(s, this.buf.subarray(this.p)).written;
-  }
-
-  bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.p);
-    this.p += b.length;
-  }
-
-  finish(): Uint8Array[] {
-    if (this.p > 0) this.chunks.push(this.buf.subarray(0, this.p));
-    this.p = 0;
-    return this.chunks;
-  }
-}
-
 /**
  * crit JSON of an image as ASCII bytes, in chunks: the same bytes as
  * `new TextEncoder().encode(decodeToJsonText(buf, pretty))`, and the same errors.
@@ -94,7 +61,23 @@ export function decodeToJsonChunks(buf: Uint8Array, pretty: boolean): Uint8Array
   if (magic !== 'PAGEMAP' || !pagemapLayoutMatchesSchema()) {
     return [ascii.encode(decodeToJsonText(buf, pretty))];
   }
-  return pagemapToJson(buf, start, pretty);
+  const chunks: Uint8Array[] = [];
+  new PagemapJsonWriter(buf, start, pretty, false).run((c) => chunks.push(c));
+  return chunks;
+}
+
+/**
+ * The same bytes as `decodeToJsonChunks`, handed to `emit` a chunk at a time as they are made;
+ * each chunk is only valid during its call (one buffer is refilled, which stays in the CPU cache).
+ * An error (a bad entry) is thrown after the chunks before it were emitted.
+ */
+export function emitJsonChunks(buf: Uint8Array, pretty: boolean, emit: (chunk: Uint8Array) => void): void {
+  const { magic, start } = readFraming(buf);
+  if (magic !== 'PAGEMAP' || !pagemapLayoutMatchesSchema()) {
+    emit(ascii.encode(decodeToJsonText(buf, pretty)));
+    return;
+  }
+  new PagemapJsonWriter(buf, start, pretty, true).run(emit);
 }
 
 const IND_ENTRY = '        ';
@@ -249,111 +232,218 @@ function tailText(f: Fields, pretty: boolean): Uint8Array {
   return out.slice(0, q);
 }
 
-const NOT_CACHED = new Uint8Array(0);
+/** `b` as little-endian 32-bit words, the last one zero-padded. */
+function toWords(b: Uint8Array): Int32Array {
+  const padded = new Uint8Array((b.length + 3) & ~3);
+  padded.set(b);
+  const dv = new DataView(padded.buffer);
+  const w = new Int32Array(padded.length >> 2);
+  for (let k = 0; k < w.length; k++) w[k] = dv.getInt32(4 * k, true);
+  return w;
+}
 
-function pagemapToJson(b: Uint8Array, start: number, pretty: boolean): Uint8Array[] {
-  const out = new ByteSink();
-  const HEADS = pretty ? HEADS_PRETTY : HEADS_PLAIN;
-  const CLOSE = pretty ? CLOSE_PRETTY : CLOSE_PLAIN;
-  // cached tail texts (one cache per call: plain and pretty differ)
-  const tailKeys = new Float64Array(1021).fill(-1);
-  const tailTexts: Uint8Array[] = new Array(1021).fill(NOT_CACHED);
-  out.text(pretty ? '{\n    "magic": "PAGEMAP",\n    "entries": [' : '{"magic": "PAGEMAP", "entries": [');
-  const n = b.length;
-  const f = new Fields();
-  let off = start;
-  let i = 0;
-  for (; off < n; i++) {
-    // the same framing checks, in the same order, as forEachEntry in the generic path
-    const s = off + 4;
-    const e = s + entryLength(b, off, i);
-    off = e;
-    if (i === 0) {
-      // the pagemap_head
-      out.text(pretty ? `\n${IND_ENTRY}` : '');
-      out.text(genericEntry(b, s, e, i, pretty));
-      continue;
-    }
-    out.room(512); // an entry of the forms below takes less than 400 bytes
-    const buf = out.buf;
+const CHUNK_ROOM = 512; // an entry of the quick or fields-1..5 forms takes less than 400 bytes
+const TAIL_SLOTS = 16384;
+const TAIL_SHIFT = 18; // 32 - log2(TAIL_SLOTS): the top bits of a multiplicative hash
 
-    // Quick path, what CRIU writes: vaddr first, then a few bytes (<= 6) that repeat from entry to
-    // entry; their text is cached by those bytes.
-    if (b[s] === 0x08) {
-      let p = s + 1;
-      let x = b[p++]!;
-      let lo = x & 0x7f;
-      let hi = 0;
-      if (x >= 0x80) {
-        // at most 10 bytes; reading past `e` is caught by the `p <= e` check below
-        for (let shift = 7; ; shift += 7) {
-          if (shift > 63) {
-            x = 0x80;
-            break;
-          }
-          x = b[p++]!;
-          if (shift < 28) lo |= (x & 0x7f) << shift;
-          else if (shift === 28) {
-            lo |= (x & 0x0f) << 28;
-            hi = (x & 0x7f) >>> 4;
-          } else hi |= (x & 0x7f) << (shift - 32);
-          if (!(x >= 0x80)) {
-            if (shift === 63 && x > 1) x = 0x80;
-            break;
-          }
-        }
-      }
-      const tl = e - p;
-      if (!(x >= 0x80) && tl >= 0 && tl <= 6) {
-        let key = tl;
-        for (let j = p; j < e; j++) key = key * 256 + b[j]!;
-        // a direct-mapped cache of 1024 slots (keys are below 2^51)
-        const slot = (key % 1021) | 0;
-        let tail: Uint8Array;
-        if (tailKeys[slot] === key) tail = tailTexts[slot]!;
-        else {
-          f.have = 2;
-          tail = readFields(b, p, e, f) ? tailText(f, pretty) : NOT_CACHED;
-          tailKeys[slot] = key;
-          tailTexts[slot] = tail;
-        }
-        if (tail !== NOT_CACHED) {
-          let q = copy(buf, out.p, HEADS[3]!);
-          q = pretty ? writeHex64(buf, q, lo >>> 0, hi >>> 0) : writeU64(buf, q, lo >>> 0, hi >>> 0);
-          buf.set(tail, q);
-          out.p = q + tail.length;
-          continue;
-        }
-      }
-    }
+/**
+ * The pagemap writer: `run(emit)` writes the text into a buffer of about 1 MiB and emits it each
+ * time it is full. With `reuse`, the same buffer is refilled (it stays in the CPU cache; `emit`
+ * must be done with a chunk when it returns); otherwise each chunk is a new buffer the caller may
+ * keep. All entries go through one loop in one call: a loop left and re-entered per chunk kept
+ * deoptimising at its exit (optimised by on-stack replacement before the exit ever ran).
+ */
+class PagemapJsonWriter {
+  private readonly HEADS: Uint8Array[];
+  private readonly CLOSE: Uint8Array;
+  private readonly f = new Fields();
+  // Direct-mapped cache of the text after the vaddr value (see tailText), keyed by the bytes after
+  // the vaddr varint (up to 8 of them: their count and two 32-bit halves); texts in one pool.
+  private readonly tailKeyLo = new Int32Array(TAIL_SLOTS);
+  private readonly tailKeyHi = new Int32Array(TAIL_SLOTS);
+  private readonly tailKeyLen = new Int32Array(TAIL_SLOTS).fill(-1);
+  /** Start of slot's text in `pool`, or -1: entries with those bytes take the general path. */
+  private readonly tailAt = new Int32Array(TAIL_SLOTS);
+  private readonly tailLen = new Int32Array(TAIL_SLOTS);
+  /** The cached texts as little-endian 32-bit words (each text starts at a word), zero-padded. */
+  private pool = new Int32Array(64 * 1024);
+  private poolEnd = 0;
+  /** HEADS[3] (the usual entry head) as words, and its length in bytes. */
+  private readonly headWords: Int32Array;
 
-    // Any other entry of fields 1..5
-    f.have = 0;
-    if (!readFields(b, s, e, f)) {
-      // the generic way: prints odd entries as the generic path does, throws its errors for bad ones
-      out.text(pretty ? `,\n${IND_ENTRY}` : ', ');
-      out.text(genericEntry(b, s, e, i, pretty));
-      continue;
-    }
-    const have = f.have;
-    let q = copy(buf, out.p, HEADS[1 + (have & 2)]!);
-    if (have === 0) {
-      buf[q++] = 0x7d; // {}
-      out.p = q;
-      continue;
-    }
-    if (have & 2) q = pretty ? writeHex64(buf, q, f.vLo, f.vHi) : writeU64(buf, q, f.vLo, f.vHi);
-    const mid = middle(have, f.compat, f.inParent, f.flags, pretty);
-    buf.set(mid, q);
-    q += mid.length;
-    if (have & 32) {
-      q = writeU64(buf, q, f.nLo, f.nHi);
-      q = copy(buf, q, CLOSE);
-    }
-    out.p = q;
+  constructor(
+    private readonly b: Uint8Array,
+    private readonly start: number,
+    private readonly pretty: boolean,
+    private readonly reuse: boolean,
+  ) {
+    this.HEADS = pretty ? HEADS_PRETTY : HEADS_PLAIN;
+    this.CLOSE = pretty ? CLOSE_PRETTY : CLOSE_PLAIN;
+    this.headWords = toWords(this.HEADS[3]!);
   }
-  out.text(pretty ? (i === 0 ? ']\n}' : '\n    ]\n}') : ']}');
-  return out.finish();
+
+  run(emit: (chunk: Uint8Array) => void): void {
+    let buf = new Uint8Array(CHUNK);
+    let dv = new DataView(buf.buffer);
+    let q = 0;
+    /** Hands the text so far to `emit` and starts a buffer (the same one, with `reuse`). */
+    const flush = (): void => {
+      if (q > 0) emit(buf.subarray(0, q));
+      if (!this.reuse) {
+        buf = new Uint8Array(CHUNK);
+        dv = new DataView(buf.buffer);
+      }
+      q = 0;
+    };
+    /** Writes text made the slow way (generic-path entries, the head), of any length. */
+    const put = (t: Uint8Array): void => {
+      if (t.length > buf.length - CHUNK_ROOM - q) {
+        flush();
+        if (t.length > buf.length - CHUNK_ROOM) {
+          emit(t);
+          return;
+        }
+      }
+      buf.set(t, q);
+      q += t.length;
+    };
+    const pretty = this.pretty;
+    put(
+      ascii.encode(
+        pretty ? '{\n    "magic": "PAGEMAP",\n    "entries": [' : '{"magic": "PAGEMAP", "entries": [',
+      ),
+    );
+    const b = this.b;
+    const n = b.length;
+    // Cached texts are copied 4 bytes at a time through a DataView (unaligned stores, inlined by
+    // the JIT; byte-at-a-time copies were most of the time). The last word may write up to 3 bytes
+    // past the text: they are overwritten next, and CHUNK_ROOM keeps them inside the buffer.
+    const headWords = this.headWords;
+    const headLen = this.HEADS[3]!.length;
+    const headN = headWords.length;
+    const { tailKeyLo, tailKeyHi, tailKeyLen, tailAt, tailLen } = this;
+    const limit = CHUNK - CHUNK_ROOM;
+    let off = this.start;
+    let i = 0;
+    for (; off < n; i++) {
+      if (q > limit) flush();
+      // the same framing checks, in the same order, as forEachEntry in the generic path
+      const s = off + 4;
+      const e = s + entryLength(b, off, i);
+      off = e;
+      if (i === 0) {
+        // the pagemap_head
+        put(ascii.encode(`${pretty ? `\n${IND_ENTRY}` : ''}${genericEntry(b, s, e, i, pretty)}`));
+        continue;
+      }
+
+      // Quick path, what CRIU writes: vaddr first, then a few bytes (<= 6) that repeat from entry
+      // to entry; their text is cached by those bytes.
+      if (b[s] === 0x08) {
+        let p = s + 1;
+        let x = b[p++]!;
+        let lo = x & 0x7f;
+        let hi = 0;
+        if (x >= 0x80) {
+          // at most 10 bytes; reading past `e` is caught by the `tl >= 0` check below
+          for (let shift = 7; ; shift += 7) {
+            if (shift > 63) {
+              x = 0x80;
+              break;
+            }
+            x = b[p++]!;
+            if (shift < 28) lo |= (x & 0x7f) << shift;
+            else if (shift === 28) {
+              lo |= (x & 0x0f) << 28;
+              hi = (x & 0x7f) >>> 4;
+            } else hi |= (x & 0x7f) << (shift - 32);
+            if (!(x >= 0x80)) {
+              if (shift === 63 && x > 1) x = 0x80;
+              break;
+            }
+          }
+        }
+        const tl = e - p;
+        if (!(x >= 0x80) && tl >= 0 && tl <= 8) {
+          // key: the count, the first 4 bytes in keyLo, the rest in keyHi
+          let keyLo = 0;
+          let keyHi = 0;
+          let j = p;
+          for (const e4 = p + Math.min(tl, 4); j < e4; j++) keyLo = (keyLo << 8) | b[j]!;
+          for (; j < e; j++) keyHi = (keyHi << 8) | b[j]!;
+          const slot = Math.imul(keyLo ^ Math.imul(keyHi + tl, 0x85ebca6b), 0x9e3779b1) >>> TAIL_SHIFT;
+          if (tailKeyHi[slot] !== keyHi || tailKeyLo[slot] !== keyLo || tailKeyLen[slot] !== tl) {
+            this.cacheTail(slot, keyLo, keyHi, tl, p, e);
+          }
+          const at = tailAt[slot]!;
+          if (at >= 0) {
+            for (let k = 0; k < headN; k++) dv.setInt32(q + 4 * k, headWords[k]!, true);
+            q += headLen;
+            q = pretty
+              ? writeHex64(buf, q, lo >>> 0, hi >>> 0)
+              : hi > 0 && hi < 0x200000 // (hi is signed here: a negative one is >= 2^31)
+                ? writeDecimalWords(dv, q, hi * TWO32 + (lo >>> 0))
+                : writeU64(buf, q, lo >>> 0, hi >>> 0);
+            const pool = this.pool;
+            const len = tailLen[slot]!;
+            for (let k = 0, w = at; k < len; k += 4, w++) dv.setInt32(q + k, pool[w]!, true);
+            q += len;
+            continue;
+          }
+        }
+      }
+
+      // Any other entry of fields 1..5
+      const f = this.f;
+      f.have = 0;
+      if (!readFields(b, s, e, f)) {
+        // the generic way: prints odd entries as the generic path does, throws its errors for bad ones
+        put(ascii.encode(`${pretty ? `,\n${IND_ENTRY}` : ', '}${genericEntry(b, s, e, i, pretty)}`));
+        continue;
+      }
+      const have = f.have;
+      q = copy(buf, q, this.HEADS[1 + (have & 2)]!);
+      if (have === 0) {
+        buf[q++] = 0x7d; // {}
+        continue;
+      }
+      if (have & 2) q = pretty ? writeHex64(buf, q, f.vLo, f.vHi) : writeU64(buf, q, f.vLo, f.vHi);
+      const mid = middle(have, f.compat, f.inParent, f.flags, pretty);
+      buf.set(mid, q);
+      q += mid.length;
+      if (have & 32) {
+        q = writeU64(buf, q, f.nLo, f.nHi);
+        q = copy(buf, q, this.CLOSE);
+      }
+    }
+    put(ascii.encode(pretty ? (i === 0 ? ']\n}' : '\n    ]\n}') : ']}'));
+    flush();
+  }
+
+  /** Fills tail cache slot `slot` for the entry bytes b[p, e) after a vaddr. */
+  private cacheTail(slot: number, keyLo: number, keyHi: number, tl: number, p: number, e: number): void {
+    this.tailKeyLo[slot] = keyLo;
+    this.tailKeyHi[slot] = keyHi;
+    this.tailKeyLen[slot] = tl;
+    const f = this.f;
+    f.have = 2;
+    if (!readFields(this.b, p, e, f)) {
+      this.tailAt[slot] = -1;
+      return;
+    }
+    const text = tailText(f, this.pretty);
+    const t = toWords(text);
+    if (this.poolEnd + t.length > this.pool.length) {
+      // the pool holds at most TAIL_SLOTS live texts; start over when full (slots are refilled)
+      this.tailKeyLen.fill(-1);
+      this.tailKeyLen[slot] = tl;
+      this.poolEnd = 0;
+    }
+    this.pool.set(t, this.poolEnd);
+    this.tailAt[slot] = this.poolEnd;
+    this.tailLen[slot] = text.length;
+    this.poolEnd += t.length;
+  }
 }
 
 /** Decimal digits of an unsigned 64-bit value given as two 32-bit halves. */
@@ -371,6 +461,54 @@ const PAIRS = ascii.encode(Array.from({ length: 100 }, (_, k) => String(k).padSt
 let lastTop = -1;
 let lastTopLen = 0;
 const lastTopDigits = new Uint8Array(10);
+
+/** "0000".."9999" as little-endian 32-bit words of 4 ASCII digits. */
+const DIGITS4 = (() => {
+  const w = new Int32Array(10000);
+  for (let k = 0; k < 10000; k++) {
+    const t = String(k).padStart(4, '0');
+    w[k] = t.charCodeAt(0) | (t.charCodeAt(1) << 8) | (t.charCodeAt(2) << 16) | (t.charCodeAt(3) << 24);
+  }
+  return w;
+})();
+
+let lastTopW = -1;
+let lastTopWLen = 0;
+let lastTopW0 = 0;
+let lastTopW1 = 0;
+let lastTopW2 = 0;
+
+/**
+ * writeDecimal for 2^32 <= v < 2^53, a word at a time through `dv`; may write up to 11 bytes past
+ * the digits (the caller has room there and overwrites them).
+ */
+function writeDecimalWords(dv: DataView, q: number, v: number): number {
+  const top = Math.floor(v / 1e8); // < 2^27: at most 8 digits
+  if (top !== lastTopW) {
+    // digits of top, left-aligned in three words
+    let t = String(top);
+    lastTopW = top;
+    lastTopWLen = t.length;
+    t = t.padEnd(12, '0');
+    const word = (k: number): number =>
+      t.charCodeAt(k) |
+      (t.charCodeAt(k + 1) << 8) |
+      (t.charCodeAt(k + 2) << 16) |
+      (t.charCodeAt(k + 3) << 24);
+    lastTopW0 = word(0);
+    lastTopW1 = word(4);
+    lastTopW2 = word(8);
+  }
+  dv.setInt32(q, lastTopW0, true);
+  dv.setInt32(q + 4, lastTopW1, true);
+  if (lastTopWLen > 8) dv.setInt32(q + 8, lastTopW2, true);
+  q += lastTopWLen;
+  const low = v - top * 1e8;
+  const h = (low / 10000) >>> 0;
+  dv.setInt32(q, DIGITS4[h]!, true);
+  dv.setInt32(q + 4, DIGITS4[low - h * 10000]!, true);
+  return q + 8;
+}
 
 /** Decimal digits of a non-negative integer below 2^53. */
 function writeDecimal(buf: Uint8Array, q: number, v: number): number {

@@ -391,7 +391,7 @@ export async function exportElf(
           throw outputError(dest, e);
         }
       },
-      { stream: opts.stream },
+      { stream: opts.stream, durable: opts.sync === true },
     );
   } finally {
     progress.finish();

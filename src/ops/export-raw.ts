@@ -74,30 +74,37 @@ export async function exportRaw(
   const progress = opts.progress ?? noProgress;
   progress.start(plan.bytes, basename(dest));
   try {
-    await writeOutput(dest, async (out) => {
-      if (!out.fh) {
-        throw new ExportError(
-          `${dest}: not a regular file; a raw export is a sparse file with holes: write it to a file`,
-        );
-      }
-      try {
-        await out.fh.truncate(span);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EFBIG' || (e as NodeJS.ErrnoException).code === 'EINVAL') {
+    await writeOutput(
+      dest,
+      async (out) => {
+        if (!out.fh) {
           throw new ExportError(
-            `${dest}: the file system cannot hold a sparse file of ${formatBytes(span)} (${hex(start)}-${hex(end)})`,
-            'PAGESTACK_FILE_TOO_LARGE',
-            { file: dest, start, end },
+            `${dest}: not a regular file; a raw export is a sparse file with holes: write it to a file`,
           );
         }
-        throw outputError(dest, e);
-      }
-      try {
-        await copyInto(out, ops, progress, opts.chunkSize);
-      } catch (e) {
-        throw outputError(dest, e);
-      }
-    });
+        try {
+          await out.fh.truncate(span);
+        } catch (e) {
+          if (
+            (e as NodeJS.ErrnoException).code === 'EFBIG' ||
+            (e as NodeJS.ErrnoException).code === 'EINVAL'
+          ) {
+            throw new ExportError(
+              `${dest}: the file system cannot hold a sparse file of ${formatBytes(span)} (${hex(start)}-${hex(end)})`,
+              'PAGESTACK_FILE_TOO_LARGE',
+              { file: dest, start, end },
+            );
+          }
+          throw outputError(dest, e);
+        }
+        try {
+          await copyInto(out, ops, progress, opts.chunkSize);
+        } catch (e) {
+          throw outputError(dest, e);
+        }
+      },
+      { durable: opts.sync === true },
+    );
   } finally {
     progress.finish();
   }

@@ -8,10 +8,14 @@ import { hex } from '../format.js';
 import type { Message } from '../image/schema.js';
 import {
   allocUninit,
+  batchOut,
   fillPieces,
+  fillPiecesBatched,
+  fillPiecesBatchedSync,
   fillPiecesSync,
   type PagemapMemory,
   type Piece,
+  type ReadManyOptions,
   type ReadOptions,
 } from './memory.js';
 import { partitionPoint } from './search.js';
@@ -105,13 +109,13 @@ export class ProcessMemory {
     return addr + len <= v.end && (this.shared.size === 0 || !this.shared.has(v));
   }
 
-  private plan(addr: number, len: number, opts: ReadOptions): Piece[] {
+  /** Plans a read of [addr, addr+len) into `pieces` (appending), at out[base...]. */
+  private plan(addr: number, len: number, opts: ReadOptions, pieces: Piece[] = [], base = 0): Piece[] {
     if (!Number.isSafeInteger(addr) || addr < 0 || !Number.isSafeInteger(len) || len < 0) {
       throw new MemoryAccessError('unmapped', addr, `${hex(addr)}: invalid address or length`);
     }
-    const pieces: Piece[] = [];
     if (this.vmas.length === 0) {
-      this.private.planRead(addr, len, opts, pieces, 0);
+      this.private.planRead(addr, len, opts, pieces, base);
       return pieces;
     }
     const end = addr + len;
@@ -130,7 +134,7 @@ export class ProcessMemory {
             `${hex(cur)}: unmapped (no VMA of process ${this.pid} covers it)`,
           );
         }
-        pieces.push({ at: cur - addr, length: stop - cur, file: null, position: 0 });
+        pieces.push({ at: base + cur - addr, length: stop - cur, file: null, position: 0 });
         cur = stop;
         continue;
       }
@@ -140,7 +144,7 @@ export class ProcessMemory {
         // pgoff is a byte offset into the shared object (as in /proc/PID/maps)
         const objOff = cur - v.start + v.pgoff;
         try {
-          shm.planRead(objOff, stop - cur, opts, pieces, cur - addr);
+          shm.planRead(objOff, stop - cur, opts, pieces, base + cur - addr);
         } catch (e) {
           if (e instanceof MemoryAccessError) {
             const at = e.address - objOff + cur;
@@ -153,7 +157,7 @@ export class ProcessMemory {
           throw e;
         }
       } else {
-        this.private.planRead(cur, stop - cur, opts, pieces, cur - addr);
+        this.private.planRead(cur, stop - cur, opts, pieces, base + cur - addr);
       }
       cur = stop;
     }
@@ -185,6 +189,31 @@ export class ProcessMemory {
     if (this.privateOnly(addr, out.length)) return this.private.readInto(out, addr, opts);
     await fillPieces(out, this.plan(addr, out.length, opts));
     return out;
+  }
+
+  /**
+   * Batch read: `len` bytes at each of `addrs`, read k at out[k*len, (k+1)*len) (a new buffer, or
+   * opts.out). All reads are planned first, so a failing address fails the batch before anything
+   * is read, with the error its single read gives; then the bytes are read per layer file in file
+   * order, neighbouring pieces coalesced into one read, several reads in flight.
+   */
+  async readMany(addrs: ArrayLike<number>, len: number, opts: ReadManyOptions = {}): Promise<Uint8Array> {
+    const out = batchOut(addrs.length, len, opts);
+    await fillPiecesBatched(out, this.planMany(addrs, len, opts));
+    return out;
+  }
+
+  /** readMany, synchronously (local files). */
+  readManySync(addrs: ArrayLike<number>, len: number, opts: ReadManyOptions = {}): Uint8Array {
+    const out = batchOut(addrs.length, len, opts);
+    fillPiecesBatchedSync(out, this.planMany(addrs, len, opts));
+    return out;
+  }
+
+  private planMany(addrs: ArrayLike<number>, len: number, opts: ReadOptions): Piece[] {
+    const pieces: Piece[] = [];
+    for (let k = 0; k < addrs.length; k++) this.plan(addrs[k]!, len, opts, pieces, k * len);
+    return pieces;
   }
 
   readIntoSync(out: Uint8Array, addr: number, opts: ReadOptions = {}): Uint8Array {

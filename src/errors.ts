@@ -63,6 +63,11 @@ export const ERROR_CODES = {
   PAGESTACK_NO_SPACE: 'no space left on the device',
   PAGESTACK_OUTPUT_EXISTS: 'the output directory exists already',
   PAGESTACK_LAYER_WRITE: 'writing an image directory failed',
+  // checkpoint archives (src/source/archive)
+  PAGESTACK_ARCHIVE: 'a checkpoint archive is malformed, hostile, truncated or without CRIU images',
+  PAGESTACK_ARCHIVE_LINK: 'a link in an archive leaves it, or leads to no layer in it',
+  PAGESTACK_UNPACK_LIMIT: 'a compressed archive expands beyond the unpack limit',
+  PAGESTACK_SEARCH_PATTERN: 'a search pattern is not valid',
   // the CLI
   PAGESTACK_USAGE: 'wrong arguments',
 } as const;
@@ -239,4 +244,16 @@ export class UsageError extends PagestackError {
   constructor(message: string, data: ErrorData = {}) {
     super(message, 'PAGESTACK_USAGE', data);
   }
+}
+
+/** A checkpoint archive that cannot be used; the message starts with the archive, then the member or offset. */
+export class ArchiveError extends PagestackError {
+  override name = 'ArchiveError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_ARCHIVE';
+}
+
+/** A search pattern that cannot be compiled (bad hex, bad regular expression). */
+export class SearchPatternError extends PagestackError {
+  override name = 'SearchPatternError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_SEARCH_PATTERN';
 }

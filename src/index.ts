@@ -7,6 +7,7 @@ export type { ProgressReporter } from './engine/progress.js';
 export type { ExportOptions, ExportSummary } from './engine/runs.js';
 // errors: every class, with its stable code and data
 export {
+  ArchiveError,
   ERROR_CODES,
   type ErrorCode,
   type ErrorData,
@@ -20,6 +21,7 @@ export {
   OutputError,
   PagestackError,
   RawImageError,
+  SearchPatternError,
   StackError,
   UsageError,
 } from './errors.js';
@@ -53,11 +55,30 @@ export { type DeltaOptions, type DeltaResult, delta } from './ops/delta.js';
 export { type DiffOptions, type DiffResult, diffStacks, diffToJson } from './ops/diff.js';
 export { exportElf } from './ops/export-elf.js';
 export { exportRaw, MAX_RAW_SPAN, type RawExportOptions } from './ops/export-raw.js';
+export { type InspectArchive, type InspectOptions, type InspectReport, inspectStack } from './ops/inspect.js';
 export { type ProcessMaps, processMaps } from './ops/maps.js';
+export {
+  compilePattern,
+  type PatternOptions,
+  type SearchMatch,
+  type SearchOptions,
+  type SearchPattern,
+  type SearchSummary,
+  searchStack,
+} from './ops/search.js';
 export { type SquashOptions, type SquashResult, squash } from './ops/squash.js';
 export { type StackSummary, summarizeStack } from './ops/summary.js';
 export { type VerifyOptions, type VerifyReport, verifyStack } from './ops/verify.js';
 // where the bytes live
+export {
+  Archive,
+  type ArchiveFormat,
+  ArchiveLayerSource,
+  type Engine,
+  type OpenArchiveOptions,
+  openArchiveSource,
+  writeArchiveLike,
+} from './source/archive/index.js';
 export { DirLayerSource } from './source/dir.js';
 export { openSource, openStackDir, openTarget } from './source/open.js';
 // the stack core

@@ -1,10 +1,15 @@
-/** `pagestack decode FILE [--pretty] [-o OUT]`: an image as crit-compatible JSON. */
+/**
+ * `pagestack decode FILE [--pretty] [-o OUT]`: an image as crit-compatible JSON.
+ * `pagestack decode ARCHIVE MEMBER`: an image inside a checkpoint archive (MEMBER relative to its
+ * image directory, e.g. `pstree.img`, or the full member name, e.g. `checkpoint/pstree.img`).
+ */
 import { writeSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
 import { errnoText } from '../engine/fs.js';
 import { AtomicFile } from '../engine/output.js';
 import { ImageFormatError, OutputError, PagestackError, RawImageError } from '../errors.js';
 import { decodeToJsonChunks, emitJsonChunks } from '../image/pagemap-json.js';
+import { ArchiveError, openArchiveSource } from '../source/archive/index.js';
 import { cliStreams, readWholeFile } from './io.js';
 
 const NEWLINE = new Uint8Array([10]);
@@ -13,11 +18,30 @@ export function registerDecode(program: Command): void {
   program
     .command('decode')
     .description('decode a CRIU image file to JSON (crit layout)')
-    .argument('<file>', 'image file, e.g. pagemap-1234.img')
+    .argument('<file>', 'image file, e.g. pagemap-1234.img, or a checkpoint archive')
+    .argument('[member]', 'with an archive: the image in it, e.g. pstree.img')
     .option('--pretty', 'indent, show addresses in hex and flags by name (as crit --pretty)')
     .option('-o, --output <out>', 'write the JSON here instead of stdout')
-    .action(async (file, opts) => {
-      const buf = await readWholeFile(file);
+    .action(async (path, member, opts) => {
+      let buf: Uint8Array;
+      let file = path;
+      if (member === undefined) buf = await readWholeFile(path);
+      else {
+        const src = await openArchiveSource(path);
+        try {
+          const inDir = await src.readFile(member);
+          const found = inDir ?? (await src.archive.readMember(member));
+          if (!found) {
+            throw new ArchiveError(
+              `${path}: no member "${member}" (looked in "${src.dir || '.'}/" and at the root)`,
+            );
+          }
+          buf = found;
+          file = inDir ? `${src.name}/${member}` : `${path}:${member}`;
+        } finally {
+          await src.close();
+        }
+      }
       const pretty = opts.pretty === true;
       const named = (e: unknown): unknown => {
         if (

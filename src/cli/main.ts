@@ -33,6 +33,8 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['maps', async () => (await import('./maps.js')).registerMaps],
   ['read', async () => (await import('./read.js')).registerRead],
   ['verify', async () => (await import('./verify.js')).registerVerify],
+  ['inspect', async () => (await import('./inspect.js')).registerInspect],
+  ['search', async () => (await import('./search.js')).registerSearch],
 ];
 
 /** The program with every subcommand, or only `only` (a subcommand name) when that one is known. */

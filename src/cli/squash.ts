@@ -1,7 +1,18 @@
-/** `pagestack squash TOP -o OUT [--keep-below LAYER]`: a stack (or its upper part) as one layer. */
+/**
+ * `pagestack squash TOP -o OUT [--keep-below LAYER]`: a stack (or its upper part) as one layer.
+ * `pagestack squash TOP -o OUT.tar[.gz|.zst] --like ARCHIVE`: a self-contained checkpoint archive:
+ * ARCHIVE's metadata members, its image directory replaced by TOP's squashed images (every page
+ * present). The images are squashed into a temporary directory beside OUT, removed afterwards.
+ */
+
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
+import { UsageError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { squash } from '../ops/squash.js';
+import { Archive, compressionForName, writeArchiveLike } from '../source/archive/index.js';
 import { openTarget } from '../source/open.js';
 import { commas } from './format.js';
 import { cliStreams } from './io.js';
@@ -16,7 +27,14 @@ export function registerSquash(program: Command): void {
       '--keep-below <layer>',
       'merge only the layers above LAYER (a directory of the stack, or an index: 0 = TOP, 1 = its parent, ...) and keep LAYER as the parent',
     )
+    .option('--like <archive>', 'write OUT as a checkpoint archive with the metadata members of ARCHIVE')
     .action(async (top, opts) => {
+      if (opts.like !== undefined) {
+        if (opts.keepBelow !== undefined)
+          throw new UsageError('--like writes a self-contained archive: no --keep-below');
+        await squashLike(top, opts.output, opts.like);
+        return;
+      }
       const stack = await openTarget(top);
       let r: Awaited<ReturnType<typeof squash>>;
       try {
@@ -37,4 +55,28 @@ export function registerSquash(program: Command): void {
           `${r.parent === null ? 'no parent' : `parent -> ${r.parent}`}\n`,
       );
     });
+}
+
+async function squashLike(top: string, out: string, likePath: string): Promise<void> {
+  if (existsSync(out)) throw new UsageError(`${out}: already exists; squash writes a new archive`);
+  const like = await Archive.open(likePath);
+  const tmp = await mkdtemp(join(dirname(out), `.${basename(out)}.squash-`));
+  try {
+    const images = join(tmp, 'images');
+    const stack = await openTarget(top);
+    let r: Awaited<ReturnType<typeof squash>>;
+    try {
+      r = await squash(stack, { out: images });
+    } finally {
+      await stack.close();
+    }
+    const w = await writeArchiveLike(out, like, images, compressionForName(out));
+    cliStreams().stdout(
+      `${w.out}: ${r.merged} of ${r.layers} layers merged; ${commas(r.presentPages)} pages present; ` +
+        `${w.members} members like ${likePath} (${compressionForName(out)}), ${formatBytes(w.bytes)}\n`,
+    );
+  } finally {
+    like.release();
+    await rm(tmp, { recursive: true, force: true });
+  }
 }

@@ -38,6 +38,7 @@ import { linkTarget } from '../engine/fs.js';
 import { IO_CHUNK, LayerWriter, PagemapEntries, type PagesWriter } from '../engine/layer-writer.js';
 import { StackError } from '../errors.js';
 import { PAGE_SIZE, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
+import { ArchiveLayerSource } from '../source/archive/index.js';
 import { DirLayerSource } from '../source/dir.js';
 import type { PagemapMemory } from '../stack/memory.js';
 import { findExtent } from '../stack/resolve.js';
@@ -416,7 +417,12 @@ export async function delta(parentStack: Stack, childStack: Stack, opts: DeltaOp
     }
     const rest = childTop.files.filter((f) => f !== 'parent' && !pagemaps.includes(f) && !pagesNames.has(f));
     behind(w.copyLayerFiles(childTop.source, rest));
-    result.parentLink = await linkTarget(out, parentStack.top.source.name);
+    // a parent in an archive: the link names the archive file (its image directory is the layer)
+    const parentSrc = parentStack.top.source;
+    result.parentLink = await linkTarget(
+      out,
+      parentSrc instanceof ArchiveLayerSource ? parentSrc.archive.path : parentSrc.name,
+    );
     behind(w.symlink('parent', result.parentLink));
     result.bytesSaved = result.pagesShared * PAGE_SIZE;
     await allOrFirstError(finishing);

@@ -27,6 +27,7 @@ import { linkTarget } from '../engine/fs.js';
 import { IO_CHUNK, LayerWriter, PagemapEntries, type PagesWriter } from '../engine/layer-writer.js';
 import { StackError } from '../errors.js';
 import { PAGE_SIZE, PE_PARENT } from '../image/pagemap.js';
+import { ArchiveLayerSource } from '../source/archive/index.js';
 import type { Stack } from '../stack/stack.js';
 
 /** Streams the bytes of every data run of `flat`, in order, into `out` (big reads, one ahead). */
@@ -191,7 +192,19 @@ export async function squash(stack: Stack, opts: SquashOptions): Promise<SquashR
     const rest = stack.top.files.filter((f) => f !== 'parent' && !pagemaps.includes(f) && !pagesNames.has(f));
     await w.copyLayerFiles(stack.top.source, rest);
     if (k < n) {
-      result.parent = await linkTarget(opts.out, stack.layers[k]!.source.name);
+      const below = stack.layers[k]!.source;
+      if (below instanceof ArchiveLayerSource && below.dir !== below.archive.imageDir) {
+        throw new StackError(
+          `${below.name}: a layer inside an archive below its top cannot be linked to; squash it all, or keep a layer outside the archive`,
+          'PAGESTACK_UNSUPPORTED_SOURCE',
+          { layer: below.name },
+        );
+      }
+      // a layer in an archive: the link names the archive file (its image directory is the layer)
+      result.parent = await linkTarget(
+        opts.out,
+        below instanceof ArchiveLayerSource ? below.archive.path : below.name,
+      );
       await w.symlink('parent', result.parent);
     }
     await w.commit();

@@ -172,6 +172,8 @@ export async function verifyStack(top: LayerSource, opts: VerifyOptions = {}): P
     data.push(d);
     for (const f of files) {
       if (f === 'parent' || /^pages-.*\.img$/.test(f)) continue;
+      // CRIU writes a tmpfs mount's contents as a raw tar.gz (tmpfs-dev-N.tar.gz.img): no magic
+      if (/\.tar\.gz\.img$/.test(f)) continue;
       if (!f.endsWith('.img') && !/^stats-(dump|restore)$/.test(f)) continue;
       const path = `${src.name}/${f}`;
       let buf: Uint8Array | null;

@@ -10,6 +10,8 @@ import { type FileHandle, lstat, open, readdir, readFile, readlink, realpath, st
 import { isAbsolute, join } from 'node:path';
 import { StackError } from '../errors.js';
 import type { LayerSource, RandomAccessFile } from '../stack/source.js';
+import { DETECT_BYTES, detectFormat } from './archive/format.js';
+import { openArchiveSource } from './archive/index.js';
 
 class LocalFile implements RandomAccessFile {
   readonly size: number;
@@ -47,6 +49,18 @@ class LocalFile implements RandomAccessFile {
   }
 }
 
+/** Do the first bytes of `path` say tar, gzip, zstd, xz or bzip2? */
+async function looksLikeArchive(path: string): Promise<boolean> {
+  const fh = await open(path, constants.O_RDONLY);
+  try {
+    const head = new Uint8Array(DETECT_BYTES);
+    const { bytesRead } = await fh.read(head, 0, DETECT_BYTES, 0);
+    return detectFormat(head.subarray(0, bytesRead)) !== null;
+  } finally {
+    await fh.close();
+  }
+}
+
 export class DirLayerSource implements LayerSource {
   readonly name: string;
   readonly id: string;
@@ -71,7 +85,7 @@ export class DirLayerSource implements LayerSource {
     if (!st.isDirectory()) {
       throw new StackError(
         via
-          ? `${via}: parent link points to ${dir}, which is not a directory`
+          ? `${via}: parent link points to ${dir}, which is not a directory (nor a checkpoint archive)`
           : `${dir}: not a directory, expected an image directory`,
         via ? 'PAGESTACK_PARENT_LINK' : 'PAGESTACK_NOT_IMAGE_DIR',
         { file: dir },
@@ -130,10 +144,13 @@ export class DirLayerSource implements LayerSource {
     );
   }
 
-  async parent(): Promise<DirLayerSource | null> {
+  async parent(): Promise<LayerSource | null> {
     const link = await this.parentLink();
     if (link === null) return null;
     const target = isAbsolute(link) ? link : join(this.name, link);
+    // a layer made from checkpoint archives (delta OLD.tar NEW.tar) links to the archive file
+    const st = await stat(target).catch(() => null);
+    if (st?.isFile() && (await looksLikeArchive(target))) return openArchiveSource(target);
     return DirLayerSource.open(target, `${this.name}/parent`);
   }
 }

@@ -2,22 +2,57 @@
  * The one place a user's path becomes a layer source or a stack. Every command opens its inputs
  * here, so a new kind of source (a checkpoint archive, an object store) is detected in
  * `openSource` and every command takes it.
+ *
+ * A directory is an image directory; a regular file is a checkpoint archive (plain tar, gzip or
+ * zstd, found from its bytes: src/source/archive).
  */
-
+import { stat } from 'node:fs/promises';
 import type { LayerSource } from '../stack/source.js';
 import { type OpenStackOptions, openStack, type Stack } from '../stack/stack.js';
+import { openArchiveSource } from './archive/index.js';
 import { DirLayerSource } from './dir.js';
 
-export type OpenTargetOptions = OpenStackOptions;
+export interface OpenSourceOptions {
+  /** A directory or archive supplying the layer below the target's top layer (`--parent`). */
+  parent?: string | undefined;
+}
 
-/** The layer a path names (today: an image directory). */
-export function openSource(path: string): Promise<LayerSource> {
-  return DirLayerSource.open(path);
+export type OpenTargetOptions = OpenStackOptions & OpenSourceOptions;
+
+/** The layer a path names: an image directory, or the image directory of a checkpoint archive. */
+export async function openSource(path: string, opts: OpenSourceOptions = {}): Promise<LayerSource> {
+  const parent = opts.parent === undefined ? null : await openSource(opts.parent);
+  const isFile = await stat(path).then(
+    (st) => st.isFile(),
+    () => false, // DirLayerSource.open names the missing path
+  );
+  if (isFile) return openArchiveSource(path, { parent });
+  const dir = await DirLayerSource.open(path);
+  return parent ? withParent(dir, parent) : dir;
+}
+
+/** A directory layer whose parent is supplied from outside (`--parent`). */
+function withParent(dir: DirLayerSource, parent: LayerSource): LayerSource {
+  return {
+    name: dir.name,
+    id: dir.id,
+    list: () => dir.list(),
+    readFile: (f) => dir.readFile(f),
+    open: (f) => dir.open(f),
+    parent: () => Promise.resolve(parent),
+    close: () => parent.close?.() ?? Promise.resolve(),
+  };
 }
 
 /** The stack whose top layer a path names, down its parent links. The caller closes it. */
-export async function openTarget(path: string, opts?: OpenTargetOptions): Promise<Stack> {
-  return openStack(await openSource(path), opts);
+export async function openTarget(path: string, opts: OpenTargetOptions = {}): Promise<Stack> {
+  const top = await openSource(path, opts);
+  try {
+    return await openStack(top, opts);
+  } catch (e) {
+    await top.close?.();
+    throw e;
+  }
 }
 
 /** A stack from a local image directory (library convenience: always a directory). */

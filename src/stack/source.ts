@@ -34,4 +34,6 @@ export interface LayerSource {
    * Throws a StackError when the link exists but does not lead to a readable layer.
    */
   parent(): Promise<LayerSource | null>;
+  /** Releases what the layer holds open (an archive's file, its temporary copy), where it holds any. */
+  close?(): Promise<void>;
 }

@@ -310,5 +310,6 @@ export class Stack {
     }
     this.pagesFiles.clear();
     this.memories.clear();
+    for (const l of this.layers) await l.source.close?.();
   }
 }

@@ -18,6 +18,7 @@ import { processMaps } from '../../src/ops/maps.js';
 import { squash } from '../../src/ops/squash.js';
 import { summarizeStack } from '../../src/ops/summary.js';
 import { verifyStack } from '../../src/ops/verify.js';
+import { openArchiveSource } from '../../src/source/archive/index.js';
 import { DirLayerSource } from '../../src/source/dir.js';
 import { firstUnreadable } from '../../src/stack/readable.js';
 import { LAZY } from '../../src/stack/resolve.js';
@@ -27,6 +28,7 @@ import { testDir } from './files.js';
 import { expectedOf, fixture, seriesChanges } from './fixtures.js';
 import { memLayerFromDir } from './mem-source.js';
 import { assertSameMemory } from './stacks.js';
+import { archiveOfStack } from './tar.js';
 
 /** A kind of layer source: how to open the image directory `dir` through it. */
 export interface SourceKind {
@@ -38,6 +40,7 @@ export interface SourceKind {
 export const SOURCES: readonly SourceKind[] = [
   { name: 'directory', open: (dir) => DirLayerSource.open(dir) },
   { name: 'memory', open: async (dir) => memLayerFromDir(dir) },
+  { name: 'archive', open: (dir) => openArchiveSource(archiveOfStack(dir)) },
 ];
 
 const PID = 25238;

@@ -1,0 +1,186 @@
+/**
+ * `pagestack inspect TARGET [--parent P] [--ps-tree] [--files] [--sockets] [--mounts] [--stats]
+ * [--all] [--json]`: what a checkpoint (archive or image directory) holds. Without section flags:
+ * the container, the processes (one line each) and the layers. --json prints the whole report
+ * (InspectReport in src/ops/inspect.ts) whatever the section flags say.
+ */
+import type { Command } from '@commander-js/extra-typings';
+import { type InspectReport, inspectStack, type ProcessReport } from '../ops/inspect.js';
+import { ArchiveLayerSource } from '../source/archive/index.js';
+import { openSource } from '../source/open.js';
+import { openStack } from '../stack/stack.js';
+import { commas, table, toJson } from './format.js';
+import { cliStreams } from './io.js';
+
+interface Sections {
+  psTree: boolean;
+  files: boolean;
+  sockets: boolean;
+  mounts: boolean;
+  stats: boolean;
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description(
+      'show what a checkpoint holds: container, process tree, files, sockets, mounts, statistics, layers',
+    )
+    .argument('<target>', 'checkpoint archive (tar, .tar.gz, .tar.zst) or image directory')
+    .option(
+      '--parent <target>',
+      'archive or directory holding the layer below (for a --with-previous archive)',
+    )
+    .option('--ps-tree', 'the process tree with state, command line and environment (read from memory)')
+    .option('--files', 'open files, cwd and root of each process')
+    .option('--sockets', 'sockets of each process')
+    .option('--mounts', 'mounts of the root task')
+    .option('--stats', "CRIU's dump statistics")
+    .option('--all', 'every section')
+    .option('--json', 'the whole report as JSON')
+    .action(async (target, opts) => {
+      const top = await openSource(target, { parent: opts.parent });
+      let stack: Awaited<ReturnType<typeof openStack>>;
+      try {
+        stack = await openStack(top);
+      } catch (e) {
+        await top.close?.();
+        throw e;
+      }
+      try {
+        const report = await inspectStack(stack, target, {
+          archive: top instanceof ArchiveLayerSource ? top.archive : null,
+        });
+        if (opts.json) {
+          cliStreams().stdout(`${toJson(report)}\n`);
+          return;
+        }
+        const all = opts.all === true;
+        cliStreams().stdout(
+          formatInspect(report, {
+            psTree: all || opts.psTree === true,
+            files: all || opts.files === true,
+            sockets: all || opts.sockets === true,
+            mounts: all || opts.mounts === true,
+            stats: all || opts.stats === true,
+          }),
+        );
+      } finally {
+        await stack.close();
+      }
+    });
+}
+
+function quote(args: readonly string[]): string {
+  return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
+}
+
+function treeLines(procs: readonly ProcessReport[], s: Sections): string[] {
+  const byParent = new Map<number, ProcessReport[]>();
+  const pids = new Set(procs.map((p) => p.pid));
+  for (const p of procs) {
+    const key = pids.has(p.ppid) ? p.ppid : -1;
+    const list = byParent.get(key) ?? [];
+    list.push(p);
+    byParent.set(key, list);
+  }
+  const out: string[] = [];
+  const walk = (p: ProcessReport, prefix: string, last: boolean, root: boolean): void => {
+    const head = root ? '' : `${prefix}${last ? '└── ' : '├── '}`;
+    const cmd = p.cmdline ? quote(p.cmdline) : `(${p.memoryNote ?? 'no command line'})`;
+    out.push(
+      `${head}${p.pid} ${p.comm ?? '?'} [${p.state}${p.threads.length > 1 ? `, ${p.threads.length} threads` : ''}] ${cmd}`,
+    );
+    const inner = root ? '' : `${prefix}${last ? '    ' : '│   '}`;
+    if (s.psTree && p.environment) for (const e of p.environment) out.push(`${inner}    env ${e}`);
+    if (s.files) {
+      out.push(`${inner}    cwd ${p.cwd ?? '?'}  root ${p.root ?? '?'}  exe ${p.exe ?? '?'}`);
+      for (const f of p.files) out.push(`${inner}    fd ${f.fd} ${f.type} ${f.path}`);
+    }
+    if (s.sockets) {
+      if (p.sockets.length === 0) out.push(`${inner}    (no sockets)`);
+      for (const k of p.sockets) {
+        out.push(
+          `${inner}    socket fd ${k.fd ?? '-'} ${k.family} type ${k.type} state ${k.state} ino ${k.ino} ${k.address}`,
+        );
+      }
+    }
+    const kids = byParent.get(p.pid) ?? [];
+    for (const [i, k] of kids.entries()) walk(k, inner, i === kids.length - 1, false);
+  };
+  for (const r of byParent.get(-1) ?? []) walk(r, '', true, true);
+  return out;
+}
+
+export function formatInspect(r: InspectReport, s: Sections): string {
+  const out: string[] = [];
+  out.push(`${r.target}`);
+  if (r.archive) {
+    out.push(
+      `  engine      ${r.engine} (${r.archive.format} archive, ${r.archive.members} members, images in ${r.archive.imageDir || '.'}/)`,
+    );
+  } else out.push(`  engine      bare CRIU image directory`);
+  const c = r.container;
+  if (c) {
+    const rows: [string, string | null][] = [
+      ['name', c.name],
+      ['id', c.id],
+      ['image', c.image && c.imageId ? `${c.image} (${c.imageId.slice(0, 12)})` : (c.image ?? c.imageId)],
+      ['runtime', c.runtime],
+      ['created', c.created],
+      ['checkpointed', c.checkpointed],
+      ['pod', c.pod],
+      ['namespace', c.namespace],
+      ['command', c.command ? quote(c.command) : null],
+    ];
+    for (const [k, v] of rows) if (v !== null) out.push(`  ${k.padEnd(11)} ${v}`);
+    const ann = Object.entries(c.annotations);
+    if (ann.length > 0) {
+      out.push('  annotations');
+      for (const [k, v] of ann) out.push(`    ${k}=${v}`);
+    }
+  }
+  out.push('');
+  out.push(`process tree (${r.processes.length} process${r.processes.length === 1 ? '' : 'es'}):`);
+  for (const l of treeLines(r.processes, s)) out.push(`  ${l}`);
+  if (s.mounts) {
+    out.push('');
+    out.push(`mounts (${r.mounts.length}):`);
+    const rows = [['id', 'parent', 'mountpoint', 'type', 'source', 'root']];
+    for (const m of r.mounts)
+      rows.push([String(m.id), String(m.parent), m.mountpoint, m.fstype, m.source, m.root]);
+    out.push(table(rows, ['r', 'r', 'l', 'l', 'l', 'l'], '  '));
+  }
+  if (s.stats) {
+    out.push('');
+    if (!r.stats) out.push('dump statistics: none (no stats-dump)');
+    else {
+      const st = r.stats;
+      const ms = (k: string): string => `${((st[k] ?? 0) / 1000).toFixed(3)} ms`;
+      out.push('dump statistics (stats-dump):');
+      out.push(`  freezing time     ${ms('freezing_time')}`);
+      out.push(`  frozen time       ${ms('frozen_time')}`);
+      out.push(`  memory dump time  ${ms('memdump_time')}`);
+      out.push(`  memory write time ${ms('memwrite_time')}`);
+      out.push(`  pages scanned     ${commas(st['pages_scanned'] ?? 0)}`);
+      out.push(`  pages written     ${commas(st['pages_written'] ?? 0)}`);
+      out.push(`  skipped (parent)  ${commas(st['pages_skipped_parent'] ?? 0)}`);
+      out.push(`  lazy              ${commas(st['pages_lazy'] ?? 0)}`);
+    }
+  }
+  out.push('');
+  out.push('layers (0 = top):');
+  const rows = [['#', 'layer', 'files', 'pages held', 'pages used', 'adds']];
+  for (const l of r.layers) {
+    rows.push([
+      String(l.index),
+      l.name,
+      String(l.files),
+      commas(l.pages),
+      commas(l.pagesUsed),
+      l.adds.join(' ') || '-',
+    ]);
+  }
+  out.push(table(rows, ['r', 'l', 'r', 'r', 'r', 'l'], '  '));
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,2 @@
+/** The archive reader's error class lives with the others in src/errors.ts. */
+export { ArchiveError } from '../../errors.js';

@@ -33,6 +33,8 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['maps', async () => (await import('./maps.js')).registerMaps],
   ['read', async () => (await import('./read.js')).registerRead],
   ['verify', async () => (await import('./verify.js')).registerVerify],
+  ['page-server', async () => (await import('./page-server.js')).registerPageServer],
+  ['add-images', async () => (await import('./add-images.js')).registerAddImages],
 ];
 
 /** The program with every subcommand, or only `only` (a subcommand name) when that one is known. */

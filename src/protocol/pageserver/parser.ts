@@ -7,7 +7,7 @@
  * announces. Every error names the byte offset in the stream where the bad message starts (or where
  * the stream was cut), as a PageServerProtocolError; after an error the parser accepts nothing more.
  */
-import { PagestackError } from '../../image/errors.js';
+import { PagestackError } from '../../errors.js';
 import {
   carriesData,
   codeName,

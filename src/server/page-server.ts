@@ -1,0 +1,311 @@
+/**
+ * `pagestack page-server STACK`: a long-running receiver for `criu dump --page-server` (and
+ * `criu pre-dump --page-server`), which turns every session into the next layer of STACK
+ * (ingest.ts says what a layer gets and how it appears atomically).
+ *
+ * Per connection, as CRIU's own server: read one message at a time, act, answer only OPEN2 (1 byte),
+ * PARENT (int32) and CLOSE/FORCE_CLOSE (int32); after CLOSE wait for the peer's EOF (FORCE_CLOSE,
+ * the --ps-socket variant: do not wait). Unlike CRIU's server it does not exit after one session:
+ * - one session at a time per stack: a connection that arrives while another one runs waits its
+ *   turn, unread (the kernel buffers it; CRIU's dump blocks on its OPEN2 answer);
+ * - OPEN2 and PARENT are always answered "no parent": a "yes" makes CRIU 4.2 run its pid-reuse
+ *   check against the dump's own parent inventory, which only memory-tracking dumps have, and the
+ *   dump fails (PAGESERVER.md 2.6). Incremental layers come from the comparison in ingest.ts instead;
+ * - the header format (CRIU 4.2's 32 bytes or the 24 bytes of CRIU <= 4.1) is decided per
+ *   connection from its first message;
+ * - a bad peer (unknown command, bad pagemap type, cut header, short data, a GET, garbage after
+ *   CLOSE, silence longer than the idle timeout, EOF before CLOSE) gets one log line naming the
+ *   peer and the byte offset, its connection is closed without an answer (as CRIU does) and its
+ *   half-built layer removed; the server and the stack's other layers carry on.
+ * A server killed with SIGKILL leaves at most a `.N.pagestack-tmp-<pid>-*` directory, which the
+ * next start removes (as does the next writer of STACK/N).
+ *
+ * TLS (CRIU's --tls): TLS 1.2 at most, because OpenSSL's TLS 1.3 session tickets break CRIU 4.2's
+ * reads (PAGESERVER.md 9.3); client certificate required and verified against the CA; unless
+ * noCnVerify, the client certificate must name the server's own address (as CRIU's server checks).
+ */
+import { mkdir, readdir } from 'node:fs/promises';
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { join, resolve } from 'node:path';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { cleanStale } from '../engine/output.js';
+import { PagestackError } from '../errors.js';
+import {
+  codeName,
+  decodeDstId,
+  PS_IOV_ADD,
+  PS_IOV_ADD_F,
+  PS_IOV_CLOSE,
+  PS_IOV_FORCE_CLOSE,
+  PS_IOV_GET,
+  PS_IOV_HOLE,
+  PS_IOV_OPEN,
+  PS_IOV_OPEN2,
+  PS_IOV_PARENT,
+} from '../protocol/pageserver/iov.js';
+import { type PageServerMessage, PageServerParser } from '../protocol/pageserver/parser.js';
+import { closeAnswer, open2Answer, parentAnswer } from '../protocol/pageserver/writer.js';
+import { type IngestStats, LayerIngest, layerNumbers } from './ingest.js';
+
+export class PageServerError extends PagestackError {
+  override name = 'PageServerError';
+}
+
+export interface PageServerTls {
+  ca: string | Buffer;
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** Do not require the client certificate to name the server's address (CRIU's --tls-no-cn-verify). */
+  noCnVerify?: boolean;
+}
+
+export interface PageServerOptions {
+  /** The stack directory (created if missing); layers are STACK/1, STACK/2, ... */
+  stack: string;
+  /** TCP port; 0 = any free port (see `port` once started). */
+  port: number;
+  /** Address to listen on; default 127.0.0.1. */
+  address?: string;
+  /** A session that sends nothing for this long is ended (default 120 s). */
+  idleTimeoutMs?: number;
+  tls?: PageServerTls;
+  /** Where log lines go (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+export interface SessionResult {
+  peer: string;
+  ok: boolean;
+  /** The layer written (ok) or the error line. */
+  layer?: string;
+  stats?: IngestStats;
+  error?: string;
+}
+
+type Op = { kind: 'msg'; msg: PageServerMessage } | { kind: 'data'; bytes: Uint8Array } | { kind: 'end' };
+
+export class PageServer {
+  readonly stack: string;
+  private readonly opts: PageServerOptions;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private queue: Promise<void> = Promise.resolve();
+  private readonly log: (line: string) => void;
+  private listeners: ((r: SessionResult) => void)[] = [];
+  private closing = false;
+
+  private constructor(opts: PageServerOptions) {
+    this.opts = opts;
+    this.stack = resolve(opts.stack);
+    this.log = opts.log ?? (() => undefined);
+    const onConnection = (sock: Socket) => this.accept(sock);
+    if (opts.tls) {
+      const t = opts.tls;
+      const srv = createTlsServer({
+        ca: t.ca,
+        cert: t.cert,
+        key: t.key,
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.2',
+        maxVersion: 'TLSv1.2',
+      });
+      srv.on('secureConnection', (s: TLSSocket) => {
+        if (!t.noCnVerify && !this.peerNamesAddress(s)) {
+          this.log(
+            `${peerName(s)}: client certificate does not name ${this.address} (subjectAltName IP); connection closed (use --tls-no-cn-verify to accept it)`,
+          );
+          s.destroy();
+          return;
+        }
+        onConnection(s);
+      });
+      srv.on('tlsClientError', (e, s) => {
+        this.log(`${peerName(s)}: TLS handshake failed: ${e.message.split('\n')[0]}`);
+      });
+      this.server = srv;
+    } else {
+      this.server = createTcpServer(onConnection);
+    }
+  }
+
+  /** Cleans what a killed server left in STACK, then listens. */
+  static async start(opts: PageServerOptions): Promise<PageServer> {
+    const ps = new PageServer(opts);
+    await mkdir(ps.stack, { recursive: true });
+    for (const n of await readdir(ps.stack)) {
+      const m = /^\.(\d+)\.pagestack-(tmp|old)-/.exec(n);
+      if (!m) continue;
+      for (const done of await cleanStale(join(ps.stack, m[1]!)))
+        ps.log(`cleaned up ${join(ps.stack, done)}`);
+    }
+    await new Promise<void>((ok, fail) => {
+      ps.server.once('error', fail);
+      ps.server.listen({ port: opts.port, host: opts.address ?? '127.0.0.1' }, () => {
+        ps.server.off('error', fail);
+        ok();
+      });
+    });
+    ps.server.on('error', (e) => ps.log(`listening socket: ${e.message}`));
+    return ps;
+  }
+
+  get address(): string {
+    return this.opts.address ?? '127.0.0.1';
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  /** Calls `fn` after every session (tests, the CLI's summary). */
+  onSession(fn: (r: SessionResult) => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** Stops listening, ends running and waiting sessions (their layers are not written). */
+  async close(): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((ok) => this.server.close(() => ok()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    await this.queue;
+  }
+
+  private peerNamesAddress(s: TLSSocket): boolean {
+    const alt = s.getPeerCertificate()?.subjectaltname ?? '';
+    return alt.split(/,\s*/).some((e) => e === `IP Address:${this.address}`);
+  }
+
+  private accept(sock: Socket): void {
+    const peer = peerName(sock);
+    this.sockets.add(sock);
+    sock.on('error', () => undefined); // reported by the session that reads it
+    sock.on('close', () => this.sockets.delete(sock));
+    sock.setNoDelay(true);
+    const busy = this.sockets.size > 1;
+    if (busy) this.log(`${peer}: connected; waiting for the running session on ${this.stack} to end`);
+    const turn = this.queue.then(() => this.session(sock, peer));
+    this.queue = turn.then(
+      (r) => {
+        for (const l of this.listeners) l(r);
+      },
+      () => undefined,
+    );
+  }
+
+  private async session(sock: Socket, peer: string): Promise<SessionResult> {
+    if (sock.destroyed || this.closing) {
+      const error = `${peer}: went away before its turn`;
+      this.log(error);
+      sock.destroy();
+      return { peer, ok: false, error };
+    }
+    const numbers = layerNumbers(await readdir(this.stack));
+    const below = numbers.length > 0 ? numbers[numbers.length - 1]! : null;
+    const number = (below ?? 0) + 1;
+    let ingest: LayerIngest | null = null;
+    const ops: Op[] = [];
+    const parser = new PageServerParser({
+      message: (msg) => ops.push({ kind: 'msg', msg }),
+      data: (bytes) => ops.push({ kind: 'data', bytes }), // a view of the chunk read: kept until applied
+      dataEnd: () => ops.push({ kind: 'end' }),
+    });
+    let committed: IngestStats | null = null;
+    const idle = this.opts.idleTimeoutMs ?? 120_000;
+    sock.setTimeout(idle, () =>
+      sock.destroy(new PageServerError(`no data for ${Math.round(idle / 1000)} s (slow or stuck peer)`)),
+    );
+    this.log(
+      `${peer}: session for ${join(this.stack, String(number))}${below === null ? '' : ` on top of ${below}`}`,
+    );
+    try {
+      ingest = await LayerIngest.begin(this.stack, number, below);
+      const ing = ingest;
+      const apply = async (op: Op): Promise<void> => {
+        if (op.kind === 'data') return ing.data(op.bytes);
+        if (op.kind === 'end') return ing.dataEnd();
+        const m = op.msg;
+        const at = (what: string) => new PageServerError(`byte ${m.offset}: ${codeName(m.code)}: ${what}`);
+        switch (m.code) {
+          case PS_IOV_OPEN2:
+            await ing.select(decodeDstId(m.dstId)!, true);
+            sock.write(open2Answer(false));
+            return;
+          case PS_IOV_OPEN:
+            await ing.select(decodeDstId(m.dstId)!, true);
+            return;
+          case PS_IOV_PARENT:
+            sock.write(parentAnswer(false));
+            return;
+          case PS_IOV_ADD:
+          case PS_IOV_HOLE:
+          case PS_IOV_ADD_F: {
+            await ing.select(decodeDstId(m.dstId)!, false);
+            const flags = m.code === PS_IOV_ADD ? 4 : m.code === PS_IOV_HOLE ? 1 : m.flags;
+            await ing.entry(m.vaddr, m.nrPages, flags).catch((e: unknown) => {
+              throw at((e as Error).message);
+            });
+            return;
+          }
+          case PS_IOV_GET:
+            throw at('a GET sent to a receiving page server (lazy pages are served by page-server --lazy)');
+          case PS_IOV_CLOSE:
+          case PS_IOV_FORCE_CLOSE: {
+            try {
+              committed = await ing.commit();
+            } catch (e) {
+              sock.write(closeAnswer(-1));
+              throw e;
+            }
+            sock.write(closeAnswer(0));
+            if (m.code === PS_IOV_FORCE_CLOSE) sock.end();
+            return;
+          }
+        }
+      };
+      for await (const chunk of sock) {
+        parser.feed(chunk as Buffer);
+        for (const op of ops.splice(0)) await apply(op);
+        if (parser.closed && sock.writableEnded) break;
+      }
+      parser.end();
+      if (!committed) {
+        throw new PageServerError(
+          `byte ${parser.offset}: the peer closed the connection before CLOSE (the dump failed or was killed)`,
+        );
+      }
+      const s: IngestStats = committed;
+      this.log(
+        `${peer}: layer ${s.layer} written: ${s.pagemaps} pagemaps, ${s.pagesReceived} pages received, ${s.pagesKept} kept, ${s.pagesShared} equal to the stack below (PE_PARENT), ${s.pagesWithoutData} without data${parser.format === 'iov24' ? ' (CRIU <= 4.1 headers)' : ''}`,
+      );
+      return { peer, ok: true, layer: s.layer, stats: s };
+    } catch (e) {
+      const msg = oneLine(e instanceof Error ? e.message : String(e));
+      const where = committed
+        ? `after layer ${(committed as IngestStats).layer} was written`
+        : 'no layer written';
+      const error = `${peer}: ${msg}; session ended, ${where}`;
+      this.log(error);
+      return {
+        peer,
+        ok: !!committed,
+        error,
+        ...(committed ? { layer: (committed as IngestStats).layer } : {}),
+      };
+    } finally {
+      sock.setTimeout(0);
+      sock.destroy();
+      await ingest?.abort();
+    }
+  }
+}
+
+function peerName(s: Socket): string {
+  return s.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : 'peer';
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}

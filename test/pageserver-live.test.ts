@@ -1,0 +1,135 @@
+/**
+ * Live acceptance of `pagestack page-server` with real CRIU (>= 4.0; $PAGESTACK_CRIU or `criu` on
+ * PATH; skipped with one line when there is none): three `criu dump --page-server` of the running
+ * `series` program become a 3-layer stack whose upper layers are mostly PE_PARENT, `add-images`
+ * completes each layer, and `criu restore -D STACK/3` brings the process back with its memory
+ * verified by the program itself (`bad_words 0` at step 2).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { cli } from './helpers/cli.js';
+import { testDir } from './helpers/files.js';
+import { ROOT } from './helpers/fixtures.js';
+import { entriesOf } from './helpers/images.js';
+import {
+  alive,
+  buildProgram,
+  findCriu,
+  killPid,
+  logTail,
+  runCriu,
+  startProgram,
+  track,
+  waitFile,
+  waitFor,
+} from './helpers/pageserver-live.js';
+
+const found = findCriu();
+const skip = 'skip' in found ? found.skip : false;
+
+test('live: 3 dumps of series through pagestack page-server -> 3-layer stack, criu restore -D STACK/3 verifies', {
+  skip,
+  timeout: 180_000,
+}, async () => {
+  const criu = 'criu' in found ? found.criu : '';
+  const dir = testDir('ps-live');
+  const markers = join(dir, 'markers');
+  const stack = join(dir, 'stack');
+  mkdirSync(markers);
+  const bin = buildProgram('series', dir);
+  const prog = startProgram(bin, [markers], dir, join(dir, 'series.log'));
+  const pid = Number((await waitFile(join(markers, 'series.step0'))).trim());
+  assert.equal(pid, prog.pid);
+
+  const server = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'page-server', stack, '--port', '0'],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  track(server.pid!);
+  let log = '';
+  server.stderr.on('data', (d: Buffer) => {
+    log += d.toString();
+  });
+  try {
+    const port = await waitFor(
+      'page-server to listen',
+      () => /listening on 127\.0\.0\.1:(\d+)/.exec(log)?.[1],
+    );
+    for (let i = 1; i <= 3; i++) {
+      const d = join(dir, `dump${i}`);
+      mkdirSync(d);
+      const r = await runCriu(
+        criu,
+        [
+          'dump',
+          '-t',
+          String(pid),
+          '-D',
+          d,
+          '--page-server',
+          '--address',
+          '127.0.0.1',
+          '--port',
+          port,
+          '--leave-running',
+          '-v4',
+          '-o',
+          join(d, 'dump.log'),
+        ],
+        dir,
+      );
+      assert.equal(r.code, 0, `dump ${i} failed:\n${logTail(join(d, 'dump.log'))}\n${log}`);
+      await waitFor(`layer ${i}`, () => log.includes(`layer ${join(stack, String(i))} written`));
+      const add = await cli(['add-images', join(stack, String(i)), d]);
+      assert.equal(add.code, 0, add.err);
+      assert.match(add.out, /images added .* verified; not images, left out: dump\.log/);
+      if (i < 3) {
+        process.kill(pid, 'SIGUSR1');
+        await waitFile(join(markers, `series.step${i}`));
+      }
+    }
+    const pm = `pagemap-${pid}.img`;
+    const shared = (layer: number) => {
+      const e = entriesOf(join(stack, String(layer), pm));
+      const all = e.reduce((s, [, n]) => s + n, 0);
+      return e.filter(([, , f]) => f === 1).reduce((s, [, n]) => s + n, 0) / all;
+    };
+    assert.equal(shared(1), 0);
+    assert.ok(shared(2) > 0.8, `layer 2: ${shared(2)} PE_PARENT`);
+    assert.ok(shared(3) > 0.7, `layer 3: ${shared(3)} PE_PARENT`);
+    const verify = await cli(['verify', join(stack, '3')]);
+    assert.equal(verify.code, 0, verify.out);
+    assert.match(verify.out, /^ok: 3 layers, 1 process/m);
+
+    // the original goes, the stack brings it back
+    killPid(pid);
+    await waitFor('the original to be gone', () => !alive(pid));
+    const r = await runCriu(
+      criu,
+      ['restore', '-D', join(stack, '3'), '-d', '-v4', '-o', join(dir, 'restore.log')],
+      dir,
+    );
+    track(pid);
+    assert.equal(r.code, 0, `restore failed:\n${logTail(join(dir, 'restore.log'))}`);
+    rmSync(join(markers, 'series.verified'), { force: true });
+    process.kill(pid, 'SIGUSR2');
+    const verified = await waitFile(join(markers, 'series.verified'));
+    assert.equal(verified.trim(), `pid ${pid} step 2 bad_words 0`);
+    process.stdout.write(`# restored from ${join(stack, '3')}: ${verified.trim()}\n`);
+    killPid(pid);
+    // the server's log names every layer with what it kept
+    assert.match(
+      log,
+      /layer .*\/2 written: 1 pagemaps, \d+ pages received, \d+ kept, \d+ equal to the stack below/,
+    );
+  } finally {
+    killPid(server.pid!, 'SIGTERM');
+    await new Promise((ok) => (server.exitCode !== null ? ok(null) : server.once('close', ok)));
+    killPid(server.pid!);
+    killPid(pid);
+  }
+});

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cli } from './helpers/cli.js';
@@ -30,7 +30,7 @@ import {
 const found = findCriu();
 const skip = 'skip' in found ? found.skip : false;
 
-test('live: 3 dumps of series through pagestack page-server -> 3-layer stack, criu restore -D STACK/3 verifies', {
+test('live: 3 dumps of series through pagestack page-server -> 3-layer stack; criu restore -D STACK/3 and a lazy restore served from the stack both verify', {
   skip,
   timeout: 180_000,
 }, async () => {
@@ -126,6 +126,67 @@ test('live: 3 dumps of series through pagestack page-server -> 3-layer stack, cr
       log,
       /layer .*\/2 written: 1 pagemaps, \d+ pages received, \d+ kept, \d+ equal to the stack below/,
     );
+    await waitFor('the restored process to be gone', () => !alive(pid));
+
+    // the same stack, restored lazily: memory served from the stack by page-server --lazy
+    const R = join(dir, 'R');
+    const li = await cli(['lazy-images', join(stack, '3'), '-o', R]);
+    assert.equal(li.code, 0, li.err);
+    const lazyServer = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'page-server', stack, '--lazy', '--port', '0'],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    track(lazyServer.pid!);
+    let lazyLog = '';
+    lazyServer.stderr.on('data', (d: Buffer) => {
+      lazyLog += d.toString();
+    });
+    try {
+      const lport = await waitFor(
+        'lazy page-server to listen',
+        () => /listening on 127\.0\.0\.1:(\d+)/.exec(lazyLog)?.[1],
+      );
+      const daemon = runCriu(
+        criu,
+        [
+          'lazy-pages',
+          '--page-server',
+          '--address',
+          '127.0.0.1',
+          '--port',
+          lport,
+          '-D',
+          R,
+          '-v4',
+          '-o',
+          join(dir, 'lazy-pages.log'),
+        ],
+        dir,
+      );
+      await waitFor('lazy-pages.socket', () => existsSync(join(R, 'lazy-pages.socket')));
+      const lr = await runCriu(
+        criu,
+        ['restore', '-D', R, '--lazy-pages', '-d', '-v4', '-o', join(dir, 'lazy-restore.log')],
+        dir,
+      );
+      track(pid);
+      assert.equal(lr.code, 0, `lazy restore failed:\n${logTail(join(dir, 'lazy-restore.log'))}`);
+      const d = await daemon;
+      assert.equal(d.code, 0, `lazy-pages failed:\n${logTail(join(dir, 'lazy-pages.log'))}\n${lazyLog}`);
+      rmSync(join(markers, 'series.verified'), { force: true });
+      process.kill(pid, 'SIGUSR2');
+      const lv = await waitFile(join(markers, 'series.verified'));
+      assert.equal(lv.trim(), `pid ${pid} step 2 bad_words 0`);
+      const served = await waitFor('the lazy session summary', () =>
+        /lazy session done: (\d+) GETs, (\d+) pages served \((.*)\)/.exec(lazyLog),
+      );
+      assert.match(served[3]!, /\d+ from .*\/3, \d+ from .*\/2, \d+ from .*\/1/);
+      process.stdout.write(`# lazily restored: ${lv.trim()}; ${served[0]}\n`);
+      killPid(pid);
+    } finally {
+      killPid(lazyServer.pid!);
+    }
   } finally {
     killPid(server.pid!, 'SIGTERM');
     await new Promise((ok) => (server.exitCode !== null ? ok(null) : server.once('close', ok)));

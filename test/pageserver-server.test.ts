@@ -12,7 +12,6 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from '
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { openStackDir } from '../src/source/open.js';
 import { addImages } from '../src/ops/add-images.js';
 import { verifyStack } from '../src/ops/verify.js';
 import { encodeIov, PS_IOV_ADD_F } from '../src/protocol/pageserver/iov.js';
@@ -20,6 +19,7 @@ import { PageServerParser } from '../src/protocol/pageserver/parser.js';
 import { addFRequest, closeRequest, getRequest, open2Request } from '../src/protocol/pageserver/writer.js';
 import { PageServer, type SessionResult } from '../src/server/page-server.js';
 import { DirLayerSource } from '../src/source/dir.js';
+import { openStackDir } from '../src/source/open.js';
 import { testDir } from './helpers/files.js';
 import { ROOT } from './helpers/fixtures.js';
 import { entriesOf } from './helpers/images.js';

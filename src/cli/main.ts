@@ -35,6 +35,7 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['verify', async () => (await import('./verify.js')).registerVerify],
   ['page-server', async () => (await import('./page-server.js')).registerPageServer],
   ['add-images', async () => (await import('./add-images.js')).registerAddImages],
+  ['lazy-images', async () => (await import('./lazy-images.js')).registerLazyImages],
 ];
 
 /** The program with every subcommand, or only `only` (a subcommand name) when that one is known. */

@@ -16,6 +16,12 @@ function portOf(s: string): number {
   return Number(s);
 }
 
+function layerOf(s: string): number {
+  if (!/^[1-9]\d*$/.test(s))
+    throw new UsageError(`page-server: --layer ${s}: expected a layer number (1, 2, ...)`);
+  return Number(s);
+}
+
 function readPem(what: string, path: string): Buffer {
   try {
     return readFileSync(path);
@@ -34,6 +40,11 @@ export function registerPageServer(program: Command): void {
     .requiredOption('--port <n>', 'TCP port (0: any free port, printed at start)')
     .option('--address <a>', 'address to listen on', '127.0.0.1')
     .option('--idle-timeout <s>', 'end a session that sends nothing for this many seconds', '120')
+    .option(
+      '--lazy',
+      'serve lazy pages to `criu lazy-pages --page-server` from the stack instead of receiving dumps',
+    )
+    .option('--layer <n>', 'with --lazy: the layer to serve (default: the highest-numbered)')
     .option('--tls', 'TLS as CRIU --tls (TLS 1.2, client certificate required)')
     .option('--tls-cacert <file>', 'CA certificate that signed the clients (PEM)', '/etc/pki/CA/cacert.pem')
     .option('--tls-cert <file>', 'server certificate (PEM)', '/etc/pki/criu/cert.pem')
@@ -61,8 +72,11 @@ export function registerPageServer(program: Command): void {
         idleTimeoutMs: idle * 1000,
         log,
         ...(tls ? { tls } : {}),
+        ...(opts.lazy ? { lazy: opts.layer === undefined ? {} : { layer: layerOf(opts.layer) } } : {}),
       });
-      log(`listening on ${server.address}:${server.port}${tls ? ' (TLS)' : ''} for ${server.stack}`);
+      log(
+        `listening on ${server.address}:${server.port}${tls ? ' (TLS)' : ''} ${opts.lazy ? 'serving lazy pages from' : 'for'} ${server.stack}`,
+      );
       await new Promise<void>((done) => {
         const stop = (sig: string) => {
           log(`${sig}: stopping`);

@@ -44,7 +44,9 @@ import {
   PS_IOV_PARENT,
 } from '../protocol/pageserver/iov.js';
 import { type PageServerMessage, PageServerParser } from '../protocol/pageserver/parser.js';
-import { closeAnswer, open2Answer, parentAnswer } from '../protocol/pageserver/writer.js';
+import { closeAnswer, getAnswerHeader, open2Answer, parentAnswer } from '../protocol/pageserver/writer.js';
+import { openStackDir } from '../source/open.js';
+import { findExtent } from '../stack/resolve.js';
 import { type IngestStats, LayerIngest, layerNumbers } from './ingest.js';
 
 export class PageServerError extends PagestackError {
@@ -71,6 +73,11 @@ export interface PageServerOptions {
   tls?: PageServerTls;
   /** Where log lines go (default: nowhere). */
   log?: (line: string) => void;
+  /**
+   * Serve lazy pages instead of receiving dumps: answer `criu lazy-pages --page-server` GETs from
+   * layer `layer` of STACK (default: the highest-numbered one), resolved through its parents.
+   */
+  lazy?: { layer?: number };
 }
 
 export interface SessionResult {
@@ -186,12 +193,31 @@ export class PageServer {
     sock.setNoDelay(true);
     const busy = this.sockets.size > 1;
     if (busy) this.log(`${peer}: connected; waiting for the running session on ${this.stack} to end`);
+    if (this.opts.lazy) {
+      // read-only: any number of lazy sessions at once
+      const run = this.serveLazy(sock, peer).then((r) => {
+        for (const l of this.listeners) l(r);
+      });
+      this.queue = this.queue.then(() => run);
+      return;
+    }
     const turn = this.queue.then(() => this.session(sock, peer));
     this.queue = turn.then(
       (r) => {
         for (const l of this.listeners) l(r);
       },
       () => undefined,
+    );
+  }
+
+  private serveLazy(sock: Socket, peer: string): Promise<SessionResult> {
+    return lazySession(
+      sock,
+      peer,
+      this.stack,
+      this.opts.lazy?.layer,
+      this.opts.idleTimeoutMs ?? 120_000,
+      this.log,
     );
   }
 
@@ -299,6 +325,110 @@ export class PageServer {
       sock.destroy();
       await ingest?.abort();
     }
+  }
+}
+
+const GET_READ_PAGES = 1024;
+
+/**
+ * Serves one lazy-pages daemon (PAGESERVER.md 5.3): each GET is answered, strictly in request order,
+ * with a header echoing vaddr and dst_id and m pages, 1 <= m <= n: the longest prefix of the
+ * request the stack holds with data (CRIU's daemon asks again for the rest). A GET whose first page
+ * the stack cannot serve (not dumped, lazy without data, unknown pid) is logged with the reason and
+ * ends the session (CRIU's daemon cannot take "no pages"; better a clear failure than a hang).
+ */
+async function lazySession(
+  sock: Socket,
+  peer: string,
+  stackDir: string,
+  layerOpt: number | undefined,
+  idleMs: number,
+  log: (line: string) => void,
+): Promise<SessionResult> {
+  const numbers = layerNumbers(await readdir(stackDir));
+  const layer = layerOpt ?? numbers[numbers.length - 1];
+  if (layer === undefined) {
+    const error = `${peer}: ${stackDir} has no layers to serve; session ended`;
+    log(error);
+    sock.destroy();
+    return { peer, ok: false, error };
+  }
+  const layerDir = join(stackDir, String(layer));
+  const stack = await openStackDir(layerDir);
+  const names = stack.layers.map((l) => l.source.name);
+  const fromLayer = new Map<string, number>();
+  let gets = 0;
+  let pages = 0;
+  let closed = false;
+  const msgs: PageServerMessage[] = [];
+  const parser = new PageServerParser({ message: (m) => msgs.push(m), data: () => undefined });
+  sock.setTimeout(idleMs, () =>
+    sock.destroy(new PageServerError(`no data for ${Math.round(idleMs / 1000)} s (slow or stuck peer)`)),
+  );
+  log(`${peer}: lazy session serving ${layerDir} (${names.length} layers)`);
+  try {
+    for await (const chunk of sock) {
+      parser.feed(chunk as Buffer);
+      for (const m of msgs.splice(0)) {
+        if (m.code === PS_IOV_CLOSE || m.code === PS_IOV_FORCE_CLOSE) {
+          sock.write(closeAnswer(0));
+          closed = true;
+          if (m.code === PS_IOV_FORCE_CLOSE) sock.end();
+          continue;
+        }
+        if (m.code !== PS_IOV_GET) {
+          throw new PageServerError(
+            `byte ${m.offset}: ${codeName(m.code)} sent to a lazy page server (it only answers GET)`,
+          );
+        }
+        const pid = Number(m.dstId);
+        const pm = `pagemap-${pid}.img`;
+        const where = `byte ${m.offset}: GET ${m.nrPages} pages at 0x${m.vaddr.toString(16)} of pid ${pid}`;
+        if (!stack.top.files.includes(pm)) throw new PageServerError(`${where}: ${layerDir} has no ${pm}`);
+        const mem = await stack.memory(pm);
+        const x = mem.extents;
+        const v0 = Number(m.vaddr / 4096n);
+        const want = Math.min(Number(m.nrPages), GET_READ_PAGES);
+        let got = 0;
+        const perLayer: [number, number][] = [];
+        for (let j = findExtent(x, v0); j < x.count && got < want; j++) {
+          if (x.start[j]! > v0 + got || x.layer[j]! < 0) break;
+          const k = Math.min(x.end[j]!, v0 + want) - (v0 + got);
+          if (k <= 0) continue;
+          perLayer.push([x.layer[j]!, k]);
+          got += k;
+        }
+        if (got === 0) {
+          const j = findExtent(x, v0);
+          const why =
+            j < x.count && x.start[j]! <= v0 && x.layer[j]! < 0
+              ? 'lazy in the stack too (no data)'
+              : 'not dumped';
+          throw new PageServerError(`${where}: page 0x${m.vaddr.toString(16)} is ${why}; cannot answer`);
+        }
+        const data = await mem.read(v0 * 4096, got * 4096);
+        sock.write(getAnswerHeader(m, got, parser.format ?? 'iov32'));
+        if (!sock.write(data)) await new Promise<void>((ok) => sock.once('drain', () => ok()));
+        gets++;
+        pages += got;
+        for (const [l, k] of perLayer) fromLayer.set(names[l]!, (fromLayer.get(names[l]!) ?? 0) + k);
+      }
+      if (closed && sock.writableEnded) break;
+    }
+    parser.end();
+    if (!closed)
+      throw new PageServerError(`byte ${parser.offset}: the peer closed the connection before CLOSE`);
+    const by = [...fromLayer].map(([n, k]) => `${k} from ${n}`).join(', ');
+    log(`${peer}: lazy session done: ${gets} GETs, ${pages} pages served (${by || 'none'})`);
+    return { peer, ok: true, layer: layerDir };
+  } catch (e) {
+    const error = `${peer}: ${oneLine(e instanceof Error ? e.message : String(e))}; lazy session ended after ${gets} GETs, ${pages} pages`;
+    log(error);
+    return { peer, ok: false, error };
+  } finally {
+    sock.setTimeout(0);
+    sock.destroy();
+    await stack.close();
   }
 }
 

@@ -418,7 +418,10 @@ async function lazySession(
     parser.end();
     if (!closed)
       throw new PageServerError(`byte ${parser.offset}: the peer closed the connection before CLOSE`);
-    const by = [...fromLayer].map(([n, k]) => `${k} from ${n}`).join(', ');
+    const by = names
+      .filter((n) => fromLayer.has(n))
+      .map((n) => `${fromLayer.get(n)} from ${n}`)
+      .join(', ');
     log(`${peer}: lazy session done: ${gets} GETs, ${pages} pages served (${by || 'none'})`);
     return { peer, ok: true, layer: layerDir };
   } catch (e) {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cli } from './helpers/cli.js';
@@ -20,6 +20,7 @@ import {
   findCriu,
   killPid,
   logTail,
+  makeCerts,
   runCriu,
   startProgram,
   track,
@@ -190,6 +191,102 @@ test('live: 3 dumps of series through pagestack page-server -> 3-layer stack; cr
   } finally {
     killPid(server.pid!, 'SIGTERM');
     await new Promise((ok) => (server.exitCode !== null ? ok(null) : server.once('close', ok)));
+    killPid(server.pid!);
+    killPid(pid);
+  }
+});
+
+test('live: criu dump --tls into pagestack page-server --tls; a client certificate of another CA is refused', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const criu = 'criu' in found ? found.criu : '';
+  const dir = testDir('ps-live-tls');
+  const markers = join(dir, 'markers');
+  const stack = join(dir, 'stack');
+  mkdirSync(markers);
+  const c = makeCerts(dir);
+  const other = makeCerts(dir, 'other-');
+  const bin = buildProgram('series', dir);
+  startProgram(bin, [markers], dir, join(dir, 'series.log'));
+  const pid = Number((await waitFile(join(markers, 'series.step0'))).trim());
+  const server = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'src', 'cli', 'main.ts'),
+      'page-server',
+      stack,
+      '--port',
+      '0',
+      '--tls',
+      '--tls-cacert',
+      c.ca,
+      '--tls-cert',
+      c.srvCert,
+      '--tls-key',
+      c.srvKey,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  track(server.pid!);
+  let log = '';
+  server.stderr.on('data', (d: Buffer) => {
+    log += d.toString();
+  });
+  try {
+    const port = await waitFor(
+      'page-server to listen',
+      () => /listening on 127\.0\.0\.1:(\d+) \(TLS\)/.exec(log)?.[1],
+    );
+    const dump = (d: string, cert: string, key: string) => {
+      mkdirSync(d);
+      return runCriu(
+        criu,
+        [
+          'dump',
+          '-t',
+          String(pid),
+          '-D',
+          d,
+          '--page-server',
+          '--address',
+          '127.0.0.1',
+          '--port',
+          port,
+          '--leave-running',
+          '--tls',
+          '--tls-cacert',
+          c.ca,
+          '--tls-cert',
+          cert,
+          '--tls-key',
+          key,
+          '-v4',
+          '-o',
+          join(d, 'dump.log'),
+        ],
+        dir,
+      );
+    };
+    const ok = await dump(join(dir, 'd1'), c.cliCert, c.cliKey);
+    assert.equal(ok.code, 0, `TLS dump failed:\n${logTail(join(dir, 'd1', 'dump.log'))}\n${log}`);
+    await waitFor('layer 1', () => log.includes(`layer ${join(stack, '1')} written`));
+    const add = await cli(['add-images', join(stack, '1'), join(dir, 'd1')]);
+    assert.equal(add.code, 0, add.err);
+    const bad = await dump(join(dir, 'd2'), other.cliCert, other.cliKey);
+    assert.notEqual(bad.code, 0);
+    await waitFor('the refusal in the log', () => /TLS handshake failed/.test(log));
+    assert.deepEqual(
+      readdirSync(stack).filter((n) => !n.startsWith('.')),
+      ['1'],
+    );
+    // the dumped process is unharmed by both
+    rmSync(join(markers, 'series.verified'), { force: true });
+    process.kill(pid, 'SIGUSR2');
+    assert.equal((await waitFile(join(markers, 'series.verified'))).trim(), `pid ${pid} step 0 bad_words 0`);
+  } finally {
     killPid(server.pid!);
     killPid(pid);
   }

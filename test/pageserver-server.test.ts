@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from '
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
 import { addImages } from '../src/ops/add-images.js';
 import { verifyStack } from '../src/ops/verify.js';
 import { encodeIov, PS_IOV_ADD_F } from '../src/protocol/pageserver/iov.js';
@@ -23,6 +24,7 @@ import { openStackDir } from '../src/source/open.js';
 import { testDir } from './helpers/files.js';
 import { ROOT } from './helpers/fixtures.js';
 import { entriesOf } from './helpers/images.js';
+import { HAVE_OPENSSL, makeCerts } from './helpers/pageserver-live.js';
 
 const CAPTURES = join(ROOT, 'test', 'fixtures', 'page-server');
 const cap = (dir: string, f: string) => readFileSync(join(CAPTURES, dir, f));
@@ -526,5 +528,64 @@ describe('page-server: crash safety and add-images', () => {
     assert.deepEqual(readdirSync(stack), ['1']); // nothing left beside it
     // again: nothing to do
     assert.deepEqual((await addImages({ layer, from: dumpDir, check })).copied, []);
+  });
+});
+
+describe('page-server: TLS (Node client; CRIU clients in the live test)', () => {
+  test('dump-single over TLS with a client certificate: the same layer; no certificate or another CA: refused, logged', {
+    skip: HAVE_OPENSSL ? false : 'no openssl to make certificates',
+  }, async () => {
+    const dir = testDir('ps-tls');
+    const c = makeCerts(dir);
+    const other = makeCerts(dir, 'other-');
+    const stack = join(dir, 'stack');
+    const lines: string[] = [];
+    const results: SessionResult[] = [];
+    const server = await PageServer.start({
+      stack,
+      port: 0,
+      log: (l) => lines.push(l),
+      tls: { ca: readFileSync(c.ca), cert: readFileSync(c.srvCert), key: readFileSync(c.srvKey) },
+    });
+    server.onSession((r) => results.push(r));
+    const tlsSend = (cert: string | null, key: string | null, bytes: Uint8Array, expect: number) =>
+      new Promise<Buffer>((resolve) => {
+        const got: Buffer[] = [];
+        let n = 0;
+        const s = tlsConnect(
+          {
+            port: server.port,
+            host: '127.0.0.1',
+            ca: readFileSync(c.ca),
+            ...(cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : {}),
+            checkServerIdentity: () => undefined,
+          },
+          () => s.write(bytes),
+        );
+        s.on('data', (d: Buffer) => {
+          got.push(d);
+          n += d.length;
+          if (n >= expect) s.end();
+        });
+        s.on('error', () => undefined);
+        s.on('close', () => resolve(Buffer.concat(got)));
+      });
+    try {
+      const answers = await tlsSend(c.cliCert, c.cliKey, good(), 5);
+      assert.deepEqual(answers, cap('dump-single', 'server-to-client.bin'));
+      while (results.length < 1) await new Promise((ok) => setTimeout(ok, 10));
+      assert.equal(results[0]!.ok, true, results[0]!.error);
+      for (const f of ['pagemap-27245.img', 'pages-65537.img']) {
+        assert.ok(readFileSync(join(stack, '1', f)).equals(cap('dump-single', join('server-images', f))));
+      }
+      assert.equal((await tlsSend(null, null, good(), 5)).length, 0);
+      assert.equal((await tlsSend(other.cliCert, other.cliKey, good(), 5)).length, 0);
+      while (lines.filter((l) => l.includes('TLS handshake failed')).length < 2) {
+        await new Promise((ok) => setTimeout(ok, 10));
+      }
+      assert.deepEqual(layers(stack), ['1']);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -4,7 +4,7 @@
  * a fixture program, start it and kill it by pid, run criu with a clean environment.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { ROOT } from './fixtures.js';
@@ -125,3 +125,83 @@ export function logTail(path: string, lines = 15): string {
     return `(no log at ${path})`;
   }
 }
+
+export interface TestCerts {
+  ca: string;
+  srvCert: string;
+  srvKey: string;
+  cliCert: string;
+  cliKey: string;
+}
+
+/**
+ * A throw-away ECDSA P-256 CA with a server and a client certificate for 127.0.0.1 (SAN IP, as CRIU
+ * checks names: PAGESERVER.md 9.1), made with openssl in `dir`. `prefix` names a second, unrelated set.
+ */
+export function makeCerts(dir: string, prefix = ''): TestCerts {
+  const p = (n: string) => join(dir, `${prefix}${n}`);
+  const ossl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc'];
+  ossl([
+    'req',
+    '-x509',
+    '-new',
+    ...ec,
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+    '-days',
+    '30',
+    '-subj',
+    `/CN=pagestack test CA ${prefix}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  for (const [n, eku] of [
+    ['srv', 'serverAuth'],
+    ['cli', 'clientAuth'],
+  ] as const) {
+    ossl(['req', '-new', ...ec, '-keyout', p(`${n}.key`), '-out', p(`${n}.csr`), '-subj', '/CN=127.0.0.1']);
+    writeFileSync(
+      p(`${n}.ext`),
+      [
+        'basicConstraints=CA:FALSE',
+        'keyUsage=critical,digitalSignature',
+        `extendedKeyUsage=${eku}`,
+        'subjectAltName=IP:127.0.0.1',
+        '',
+      ].join('\n'),
+    );
+    ossl([
+      'x509',
+      '-req',
+      '-in',
+      p(`${n}.csr`),
+      '-CA',
+      p('ca.pem'),
+      '-CAkey',
+      p('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-sha256',
+      '-extfile',
+      p(`${n}.ext`),
+      '-out',
+      p(`${n}.pem`),
+    ]);
+  }
+  return {
+    ca: p('ca.pem'),
+    srvCert: p('srv.pem'),
+    srvKey: p('srv.key'),
+    cliCert: p('cli.pem'),
+    cliKey: p('cli.key'),
+  };
+}
+
+/** Whether openssl is there to make certificates. */
+export const HAVE_OPENSSL = spawnSync('openssl', ['version']).status === 0;

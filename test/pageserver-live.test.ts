@@ -291,3 +291,139 @@ test('live: criu dump --tls into pagestack page-server --tls; a client certifica
     killPid(pid);
   }
 });
+
+test('live: tree (3 processes, shared memory, a thread): 2 dumps through page-server, restored directly and lazily', {
+  skip,
+  timeout: 180_000,
+}, async () => {
+  const criu = 'criu' in found ? found.criu : '';
+  const dir = testDir('ps-live-tree');
+  const markers = join(dir, 'markers');
+  const stack = join(dir, 'stack');
+  mkdirSync(markers);
+  const bin = buildProgram('tree', dir);
+  startProgram(bin, [markers], dir, join(dir, 'tree.log'));
+  const who = ['parent', 'child1', 'child2'];
+  const pids: number[] = [];
+  for (const w of who)
+    pids.push(Number((await waitFile(join(markers, `tree.${w}.ready`))).trim().split(' ')[0]));
+  for (const p of pids) track(p);
+  const serve = (extra: string[]) => {
+    const s = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'page-server', stack, '--port', '0', ...extra],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    track(s.pid!);
+    const out = { log: '', proc: s };
+    s.stderr.on('data', (d: Buffer) => {
+      out.log += d.toString();
+    });
+    return out;
+  };
+  const verifyAll = async () => {
+    for (const w of who) rmSync(join(markers, `tree.${w}.verified`), { force: true });
+    for (const p of pids) process.kill(p, 'SIGUSR2');
+    const lines: string[] = [];
+    for (const [i, w] of who.entries()) {
+      const v = (await waitFile(join(markers, `tree.${w}.verified`))).trim();
+      assert.equal(v, `pid ${pids[i]} bad_words 0`);
+      lines.push(v);
+    }
+    return lines.join(', ');
+  };
+  const gone = async () => {
+    for (const p of pids) killPid(p);
+    await waitFor('the tree to be gone', () => pids.every((p) => !alive(p)));
+  };
+  const recv = serve([]);
+  try {
+    const port = await waitFor('page-server', () => /listening on 127\.0\.0\.1:(\d+)/.exec(recv.log)?.[1]);
+    for (let i = 1; i <= 2; i++) {
+      const d = join(dir, `dump${i}`);
+      mkdirSync(d);
+      const r = await runCriu(
+        criu,
+        [
+          'dump',
+          '-t',
+          String(pids[0]),
+          '-D',
+          d,
+          '--page-server',
+          '--address',
+          '127.0.0.1',
+          '--port',
+          port,
+          '--leave-running',
+          '-v4',
+          '-o',
+          join(d, 'dump.log'),
+        ],
+        dir,
+      );
+      assert.equal(r.code, 0, `dump ${i}:\n${logTail(join(d, 'dump.log'))}`);
+      await waitFor(`layer ${i}`, () => recv.log.includes(`layer ${join(stack, String(i))} written`));
+      const add = await cli(['add-images', join(stack, String(i)), d]);
+      assert.equal(add.code, 0, add.err);
+    }
+    assert.match(recv.log, /layer .*\/2 written: 4 pagemaps, \d+ pages received, \d+ kept, \d+ equal/);
+  } finally {
+    killPid(recv.proc.pid!);
+  }
+  await gone();
+  const r = await runCriu(
+    criu,
+    ['restore', '-D', join(stack, '2'), '-d', '-v4', '-o', join(dir, 'restore.log')],
+    dir,
+  );
+  for (const p of pids) track(p);
+  assert.equal(r.code, 0, `restore:\n${logTail(join(dir, 'restore.log'))}`);
+  process.stdout.write(`# tree restored from ${join(stack, '2')}: ${await verifyAll()}\n`);
+  await gone();
+
+  const R = join(dir, 'R');
+  assert.equal((await cli(['lazy-images', join(stack, '2'), '-o', R])).code, 0);
+  const lazy = serve(['--lazy']);
+  try {
+    const lport = await waitFor(
+      'lazy page-server',
+      () => /listening on 127\.0\.0\.1:(\d+)/.exec(lazy.log)?.[1],
+    );
+    const daemon = runCriu(
+      criu,
+      [
+        'lazy-pages',
+        '--page-server',
+        '--address',
+        '127.0.0.1',
+        '--port',
+        lport,
+        '-D',
+        R,
+        '-v4',
+        '-o',
+        join(dir, 'lazy-pages.log'),
+      ],
+      dir,
+    );
+    await waitFor('lazy-pages.socket', () => existsSync(join(R, 'lazy-pages.socket')));
+    const lr = await runCriu(
+      criu,
+      ['restore', '-D', R, '--lazy-pages', '-d', '-v4', '-o', join(dir, 'lazy-restore.log')],
+      dir,
+    );
+    for (const p of pids) track(p);
+    assert.equal(lr.code, 0, `lazy restore:\n${logTail(join(dir, 'lazy-restore.log'))}`);
+    assert.equal((await daemon).code, 0, logTail(join(dir, 'lazy-pages.log')));
+    const v = await verifyAll();
+    const served = await waitFor('lazy summary', () => /lazy session done: .*/.exec(lazy.log)?.[0]);
+    process.stdout.write(`# tree restored lazily: ${v}; ${served}\n`);
+    await gone();
+  } finally {
+    killPid(lazy.proc.pid!);
+  }
+});

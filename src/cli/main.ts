@@ -35,6 +35,9 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['verify', async () => (await import('./verify.js')).registerVerify],
   ['inspect', async () => (await import('./inspect.js')).registerInspect],
   ['search', async () => (await import('./search.js')).registerSearch],
+  ['page-server', async () => (await import('./page-server.js')).registerPageServer],
+  ['add-images', async () => (await import('./add-images.js')).registerAddImages],
+  ['lazy-images', async () => (await import('./lazy-images.js')).registerLazyImages],
 ];
 
 /** The program with every subcommand, or only `only` (a subcommand name) when that one is known. */

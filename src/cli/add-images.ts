@@ -1,0 +1,35 @@
+/**
+ * `pagestack add-images LAYER DUMP_DIR`: puts the images a `criu dump --page-server` wrote into
+ * its own -D (everything but memory) into the layer `pagestack page-server` received, verifies the
+ * result (as `pagestack verify`), and only then replaces the layer (src/ops/add-images.ts).
+ */
+import type { Command } from '@commander-js/extra-typings';
+import { addImages } from '../ops/add-images.js';
+import { verifyStack } from '../ops/verify.js';
+import { DirLayerSource } from '../source/dir.js';
+import { cliStreams } from './io.js';
+
+export function registerAddImages(program: Command): void {
+  program
+    .command('add-images')
+    .description(
+      "copy a page-server dump's other images (core, mm, pstree, ...) from its -D into the received layer, verified, crash-safe",
+    )
+    .argument('<layer>', 'the layer page-server wrote (STACK/N)')
+    .argument('<dump-dir>', 'the -D directory of the `criu dump --page-server` that sent it')
+    .action(async (layer, dumpDir) => {
+      const r = await addImages({
+        layer,
+        from: dumpDir,
+        check: async (dir) => {
+          const report = await verifyStack(await DirLayerSource.open(dir));
+          return report.problems.filter((p) => p.severity === 'error').map((p) => p.message);
+        },
+      });
+      cliStreams().stdout(
+        `${r.layer}: ${r.copied.length} images added from ${dumpDir}, verified` +
+          `${r.same.length ? `; ${r.same.length} there already` : ''}` +
+          `${r.skipped.length ? `; not images, left out: ${r.skipped.join(', ')}` : ''}\n`,
+      );
+    });
+}

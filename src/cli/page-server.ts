@@ -1,0 +1,93 @@
+/**
+ * `pagestack page-server STACK --port N [--address A] [--tls ...]`: receive `criu dump --page-server`
+ * sessions as incremental layers STACK/1, STACK/2, ... until SIGINT/SIGTERM (src/server/page-server.ts).
+ * Log lines go to stderr; the first says where it listens (with the port chosen for --port 0).
+ * After each dump, `pagestack add-images STACK/N DUMP_DIR` puts the dump's other images in the layer.
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from '@commander-js/extra-typings';
+import { UsageError } from '../errors.js';
+import { PageServer, type PageServerTls } from '../server/page-server.js';
+import { cliStreams } from './io.js';
+
+function portOf(s: string): number {
+  if (!/^\d+$/.test(s) || Number(s) > 65535)
+    throw new UsageError(`page-server: --port ${s}: expected 0..65535`);
+  return Number(s);
+}
+
+function layerOf(s: string): number {
+  if (!/^[1-9]\d*$/.test(s))
+    throw new UsageError(`page-server: --layer ${s}: expected a layer number (1, 2, ...)`);
+  return Number(s);
+}
+
+function readPem(what: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`page-server: ${what} ${path}: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+export function registerPageServer(program: Command): void {
+  program
+    .command('page-server')
+    .description(
+      'receive `criu dump --page-server` sessions, each as the next layer STACK/N (pages equal to the layer below stored as PE_PARENT)',
+    )
+    .argument('<stack>', 'stack directory (created if missing)')
+    .requiredOption('--port <n>', 'TCP port (0: any free port, printed at start)')
+    .option('--address <a>', 'address to listen on', '127.0.0.1')
+    .option('--idle-timeout <s>', 'end a session that sends nothing for this many seconds', '120')
+    .option(
+      '--lazy',
+      'serve lazy pages to `criu lazy-pages --page-server` from the stack instead of receiving dumps',
+    )
+    .option('--layer <n>', 'with --lazy: the layer to serve (default: the highest-numbered)')
+    .option('--tls', 'TLS as CRIU --tls (TLS 1.2, client certificate required)')
+    .option('--tls-cacert <file>', 'CA certificate that signed the clients (PEM)', '/etc/pki/CA/cacert.pem')
+    .option('--tls-cert <file>', 'server certificate (PEM)', '/etc/pki/criu/cert.pem')
+    .option('--tls-key <file>', 'server key (PEM)', '/etc/pki/criu/private/key.pem')
+    .option('--tls-no-cn-verify', "accept a client certificate that does not name the server's address")
+    .action(async (stack, opts) => {
+      const port = portOf(opts.port);
+      const idle = Number(opts.idleTimeout);
+      if (!Number.isFinite(idle) || idle <= 0)
+        throw new UsageError('page-server: --idle-timeout: expected seconds > 0');
+      let tls: PageServerTls | undefined;
+      if (opts.tls) {
+        tls = {
+          ca: readPem('--tls-cacert', opts.tlsCacert),
+          cert: readPem('--tls-cert', opts.tlsCert),
+          key: readPem('--tls-key', opts.tlsKey),
+          noCnVerify: opts.tlsNoCnVerify === true,
+        };
+      }
+      const log = (line: string) => cliStreams().stderr(`page-server: ${line}\n`);
+      const server = await PageServer.start({
+        stack,
+        port,
+        address: opts.address,
+        idleTimeoutMs: idle * 1000,
+        log,
+        ...(tls ? { tls } : {}),
+        ...(opts.lazy ? { lazy: opts.layer === undefined ? {} : { layer: layerOf(opts.layer) } } : {}),
+      });
+      log(
+        `listening on ${server.address}:${server.port}${tls ? ' (TLS)' : ''} ${opts.lazy ? 'serving lazy pages from' : 'for'} ${server.stack}`,
+      );
+      await new Promise<void>((done) => {
+        const stop = (sig: string) => {
+          log(`${sig}: stopping`);
+          process.off('SIGINT', onInt);
+          process.off('SIGTERM', onTerm);
+          void server.close().then(done);
+        };
+        const onInt = () => stop('SIGINT');
+        const onTerm = () => stop('SIGTERM');
+        process.on('SIGINT', onInt);
+        process.on('SIGTERM', onTerm);
+      });
+    });
+}

@@ -1,0 +1,302 @@
+/**
+ * One received dump becoming the next layer of a stack (no sockets here: fed decoded messages).
+ *
+ *   STACK/1 .. STACK/K       existing layers (K = highest number), each with parent -> ../<n-1>
+ *   STACK/.K+1.pagestack-tmp-<pid>-<rand>/     the session writes here (LayerWriter)
+ *   CLOSE -> every file fsynced -> rename to STACK/K+1 -> fsync STACK -> answer CLOSE with 0
+ *
+ * What is written follows CRIU's own page server (criu/page-xfer.c), so that a layer below nothing
+ * is byte for byte what `criu page-server` writes: each OPEN2 (or OPEN, or a message for a pagemap
+ * that is not the open one: CRIU's "Deprecated IO w/o open") opens `pagemap-<id>.img` /
+ * `pagemap-shmem-<id>.img` with a new pages id, counted from 0x10001 as CRIU's receiving server
+ * does, and `pages-<pages id>.img`; every ADD_F/ADD/HOLE becomes pagemap entries with the flags
+ * received, and present pages are appended to the pages file in arrival order.
+ *
+ * The difference: each present page is compared with the page at the same address of the same
+ * pagemap in the stack below (STACK/K, resolved through its parents); equal pages become PE_PARENT
+ * entries (flags exactly 1) and are not stored, as `delta` writes them: a received entry splits
+ * into runs of kept / PE_PARENT pages, runs never merge across received entries. A page the stack
+ * below holds only as lazy or not at all is kept. So layers come out incremental although the
+ * dumping kernel tracks no dirty memory (and CRIU is told "no parent": see page-server.ts).
+ *
+ * Memory: received pages are staged in STAGE_BYTES and compared against as many bytes of the
+ * stack below; nothing grows with what the peer announces.
+ *
+ * Refused (the session fails, nothing is written): a pagemap opened twice in one session (CRIU
+ * truncates it), entries not in ascending address order or overlapping (CRIU writes them; no
+ * reader accepts them), PE_PARENT entries sent by the peer that the stack below does not cover.
+ */
+import { join } from 'node:path';
+import { LayerWriter, PagemapEntries, type PagesWriter } from '../engine/layer-writer.js';
+import { PagestackError } from '../errors.js';
+import { PAGE_SHIFT, PAGE_SIZE, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
+import type { PagemapId } from '../protocol/pageserver/iov.js';
+import { pagemapFileName } from '../protocol/pageserver/iov.js';
+import { openStackDir } from '../source/open.js';
+import type { PagemapMemory } from '../stack/memory.js';
+import { findExtent } from '../stack/resolve.js';
+import type { Stack } from '../stack/stack.js';
+
+/** The session's data breaks a rule of the layer (not of the wire format). */
+export class IngestError extends PagestackError {
+  override name = 'IngestError';
+}
+
+/** CRIU's receiving page server starts its pages ids here (up_page_ids_base() in criu/image.c). */
+export const FIRST_PAGES_ID = 0x10001;
+/** Bytes of received pages compared with the stack below at a time. */
+const STAGE_BYTES = 1 << 20;
+
+export interface IngestStats {
+  layer: string;
+  pagemaps: number;
+  entries: number;
+  /** Pages received with data. */
+  pagesReceived: number;
+  /** Of those, stored in the layer's pages files. */
+  pagesKept: number;
+  /** Of those, equal to the stack below: stored as PE_PARENT. */
+  pagesShared: number;
+  /** Entries without data (lazy, in-parent) as received. */
+  pagesWithoutData: number;
+}
+
+interface OpenPagemap {
+  name: string;
+  pagesId: number;
+  pages: PagesWriter;
+  entries: PagemapEntries;
+  below: PagemapMemory | null;
+  /** Page after the last entry's end (entries must ascend). */
+  endPage: number;
+  entryIndex: number;
+}
+
+/** Numbered layers of a stack directory, ascending. */
+export function layerNumbers(names: readonly string[]): number[] {
+  return names
+    .filter((n) => /^[1-9]\d*$/.test(n))
+    .map(Number)
+    .filter((n) => Number.isSafeInteger(n))
+    .sort((a, b) => a - b);
+}
+
+export class LayerIngest {
+  readonly number: number;
+  readonly dest: string;
+  private readonly writer: LayerWriter;
+  private readonly below: Stack | null;
+  private readonly belowName: string | null;
+  private nextPagesId = FIRST_PAGES_ID;
+  private cur: OpenPagemap | null = null;
+  private readonly written = new Set<string>();
+  private readonly stats: IngestStats;
+  /** The entry whose data is arriving, and the stage it is collected in. */
+  private dataEntry: { index: number; vpage: number; flags: number; done: number } | null = null;
+  private readonly stage = Buffer.allocUnsafe(STAGE_BYTES);
+  private readonly belowBuf = Buffer.allocUnsafe(STAGE_BYTES);
+  private stageFill = 0;
+  private finished = false;
+
+  private constructor(
+    number: number,
+    dest: string,
+    writer: LayerWriter,
+    below: Stack | null,
+    belowName: string | null,
+  ) {
+    this.number = number;
+    this.dest = dest;
+    this.writer = writer;
+    this.below = below;
+    this.belowName = belowName;
+    this.stats = {
+      layer: dest,
+      pagemaps: 0,
+      entries: 0,
+      pagesReceived: 0,
+      pagesKept: 0,
+      pagesShared: 0,
+      pagesWithoutData: 0,
+    };
+  }
+
+  /** Starts layer `number` of `stackDir` on top of layer `belowNumber` (null: the first layer). */
+  static async begin(stackDir: string, number: number, belowNumber: number | null): Promise<LayerIngest> {
+    const dest = join(stackDir, String(number));
+    const belowName = belowNumber === null ? null : String(belowNumber);
+    const below = belowName === null ? null : await openStackDir(join(stackDir, belowName));
+    try {
+      const writer = await LayerWriter.begin(dest);
+      return new LayerIngest(number, dest, writer, below, belowName);
+    } catch (e) {
+      await below?.close();
+      throw e;
+    }
+  }
+
+  /** The pagemap messages go to; opens it (OPEN2/OPEN, or implicitly) unless it is the open one. */
+  async select(p: PagemapId, explicit: boolean): Promise<void> {
+    const name = pagemapFileName(p);
+    if (!explicit && this.cur?.name === name) return;
+    await this.closePagemap();
+    if (this.written.has(name)) {
+      throw new IngestError(`${name} opened a second time in one session (CRIU would truncate it)`);
+    }
+    this.written.add(name);
+    const pagesId = this.nextPagesId++;
+    const pages = await this.writer.createPages(`pages-${pagesId}.img`);
+    let below: PagemapMemory | null = null;
+    if (this.below?.top.files.includes(name)) below = await this.below.memory(name);
+    this.cur = { name, pagesId, pages, entries: new PagemapEntries(), below, endPage: 0, entryIndex: 0 };
+    this.stats.pagemaps++;
+  }
+
+  /** Whether the stack below has this pagemap (what OPEN2/PARENT would answer; see page-server.ts). */
+  hasBelow(p: PagemapId): boolean {
+    return this.below?.top.files.includes(pagemapFileName(p)) ?? false;
+  }
+
+  /** An ADD_F/ADD/HOLE header for the open pagemap. With PE_PRESENT its data follows via data(). */
+  async entry(vaddr: bigint, nrPages: bigint, flags: number): Promise<void> {
+    const c = this.cur!;
+    const vpage = Number(vaddr >> BigInt(PAGE_SHIFT));
+    const n = Number(nrPages);
+    if (vpage < c.endPage) {
+      throw new IngestError(
+        `${c.name}: entry at 0x${vaddr.toString(16)} is below the end of the previous one (0x${(c.endPage * PAGE_SIZE).toString(16)}); entries must ascend`,
+      );
+    }
+    if (n === 0) return; // CRIU would write an empty entry; no reader wants one
+    c.endPage = vpage + n;
+    const index = c.entryIndex++;
+    this.stats.entries++;
+    if (flags & PE_PRESENT) {
+      this.dataEntry = { index, vpage, flags, done: 0 };
+      this.stats.pagesReceived += n;
+      return;
+    }
+    if (flags & PE_PARENT) this.checkCovered(c, vaddr, vpage, n);
+    c.entries.push(index, vpage, n, flags);
+    this.stats.pagesWithoutData += n;
+  }
+
+  private checkCovered(c: OpenPagemap, vaddr: bigint, vpage: number, n: number): void {
+    const x = c.below?.extents;
+    let at = vpage;
+    if (x) {
+      for (let j = findExtent(x, vpage); j < x.count && x.start[j]! <= at && at < vpage + n; j++) {
+        if (x.end[j]! > at) at = x.end[j]!;
+      }
+    }
+    if (at < vpage + n) {
+      throw new IngestError(
+        `${c.name}: PE_PARENT entry at 0x${vaddr.toString(16)} (${n} pages): page 0x${(at * PAGE_SIZE).toString(16)} is not in the stack below${this.belowName ? ` (layer ${this.belowName})` : ' (this is the first layer)'}`,
+      );
+    }
+  }
+
+  /** A piece of the current entry's page data. */
+  async data(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < bytes.length) {
+      const n = Math.min(bytes.length - off, STAGE_BYTES - this.stageFill);
+      this.stage.set(bytes.subarray(off, off + n), this.stageFill);
+      this.stageFill += n;
+      off += n;
+      if (this.stageFill === STAGE_BYTES) await this.flushStage();
+    }
+  }
+
+  /** The current entry's data is complete. */
+  async dataEnd(): Promise<void> {
+    await this.flushStage();
+    this.dataEntry = null;
+  }
+
+  /** Compares the staged pages with the stack below and writes entries and kept pages. */
+  private async flushStage(): Promise<void> {
+    const e = this.dataEntry!;
+    const c = this.cur!;
+    const k = this.stageFill / PAGE_SIZE; // whole pages: STAGE_BYTES and every entry are page multiples
+    if (k === 0) return;
+    const v0 = e.vpage + e.done;
+    const same = new Uint8Array(k);
+    const x = c.below?.extents;
+    if (x && c.below) {
+      for (let j = findExtent(x, v0); j < x.count && x.start[j]! < v0 + k; j++) {
+        const layer = x.layer[j]!;
+        if (layer < 0) continue; // lazy below: its bytes are not in the images
+        const a = Math.max(v0, x.start[j]!);
+        const b = Math.min(v0 + k, x.end[j]!);
+        if (b <= a) continue;
+        const file = c.below.files[layer]!;
+        const len = (b - a) * PAGE_SIZE;
+        const at = (a - v0) * PAGE_SIZE;
+        const pos = x.offset[j]! + (a - x.start[j]!) * PAGE_SIZE;
+        let got = 0;
+        while (got < len) {
+          const r = await file.read(this.belowBuf, at + got, len - got, pos + got);
+          if (r === 0) break;
+          got += r;
+        }
+        const full = Math.floor(got / PAGE_SIZE);
+        for (let p = 0; p < full; p++) {
+          const o = at + p * PAGE_SIZE;
+          if (this.stage.compare(this.belowBuf, o, o + PAGE_SIZE, o, o + PAGE_SIZE) === 0)
+            same[a - v0 + p] = 1;
+        }
+      }
+    }
+    let p = 0;
+    while (p < k) {
+      const s = same[p]!;
+      let q = p + 1;
+      while (q < k && same[q] === s) q++;
+      if (s) {
+        c.entries.push(e.index, v0 + p, q - p, PE_PARENT);
+        this.stats.pagesShared += q - p;
+      } else {
+        c.entries.push(e.index, v0 + p, q - p, e.flags);
+        await c.pages.append(this.stage, p * PAGE_SIZE, (q - p) * PAGE_SIZE);
+        this.stats.pagesKept += q - p;
+      }
+      p = q;
+    }
+    e.done += k;
+    this.stageFill = 0;
+  }
+
+  private async closePagemap(): Promise<void> {
+    const c = this.cur;
+    if (!c) return;
+    this.cur = null;
+    await c.pages.close();
+    await this.writer.writePagemap(c.name, c.pagesId, c.entries);
+  }
+
+  /** CLOSE: writes what is open, links the parent, fsyncs and renames into place. */
+  async commit(): Promise<IngestStats> {
+    if (this.dataEntry) throw new IngestError('CLOSE inside page data');
+    await this.closePagemap();
+    if (this.belowName !== null) await this.writer.symlink('parent', `../${this.belowName}`);
+    await this.writer.commit();
+    this.finished = true;
+    await this.below?.close();
+    return this.stats;
+  }
+
+  /** Drops the half-built layer (disconnect, bad data, shutdown). */
+  async abort(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    await this.cur?.pages.discard();
+    this.cur = null;
+    await this.writer.abort();
+    await this.below?.close();
+  }
+
+  get summary(): IngestStats {
+    return this.stats;
+  }
+}

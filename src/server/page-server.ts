@@ -1,0 +1,444 @@
+/**
+ * `pagestack page-server STACK`: a long-running receiver for `criu dump --page-server` (and
+ * `criu pre-dump --page-server`), which turns every session into the next layer of STACK
+ * (ingest.ts says what a layer gets and how it appears atomically).
+ *
+ * Per connection, as CRIU's own server: read one message at a time, act, answer only OPEN2 (1 byte),
+ * PARENT (int32) and CLOSE/FORCE_CLOSE (int32); after CLOSE wait for the peer's EOF (FORCE_CLOSE,
+ * the --ps-socket variant: do not wait). Unlike CRIU's server it does not exit after one session:
+ * - one session at a time per stack: a connection that arrives while another one runs waits its
+ *   turn, unread (the kernel buffers it; CRIU's dump blocks on its OPEN2 answer);
+ * - OPEN2 and PARENT are always answered "no parent": a "yes" makes CRIU 4.2 run its pid-reuse
+ *   check against the dump's own parent inventory, which only memory-tracking dumps have, and the
+ *   dump fails (PAGESERVER.md 2.6). Incremental layers come from the comparison in ingest.ts instead;
+ * - the header format (CRIU 4.2's 32 bytes or the 24 bytes of CRIU <= 4.1) is decided per
+ *   connection from its first message;
+ * - a bad peer (unknown command, bad pagemap type, cut header, short data, a GET, garbage after
+ *   CLOSE, silence longer than the idle timeout, EOF before CLOSE) gets one log line naming the
+ *   peer and the byte offset, its connection is closed without an answer (as CRIU does) and its
+ *   half-built layer removed; the server and the stack's other layers carry on.
+ * A server killed with SIGKILL leaves at most a `.N.pagestack-tmp-<pid>-*` directory, which the
+ * next start removes (as does the next writer of STACK/N).
+ *
+ * TLS (CRIU's --tls): TLS 1.2 at most, because OpenSSL's TLS 1.3 session tickets break CRIU 4.2's
+ * reads (PAGESERVER.md 9.3); client certificate required and verified against the CA; unless
+ * noCnVerify, the client certificate must name the server's own address (as CRIU's server checks).
+ */
+import { mkdir, readdir } from 'node:fs/promises';
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { join, resolve } from 'node:path';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { cleanStale } from '../engine/output.js';
+import { PagestackError } from '../errors.js';
+import {
+  codeName,
+  decodeDstId,
+  PS_IOV_ADD,
+  PS_IOV_ADD_F,
+  PS_IOV_CLOSE,
+  PS_IOV_FORCE_CLOSE,
+  PS_IOV_GET,
+  PS_IOV_HOLE,
+  PS_IOV_OPEN,
+  PS_IOV_OPEN2,
+  PS_IOV_PARENT,
+} from '../protocol/pageserver/iov.js';
+import { type PageServerMessage, PageServerParser } from '../protocol/pageserver/parser.js';
+import { closeAnswer, getAnswerHeader, open2Answer, parentAnswer } from '../protocol/pageserver/writer.js';
+import { openStackDir } from '../source/open.js';
+import { findExtent } from '../stack/resolve.js';
+import { type IngestStats, LayerIngest, layerNumbers } from './ingest.js';
+
+export class PageServerError extends PagestackError {
+  override name = 'PageServerError';
+}
+
+export interface PageServerTls {
+  ca: string | Buffer;
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** Do not require the client certificate to name the server's address (CRIU's --tls-no-cn-verify). */
+  noCnVerify?: boolean;
+}
+
+export interface PageServerOptions {
+  /** The stack directory (created if missing); layers are STACK/1, STACK/2, ... */
+  stack: string;
+  /** TCP port; 0 = any free port (see `port` once started). */
+  port: number;
+  /** Address to listen on; default 127.0.0.1. */
+  address?: string;
+  /** A session that sends nothing for this long is ended (default 120 s). */
+  idleTimeoutMs?: number;
+  tls?: PageServerTls;
+  /** Where log lines go (default: nowhere). */
+  log?: (line: string) => void;
+  /**
+   * Serve lazy pages instead of receiving dumps: answer `criu lazy-pages --page-server` GETs from
+   * layer `layer` of STACK (default: the highest-numbered one), resolved through its parents.
+   */
+  lazy?: { layer?: number };
+}
+
+export interface SessionResult {
+  peer: string;
+  ok: boolean;
+  /** The layer written (ok) or the error line. */
+  layer?: string;
+  stats?: IngestStats;
+  error?: string;
+}
+
+type Op = { kind: 'msg'; msg: PageServerMessage } | { kind: 'data'; bytes: Uint8Array } | { kind: 'end' };
+
+export class PageServer {
+  readonly stack: string;
+  private readonly opts: PageServerOptions;
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private queue: Promise<void> = Promise.resolve();
+  private readonly log: (line: string) => void;
+  private listeners: ((r: SessionResult) => void)[] = [];
+  private closing = false;
+
+  private constructor(opts: PageServerOptions) {
+    this.opts = opts;
+    this.stack = resolve(opts.stack);
+    this.log = opts.log ?? (() => undefined);
+    const onConnection = (sock: Socket) => this.accept(sock);
+    if (opts.tls) {
+      const t = opts.tls;
+      const srv = createTlsServer({
+        ca: t.ca,
+        cert: t.cert,
+        key: t.key,
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.2',
+        maxVersion: 'TLSv1.2',
+      });
+      srv.on('secureConnection', (s: TLSSocket) => {
+        if (!t.noCnVerify && !this.peerNamesAddress(s)) {
+          this.log(
+            `${peerName(s)}: client certificate does not name ${this.address} (subjectAltName IP); connection closed (use --tls-no-cn-verify to accept it)`,
+          );
+          s.destroy();
+          return;
+        }
+        onConnection(s);
+      });
+      srv.on('tlsClientError', (e, s) => {
+        this.log(`${peerName(s)}: TLS handshake failed: ${e.message.split('\n')[0]}`);
+      });
+      this.server = srv;
+    } else {
+      this.server = createTcpServer(onConnection);
+    }
+  }
+
+  /** Cleans what a killed server left in STACK, then listens. */
+  static async start(opts: PageServerOptions): Promise<PageServer> {
+    const ps = new PageServer(opts);
+    await mkdir(ps.stack, { recursive: true });
+    for (const n of await readdir(ps.stack)) {
+      const m = /^\.(\d+)\.pagestack-(tmp|old)-/.exec(n);
+      if (!m) continue;
+      for (const done of await cleanStale(join(ps.stack, m[1]!)))
+        ps.log(`cleaned up ${join(ps.stack, done)}`);
+    }
+    await new Promise<void>((ok, fail) => {
+      ps.server.once('error', fail);
+      ps.server.listen({ port: opts.port, host: opts.address ?? '127.0.0.1' }, () => {
+        ps.server.off('error', fail);
+        ok();
+      });
+    });
+    ps.server.on('error', (e) => ps.log(`listening socket: ${e.message}`));
+    return ps;
+  }
+
+  get address(): string {
+    return this.opts.address ?? '127.0.0.1';
+  }
+
+  get port(): number {
+    const a = this.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  /** Calls `fn` after every session (tests, the CLI's summary). */
+  onSession(fn: (r: SessionResult) => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** Stops listening, ends running and waiting sessions (their layers are not written). */
+  async close(): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((ok) => this.server.close(() => ok()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    await this.queue;
+  }
+
+  private peerNamesAddress(s: TLSSocket): boolean {
+    const alt = s.getPeerCertificate()?.subjectaltname ?? '';
+    return alt.split(/,\s*/).some((e) => e === `IP Address:${this.address}`);
+  }
+
+  private accept(sock: Socket): void {
+    const peer = peerName(sock);
+    this.sockets.add(sock);
+    sock.on('error', () => undefined); // reported by the session that reads it
+    sock.on('close', () => this.sockets.delete(sock));
+    sock.setNoDelay(true);
+    const busy = this.sockets.size > 1;
+    if (busy) this.log(`${peer}: connected; waiting for the running session on ${this.stack} to end`);
+    if (this.opts.lazy) {
+      // read-only: any number of lazy sessions at once
+      const run = this.serveLazy(sock, peer).then((r) => {
+        for (const l of this.listeners) l(r);
+      });
+      this.queue = this.queue.then(() => run);
+      return;
+    }
+    const turn = this.queue.then(() => this.session(sock, peer));
+    this.queue = turn.then(
+      (r) => {
+        for (const l of this.listeners) l(r);
+      },
+      () => undefined,
+    );
+  }
+
+  private serveLazy(sock: Socket, peer: string): Promise<SessionResult> {
+    return lazySession(
+      sock,
+      peer,
+      this.stack,
+      this.opts.lazy?.layer,
+      this.opts.idleTimeoutMs ?? 120_000,
+      this.log,
+    );
+  }
+
+  private async session(sock: Socket, peer: string): Promise<SessionResult> {
+    if (sock.destroyed || this.closing) {
+      const error = `${peer}: went away before its turn`;
+      this.log(error);
+      sock.destroy();
+      return { peer, ok: false, error };
+    }
+    const numbers = layerNumbers(await readdir(this.stack));
+    const below = numbers.length > 0 ? numbers[numbers.length - 1]! : null;
+    const number = (below ?? 0) + 1;
+    let ingest: LayerIngest | null = null;
+    const ops: Op[] = [];
+    const parser = new PageServerParser({
+      message: (msg) => ops.push({ kind: 'msg', msg }),
+      data: (bytes) => ops.push({ kind: 'data', bytes }), // a view of the chunk read: kept until applied
+      dataEnd: () => ops.push({ kind: 'end' }),
+    });
+    let committed: IngestStats | null = null;
+    const idle = this.opts.idleTimeoutMs ?? 120_000;
+    sock.setTimeout(idle, () =>
+      sock.destroy(new PageServerError(`no data for ${Math.round(idle / 1000)} s (slow or stuck peer)`)),
+    );
+    this.log(
+      `${peer}: session for ${join(this.stack, String(number))}${below === null ? '' : ` on top of ${below}`}`,
+    );
+    try {
+      ingest = await LayerIngest.begin(this.stack, number, below);
+      const ing = ingest;
+      const apply = async (op: Op): Promise<void> => {
+        if (op.kind === 'data') return ing.data(op.bytes);
+        if (op.kind === 'end') return ing.dataEnd();
+        const m = op.msg;
+        const at = (what: string) => new PageServerError(`byte ${m.offset}: ${codeName(m.code)}: ${what}`);
+        switch (m.code) {
+          case PS_IOV_OPEN2:
+            await ing.select(decodeDstId(m.dstId)!, true);
+            sock.write(open2Answer(false));
+            return;
+          case PS_IOV_OPEN:
+            await ing.select(decodeDstId(m.dstId)!, true);
+            return;
+          case PS_IOV_PARENT:
+            sock.write(parentAnswer(false));
+            return;
+          case PS_IOV_ADD:
+          case PS_IOV_HOLE:
+          case PS_IOV_ADD_F: {
+            await ing.select(decodeDstId(m.dstId)!, false);
+            const flags = m.code === PS_IOV_ADD ? 4 : m.code === PS_IOV_HOLE ? 1 : m.flags;
+            await ing.entry(m.vaddr, m.nrPages, flags).catch((e: unknown) => {
+              throw at((e as Error).message);
+            });
+            return;
+          }
+          case PS_IOV_GET:
+            throw at('a GET sent to a receiving page server (lazy pages are served by page-server --lazy)');
+          case PS_IOV_CLOSE:
+          case PS_IOV_FORCE_CLOSE: {
+            try {
+              committed = await ing.commit();
+            } catch (e) {
+              sock.write(closeAnswer(-1));
+              throw e;
+            }
+            sock.write(closeAnswer(0));
+            if (m.code === PS_IOV_FORCE_CLOSE) sock.end();
+            return;
+          }
+        }
+      };
+      for await (const chunk of sock) {
+        parser.feed(chunk as Buffer);
+        for (const op of ops.splice(0)) await apply(op);
+        if (parser.closed && sock.writableEnded) break;
+      }
+      parser.end();
+      if (!committed) {
+        throw new PageServerError(
+          `byte ${parser.offset}: the peer closed the connection before CLOSE (the dump failed or was killed)`,
+        );
+      }
+      const s: IngestStats = committed;
+      this.log(
+        `${peer}: layer ${s.layer} written: ${s.pagemaps} pagemaps, ${s.pagesReceived} pages received, ${s.pagesKept} kept, ${s.pagesShared} equal to the stack below (PE_PARENT), ${s.pagesWithoutData} without data${parser.format === 'iov24' ? ' (CRIU <= 4.1 headers)' : ''}`,
+      );
+      return { peer, ok: true, layer: s.layer, stats: s };
+    } catch (e) {
+      const msg = oneLine(e instanceof Error ? e.message : String(e));
+      const where = committed
+        ? `after layer ${(committed as IngestStats).layer} was written`
+        : 'no layer written';
+      const error = `${peer}: ${msg}; session ended, ${where}`;
+      this.log(error);
+      return {
+        peer,
+        ok: !!committed,
+        error,
+        ...(committed ? { layer: (committed as IngestStats).layer } : {}),
+      };
+    } finally {
+      sock.setTimeout(0);
+      sock.destroy();
+      await ingest?.abort();
+    }
+  }
+}
+
+const GET_READ_PAGES = 1024;
+
+/**
+ * Serves one lazy-pages daemon (PAGESERVER.md 5.3): each GET is answered, strictly in request order,
+ * with a header echoing vaddr and dst_id and m pages, 1 <= m <= n: the longest prefix of the
+ * request the stack holds with data (CRIU's daemon asks again for the rest). A GET whose first page
+ * the stack cannot serve (not dumped, lazy without data, unknown pid) is logged with the reason and
+ * ends the session (CRIU's daemon cannot take "no pages"; better a clear failure than a hang).
+ */
+async function lazySession(
+  sock: Socket,
+  peer: string,
+  stackDir: string,
+  layerOpt: number | undefined,
+  idleMs: number,
+  log: (line: string) => void,
+): Promise<SessionResult> {
+  const numbers = layerNumbers(await readdir(stackDir));
+  const layer = layerOpt ?? numbers[numbers.length - 1];
+  if (layer === undefined) {
+    const error = `${peer}: ${stackDir} has no layers to serve; session ended`;
+    log(error);
+    sock.destroy();
+    return { peer, ok: false, error };
+  }
+  const layerDir = join(stackDir, String(layer));
+  const stack = await openStackDir(layerDir);
+  const names = stack.layers.map((l) => l.source.name);
+  const fromLayer = new Map<string, number>();
+  let gets = 0;
+  let pages = 0;
+  let closed = false;
+  const msgs: PageServerMessage[] = [];
+  const parser = new PageServerParser({ message: (m) => msgs.push(m), data: () => undefined });
+  sock.setTimeout(idleMs, () =>
+    sock.destroy(new PageServerError(`no data for ${Math.round(idleMs / 1000)} s (slow or stuck peer)`)),
+  );
+  log(`${peer}: lazy session serving ${layerDir} (${names.length} layers)`);
+  try {
+    for await (const chunk of sock) {
+      parser.feed(chunk as Buffer);
+      for (const m of msgs.splice(0)) {
+        if (m.code === PS_IOV_CLOSE || m.code === PS_IOV_FORCE_CLOSE) {
+          sock.write(closeAnswer(0));
+          closed = true;
+          if (m.code === PS_IOV_FORCE_CLOSE) sock.end();
+          continue;
+        }
+        if (m.code !== PS_IOV_GET) {
+          throw new PageServerError(
+            `byte ${m.offset}: ${codeName(m.code)} sent to a lazy page server (it only answers GET)`,
+          );
+        }
+        const pid = Number(m.dstId);
+        const pm = `pagemap-${pid}.img`;
+        const where = `byte ${m.offset}: GET ${m.nrPages} pages at 0x${m.vaddr.toString(16)} of pid ${pid}`;
+        if (!stack.top.files.includes(pm)) throw new PageServerError(`${where}: ${layerDir} has no ${pm}`);
+        const mem = await stack.memory(pm);
+        const x = mem.extents;
+        const v0 = Number(m.vaddr / 4096n);
+        const want = Math.min(Number(m.nrPages), GET_READ_PAGES);
+        let got = 0;
+        const perLayer: [number, number][] = [];
+        for (let j = findExtent(x, v0); j < x.count && got < want; j++) {
+          if (x.start[j]! > v0 + got || x.layer[j]! < 0) break;
+          const k = Math.min(x.end[j]!, v0 + want) - (v0 + got);
+          if (k <= 0) continue;
+          perLayer.push([x.layer[j]!, k]);
+          got += k;
+        }
+        if (got === 0) {
+          const j = findExtent(x, v0);
+          const why =
+            j < x.count && x.start[j]! <= v0 && x.layer[j]! < 0
+              ? 'lazy in the stack too (no data)'
+              : 'not dumped';
+          throw new PageServerError(`${where}: page 0x${m.vaddr.toString(16)} is ${why}; cannot answer`);
+        }
+        const data = await mem.read(v0 * 4096, got * 4096);
+        sock.write(getAnswerHeader(m, got, parser.format ?? 'iov32'));
+        if (!sock.write(data)) await new Promise<void>((ok) => sock.once('drain', () => ok()));
+        gets++;
+        pages += got;
+        for (const [l, k] of perLayer) fromLayer.set(names[l]!, (fromLayer.get(names[l]!) ?? 0) + k);
+      }
+      if (closed && sock.writableEnded) break;
+    }
+    parser.end();
+    if (!closed)
+      throw new PageServerError(`byte ${parser.offset}: the peer closed the connection before CLOSE`);
+    const by = names
+      .filter((n) => fromLayer.has(n))
+      .map((n) => `${fromLayer.get(n)} from ${n}`)
+      .join(', ');
+    log(`${peer}: lazy session done: ${gets} GETs, ${pages} pages served (${by || 'none'})`);
+    return { peer, ok: true, layer: layerDir };
+  } catch (e) {
+    const error = `${peer}: ${oneLine(e instanceof Error ? e.message : String(e))}; lazy session ended after ${gets} GETs, ${pages} pages`;
+    log(error);
+    return { peer, ok: false, error };
+  } finally {
+    sock.setTimeout(0);
+    sock.destroy();
+    await stack.close();
+  }
+}
+
+function peerName(s: Socket): string {
+  return s.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : 'peer';
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}

@@ -16,7 +16,16 @@
  * generation g (the layer index from the bottom) starts with u64_le(V), u32_le(g), u32_le(0x45474150)
  * ("PAGE"), and the rest of the page is `fillByte(g, offset)`. See `expectedBytes`.
  */
-import { closeSync, mkdirSync, openSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { encodeImage } from '../src/image/image.js';
 import { PAGE_SIZE } from '../src/image/pagemap.js';
@@ -237,6 +246,8 @@ export class PagesWriter {
     path: string,
     readonly generation: number,
     bufBytes = 8 << 20,
+    /** Leave the pages out: the file is a hole of the right size (for tests of maps, not bytes). */
+    private readonly sparse = false,
   ) {
     this.fd = openSync(path, 'w');
     this.pagesPerBuf = Math.max(1, Math.floor(bufBytes / PAGE_SIZE));
@@ -262,13 +273,14 @@ export class PagesWriter {
   private flush(): void {
     let off = 0;
     const len = this.fill * PAGE_SIZE;
-    while (off < len) off += writeSync(this.fd, this.buf, off, len - off);
+    while (!this.sparse && off < len) off += writeSync(this.fd, this.buf, off, len - off);
     this.bytes += len;
     this.fill = 0;
   }
 
   close(): void {
     this.flush();
+    if (this.sparse) ftruncateSync(this.fd, this.bytes);
     closeSync(this.fd);
   }
 }
@@ -285,6 +297,8 @@ export interface StackSpec {
   /** Fraction of the pages each upper layer rewrites: uniform in [min, max]. */
   dirtyMin?: number;
   dirtyMax?: number;
+  /** Pages files as holes of their size, nothing written (reads give zeros, not the pattern). */
+  sparse?: boolean;
 }
 
 export interface GeneratedStack {
@@ -358,7 +372,7 @@ export async function generateStack(root: string, spec: StackSpec): Promise<Gene
     if (g > 0) symlinkSync(`../L${g - 1}`, join(dir, 'parent'));
     for (const [name, bytes] of Object.entries(small)) writeFileSync(join(dir, name), bytes);
     const pagesPath = join(dir, 'pages-1.img');
-    const w = new PagesWriter(pagesPath, g);
+    const w = new PagesWriter(pagesPath, g, undefined, spec.sparse === true);
     const e = new EntryList();
     let present = 0;
     if (g === 0) {

@@ -70,6 +70,10 @@ export const ERROR_CODES = {
   PAGESTACK_SEARCH_PATTERN: 'a search pattern is not valid',
   // the CLI
   PAGESTACK_USAGE: 'wrong arguments',
+  // the explorer's HTTP API (src/server/http)
+  PAGESTACK_BAD_REQUEST: 'an API request with a missing or invalid parameter',
+  PAGESTACK_FOREIGN_REQUEST: 'an API request from another origin or host (refused)',
+  PAGESTACK_NOT_FOUND: 'no such API endpoint or file',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,85 @@
+/**
+ * `pagestack ui TARGET [--port N] [--open] [--with DIR]...`: serves the explorer (the page in
+ * dist/web and its JSON API, src/server/http) for a stack on 127.0.0.1, prints the URL and runs
+ * until interrupted. `--open` starts the system browser (xdg-open) when there is one.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from '@commander-js/extra-typings';
+import { UsageError } from '../errors.js';
+import { Explorer } from '../server/http/explorer.js';
+import { startUiServer } from '../server/http/server.js';
+import { cliStreams } from './io.js';
+
+/** dist/web of the package this module belongs to (from dist/cli or src/cli alike). */
+export function webRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && /"name":\s*"pagestack"/.test(readFileSync(pkg, 'utf8')))
+      return join(dir, 'dist', 'web');
+    dir = dirname(dir);
+  }
+  throw new UsageError('cannot find the pagestack package (and its dist/web) around this module');
+}
+
+function parsePort(text: string | undefined): number {
+  if (text === undefined) return 0;
+  if (!/^[0-9]+$/.test(text) || Number(text) > 65535) {
+    throw new UsageError(`--port '${text}': expected a port number (0 to 65535; 0 = any free port)`);
+  }
+  return Number(text);
+}
+
+/** Starts xdg-open on `url` if it is on PATH; says so when it is not. */
+function openBrowser(url: string): void {
+  const paths = (process.env['PATH'] ?? '').split(':').filter(Boolean);
+  if (!paths.some((p) => existsSync(join(p, 'xdg-open')))) {
+    cliStreams().stderr('pagestack: --open: no xdg-open on PATH; open the URL yourself\n');
+    return;
+  }
+  const child = spawn('xdg-open', [url], { stdio: 'ignore', detached: true });
+  child.on('error', (e) => cliStreams().stderr(`pagestack: --open: ${e.message}\n`));
+  child.unref();
+}
+
+export function registerUi(program: Command): void {
+  program
+    .command('ui')
+    .description('a local web explorer of a stack: layers, the address space by layer, hex view, diff')
+    .argument('<target>', 'image directory (the top layer of a stack)')
+    .option('--port <n>', 'port on 127.0.0.1 (default: any free port)')
+    .option('--open', 'open the page in the system browser (xdg-open)')
+    .option('--with <dir...>', 'other image directories to diff against')
+    .action(async (target, opts) => {
+      const port = parsePort(opts.port);
+      const root = webRoot();
+      if (!existsSync(join(root, 'index.html'))) {
+        throw new UsageError(`${root}: the page is not built; run npm run build`);
+      }
+      const explorer = await Explorer.open(target, opts.with ?? []);
+      try {
+        // not a CRIU directory, a broken stack: fail now, not in the browser; and resolve the
+        // stack before the page asks, so its map appears at once
+        await explorer.stack.processes();
+        await explorer.prepare();
+        const server = await startUiServer({ explorer, webRoot: root, port });
+        cliStreams().stdout(`pagestack ui: ${target} at ${server.url} (Ctrl-C to stop)\n`);
+        if (opts.open) openBrowser(server.url);
+        await new Promise<void>((resolve) => {
+          const stop = (): void => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+        await server.close();
+      } finally {
+        await explorer.close();
+      }
+    });
+}

@@ -1,0 +1,510 @@
+/**
+ * The explorer's model: one open stack (plus extra directories to diff against) and, per
+ * process, its maps laid out as a strip. Every answer comes from the library (summarizeStack,
+ * processMaps, ProcessMemory reads, diffStacks); this file only shapes them for the page and
+ * caches what is costly (a 4 GiB process resolves once, then every window of the strip is cheap).
+ */
+
+import { MemoryAccessError } from '../../errors.js';
+import { PAGE_SIZE } from '../../image/pagemap.js';
+import { diffStacks, type PageRanges } from '../../ops/diff.js';
+import { type MapsExtent, type ProcessMaps, processMaps } from '../../ops/maps.js';
+import { summarizeStack } from '../../ops/summary.js';
+import { openTarget } from '../../source/open.js';
+import type { ProcessMemory } from '../../stack/process.js';
+import { partitionPoint } from '../../stack/search.js';
+import { openStack, type Stack } from '../../stack/stack.js';
+import { RequestError } from './errors.js';
+import { buildStrip, type ClassRuns, classRuns, rangeAt, type Strip, summarize } from './strip.js';
+import type {
+  ClassInfo,
+  DiffInfo,
+  MapInfo,
+  PageInfo,
+  PageState,
+  RangeInfo,
+  ReadInfo,
+  ReadPiece,
+  RunsInfo,
+  StackInfo,
+} from './types.js';
+
+/** Largest read the API answers (the page asks for a few pages at a time). */
+export const MAX_READ = 64 * 1024;
+export const MAX_BUCKETS = 8192;
+
+interface ProcessModel {
+  maps: ProcessMaps;
+  mem: ProcessMemory;
+  strip: Strip;
+  classes: ClassInfo[];
+  ranges: RangeInfo[];
+  /** Every extent (VMAs' and outside ones), sorted by start. */
+  extents: MapsExtent[];
+}
+
+interface DiffModel {
+  info: DiffInfo;
+  strip: Strip;
+}
+
+const DIFF_CLASSES = ['equal', 'changed', 'added', 'removed', 'lazy', 'neither', 'gap'] as const;
+const DIFF_NAMES: Record<(typeof DIFF_CLASSES)[number], string> = {
+  equal: 'equal',
+  changed: 'changed',
+  added: 'added (only in B)',
+  removed: 'removed (only in A)',
+  lazy: 'lazy (not compared)',
+  neither: 'not dumped in either',
+  gap: 'gap (unmapped)',
+};
+
+function rangeInfo(v: ProcessMaps['vmas'][number] | null, start: number, end: number, at: number): RangeInfo {
+  const pages = (end - start) / PAGE_SIZE;
+  return {
+    start,
+    end,
+    at,
+    pages,
+    perms: v ? v.perms : '----',
+    name: v ? v.name : '(pages outside every VMA)',
+    dumped: v ? v.dumped : pages,
+    lazy: v ? v.lazy : 0,
+    notDumped: v ? v.notDumped : 0,
+  };
+}
+
+/** The mapped ranges of a process: its VMAs, and pagemap runs outside them (or without an mm). */
+function mappedRanges(m: ProcessMaps): { start: number; end: number; ref: number }[] {
+  const out = m.vmas.map((v, i) => ({ start: v.start, end: v.end, ref: i }));
+  for (const e of m.outside) out.push({ start: e.start, end: e.end, ref: -1 });
+  out.sort((a, b) => a.start - b.start);
+  // outside runs may touch each other: merge those
+  const merged: typeof out = [];
+  for (const r of out) {
+    const last = merged[merged.length - 1];
+    if (last && last.ref === -1 && r.ref === -1 && last.end >= r.start) last.end = Math.max(last.end, r.end);
+    else merged.push({ ...r });
+  }
+  return merged;
+}
+
+/** Every extent of a process (VMAs' and outside ones), sorted by start. */
+function allExtents(m: ProcessMaps): MapsExtent[] {
+  const out: MapsExtent[] = [];
+  for (const v of m.vmas) for (const e of v.extents) out.push(e);
+  // VMAs are sorted and their extents too: only pages outside them need a sort
+  if (m.outside.length > 0) {
+    for (const e of m.outside) out.push(e);
+    out.sort((a, b) => a.start - b.start);
+  }
+  return out;
+}
+
+function extentAt(xs: readonly MapsExtent[], addr: number): MapsExtent | undefined {
+  const e = xs[partitionPoint(0, xs.length, (i) => xs[i]!.end <= addr)];
+  return e && e.start <= addr ? e : undefined;
+}
+
+/** Sorted page ranges [start, end) of a list of range lists, the union. */
+function unionRanges(lists: readonly (readonly [number, number])[][]): [number, number][] {
+  const all = lists.flat().sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const [s, e] of all) {
+    const last = out[out.length - 1];
+    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
+    else out.push([s, e]);
+  }
+  return out;
+}
+
+function intersect(a: readonly [number, number][], b: readonly [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const s = Math.max(a[i]![0], b[j]![0]);
+    const e = Math.min(a[i]![1], b[j]![1]);
+    if (s < e) out.push([s, e]);
+    if (a[i]![1] < b[j]![1]) i++;
+    else j++;
+  }
+  return out;
+}
+
+function pageRanges(p: PageRanges): [number, number][] {
+  return p.start.map((s, i) => [s, p.end[i]!]);
+}
+
+/** Dumped (not lazy) pages of a process, as page ranges. */
+function dumpedPages(m: ProcessMaps): [number, number][] {
+  return unionRanges([
+    allExtents(m)
+      .filter((e) => e.layer >= 0)
+      .map((e) => [e.start / PAGE_SIZE, e.end / PAGE_SIZE] as [number, number]),
+  ]);
+}
+
+/**
+ * Classes of pages by priority: each list paints over the ones after it. Lists are sorted,
+ * disjoint page ranges; the result is sorted, disjoint class runs.
+ */
+function paint(lists: readonly { cls: number; ranges: readonly [number, number][] }[]): ClassRuns {
+  const points = new Set<number>();
+  for (const l of lists)
+    for (const [s, e] of l.ranges) {
+      points.add(s);
+      points.add(e);
+    }
+  const xs = [...points].sort((a, b) => a - b);
+  const idx = lists.map(() => 0);
+  const runs = classRuns(Math.max(0, xs.length - 1));
+  for (let p = 0; p + 1 < xs.length; p++) {
+    const s = xs[p]!;
+    const e = xs[p + 1]!;
+    let cls = -1;
+    for (let l = 0; l < lists.length; l++) {
+      const r = lists[l]!.ranges;
+      while (idx[l]! < r.length && r[idx[l]!]![1] <= s) idx[l]!++;
+      const cur = r[idx[l]!];
+      if (cls < 0 && cur && cur[0] <= s) cls = lists[l]!.cls;
+    }
+    if (cls < 0) continue;
+    const k = runs.count - 1;
+    if (k >= 0 && runs.cls[k] === cls && runs.end[k] === s) runs.end[k] = e;
+    else {
+      runs.start[runs.count] = s;
+      runs.end[runs.count] = e;
+      runs.cls[runs.count] = cls;
+      runs.count++;
+    }
+  }
+  return runs;
+}
+
+function toBase64(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+}
+
+export class Explorer {
+  private readonly models = new Map<number, Promise<ProcessModel>>();
+  private readonly layerStacks = new Map<string, Promise<Stack>>();
+  private readonly diffs = new Map<string, Promise<DiffModel>>();
+  private readonly mapsOf = new Map<string, Promise<ProcessMaps>>();
+
+  private constructor(
+    readonly stack: Stack,
+    /** Extra directories to diff against, as given. */
+    readonly others: readonly string[],
+  ) {}
+
+  static async open(target: string, others: readonly string[] = []): Promise<Explorer> {
+    return new Explorer(await openTarget(target), others);
+  }
+
+  async close(): Promise<void> {
+    const stacks = [...this.layerStacks.values()];
+    this.layerStacks.clear();
+    for (const p of stacks) await (await p.catch(() => null))?.close();
+    await this.stack.close();
+  }
+
+  /**
+   * Does the costly work before the first page asks: resolves the stack and lays out the strip of
+   * each process (for big stacks, seconds: a 4 GiB, 8-layer process takes about one).
+   */
+  async prepare(): Promise<void> {
+    for (const p of await this.stack.processes()) await this.model(p.pid).catch(() => undefined);
+    await this.stackInfo();
+  }
+
+  async stackInfo(): Promise<StackInfo> {
+    const s = await summarizeStack(this.stack);
+    const per = s.layers.map(() => ({ held: 0, fromBelow: 0, used: 0 }));
+    const pagemaps = [...s.processes.map((p) => p.memory), ...s.shmem];
+    for (const m of pagemaps) {
+      for (const l of m?.perLayer ?? []) {
+        const c = per[l.layer];
+        if (!c) continue;
+        c.held += l.held;
+        c.fromBelow += l.fromBelow;
+        c.used += l.used;
+      }
+    }
+    return {
+      top: s.top,
+      layers: s.layers.map((l, i) => ({
+        index: l.index,
+        name: l.name,
+        size: l.size,
+        allocated: l.allocated,
+        deduplicated: l.deduplicated,
+        note: l.note,
+        ...per[i]!,
+      })),
+      processes: s.processes.map((p) => ({
+        pid: p.pid,
+        ppid: p.ppid,
+        comm: p.comm,
+        threads: p.threads,
+        dumpedPages: p.memory?.dumpedPages ?? 0,
+        lazyPages: p.memory?.lazyPages ?? 0,
+      })),
+      others: this.others.map((name, i) => ({ id: `d${i}`, name })),
+      totals: s.totals,
+    };
+  }
+
+  private model(pid: number): Promise<ProcessModel> {
+    let p = this.models.get(pid);
+    if (!p) {
+      p = this.buildModel(pid);
+      this.models.set(pid, p);
+      p.catch(() => this.models.delete(pid));
+    }
+    return p;
+  }
+
+  private async buildModel(pid: number): Promise<ProcessModel> {
+    await this.stack.pickPid(pid);
+    const maps = await processMaps(this.stack, pid);
+    const mem = await this.stack.process(pid);
+    const L = this.stack.layers.length;
+    const classes: ClassInfo[] = [];
+    for (let l = 0; l < L; l++) {
+      classes.push({ id: l, name: `layer ${l}`, kind: 'layer', layer: l });
+    }
+    const LAZY = L;
+    const NOT_DUMPED = L + 1;
+    const GAP = L + 2;
+    classes.push({ id: LAZY, name: 'lazy', kind: 'lazy', layer: null });
+    classes.push({ id: NOT_DUMPED, name: 'not dumped', kind: 'not-dumped', layer: null });
+    classes.push({ id: GAP, name: 'gap (unmapped)', kind: 'gap', layer: null });
+    const extents = allExtents(maps);
+    const runs = classRuns(extents.length);
+    for (const e of extents) {
+      runs.start[runs.count] = e.start / PAGE_SIZE;
+      runs.end[runs.count] = e.end / PAGE_SIZE;
+      runs.cls[runs.count] = e.layer >= 0 ? e.layer : LAZY;
+      runs.count++;
+    }
+    const strip = buildStrip(mappedRanges(maps), runs, NOT_DUMPED, GAP, classes.length);
+    const ranges = strip.ranges.map((r) =>
+      rangeInfo(r.ref >= 0 ? maps.vmas[r.ref]! : null, r.start, r.end, r.at),
+    );
+    return { maps, mem, strip, classes, ranges, extents };
+  }
+
+  async mapInfo(pid: number): Promise<MapInfo> {
+    const m = await this.model(pid);
+    return {
+      pid,
+      comm: m.maps.comm,
+      classes: m.classes,
+      total: m.strip.total,
+      gap: m.strip.gap,
+      ranges: m.ranges,
+      vsyscall: m.maps.vsyscall,
+      totals: m.maps.totals,
+    };
+  }
+
+  async runs(pid: number, from: number, to: number, buckets: number): Promise<RunsInfo> {
+    return window((await this.model(pid)).strip, from, to, buckets);
+  }
+
+  private state(m: ProcessModel, addr: number): { state: PageState; extent: MapsExtent | undefined } {
+    const extent = extentAt(m.extents, addr);
+    if (extent) return { state: extent.layer >= 0 ? 'dumped' : 'lazy', extent };
+    const mapped = m.maps.vmas.length === 0 ? false : m.mem.vmaAt(addr) !== undefined;
+    return { state: mapped ? 'not-dumped' : 'unmapped', extent };
+  }
+
+  async pageInfo(pid: number, addr: number): Promise<PageInfo> {
+    const m = await this.model(pid);
+    const page = addr - (addr % PAGE_SIZE);
+    const { state, extent } = this.state(m, addr);
+    const layer = extent && extent.layer >= 0 ? extent.layer : null;
+    const r = rangeAt(m.strip, addr);
+    return {
+      addr,
+      page,
+      state,
+      layer,
+      layerName: layer === null ? null : this.stack.layers[layer]!.source.name,
+      fileOffset: extent && layer !== null ? extent.fileOffset + (page - extent.start) : null,
+      vma: r ? m.ranges[m.strip.ranges.indexOf(r)]! : null,
+    };
+  }
+
+  /**
+   * `len` bytes at `addr`, one piece per page: its bytes and the layer they come from, or why the
+   * library refuses to read it (not dumped, lazy, unmapped) in its own words.
+   */
+  async read(pid: number, addr: number, len: number): Promise<ReadInfo> {
+    if (len > MAX_READ) throw new RequestError(`len ${len}: at most ${MAX_READ} bytes per request`);
+    if (addr + len > Number.MAX_SAFE_INTEGER) {
+      throw new RequestError(`address 0x${addr.toString(16)} + ${len} is beyond 2^53`);
+    }
+    const m = await this.model(pid);
+    const pieces: ReadPiece[] = [];
+    let cur = addr;
+    const end = addr + len;
+    while (cur < end) {
+      const stop = Math.min(end, cur - (cur % PAGE_SIZE) + PAGE_SIZE);
+      const { state, extent } = this.state(m, cur);
+      const layer = extent && extent.layer >= 0 ? extent.layer : null;
+      const piece: ReadPiece = {
+        addr: cur,
+        len: stop - cur,
+        state,
+        layer,
+        layerName: layer === null ? null : this.stack.layers[layer]!.source.name,
+        data: null,
+        refusal: null,
+      };
+      try {
+        piece.data = toBase64(await m.mem.read(cur, stop - cur));
+      } catch (e) {
+        if (!(e instanceof MemoryAccessError)) throw e;
+        piece.state = e.reason;
+        piece.refusal = e.message;
+      }
+      pieces.push(piece);
+      cur = stop;
+    }
+    const r = rangeAt(m.strip, addr);
+    return { addr, len, pieces, vma: r ? m.ranges[m.strip.ranges.indexOf(r)]! : null };
+  }
+
+  /** A stack by id: a layer index of the explorer's stack ("0" = top) or "dN", an extra directory. */
+  private stackById(id: string): Promise<Stack> {
+    let p = this.layerStacks.get(id);
+    if (p) return p;
+    const d = /^d(\d+)$/.exec(id);
+    if (d) {
+      const dir = this.others[Number(d[1])];
+      if (dir === undefined) throw new RequestError(`no directory '${id}': ${this.others.length} given`);
+      p = openTarget(dir);
+    } else if (/^\d+$/.test(id)) {
+      const layer = this.stack.layers[Number(id)];
+      if (!layer) {
+        throw new RequestError(`no layer ${id}: the stack has layers 0 to ${this.stack.layers.length - 1}`);
+      }
+      p = Number(id) === 0 ? Promise.resolve(this.stack) : openStack(layer.source);
+    } else {
+      throw new RequestError(`'${id}': expected a layer index (0 = top) or dN (an extra directory)`);
+    }
+    this.layerStacks.set(id, p);
+    p.catch(() => this.layerStacks.delete(id));
+    return p;
+  }
+
+  private stackName(id: string): string {
+    const d = /^d(\d+)$/.exec(id);
+    return d ? this.others[Number(d[1])]! : this.stack.layers[Number(id)]!.source.name;
+  }
+
+  private mapsFor(id: string, stack: Stack, pid: number): Promise<ProcessMaps> {
+    const key = `${id}\0${pid}`;
+    let p = this.mapsOf.get(key);
+    if (!p) {
+      p = processMaps(stack, pid);
+      this.mapsOf.set(key, p);
+      p.catch(() => this.mapsOf.delete(key));
+    }
+    return p;
+  }
+
+  private diffModel(pid: number, a: string, b: string): Promise<DiffModel> {
+    const key = `${pid}\0${a}\0${b}`;
+    let p = this.diffs.get(key);
+    if (!p) {
+      p = this.buildDiff(pid, a, b);
+      this.diffs.set(key, p);
+      p.catch(() => this.diffs.delete(key));
+    }
+    return p;
+  }
+
+  private async buildDiff(pid: number, a: string, b: string): Promise<DiffModel> {
+    const [sa, sb] = await Promise.all([this.stackById(a), this.stackById(b)]);
+    const result = await diffStacks(sa, sb, { pid });
+    const d = result.processes[0]!;
+    const [ma, mb] = await Promise.all([this.mapsFor(a, sa, pid), this.mapsFor(b, sb, pid)]);
+    const C = Object.fromEntries(DIFF_CLASSES.map((k, i) => [k, i])) as Record<
+      (typeof DIFF_CLASSES)[number],
+      number
+    >;
+    const both = intersect(dumpedPages(ma), dumpedPages(mb));
+    const runs = paint([
+      { cls: C.changed, ranges: pageRanges(d.changed) },
+      { cls: C.added, ranges: pageRanges(d.added) },
+      { cls: C.removed, ranges: pageRanges(d.removed) },
+      { cls: C.lazy, ranges: pageRanges(d.lazy) },
+      { cls: C.equal, ranges: both },
+    ]);
+    // the layout: the union of both sides' mapped ranges
+    const union = unionRanges([
+      mappedRanges(ma).map((r) => [r.start, r.end] as [number, number]),
+      mappedRanges(mb).map((r) => [r.start, r.end] as [number, number]),
+    ]);
+    const strip = buildStrip(
+      union.map(([s, e], i) => ({ start: s, end: e, ref: i })),
+      runs,
+      C.neither,
+      C.gap,
+      DIFF_CLASSES.length,
+    );
+    const vmaOf = (addr: number): ProcessMaps['vmas'][number] | null =>
+      mb.vmas.find((v) => v.start <= addr && addr < v.end) ??
+      ma.vmas.find((v) => v.start <= addr && addr < v.end) ??
+      null;
+    const ranges = strip.ranges.map((r) => {
+      const info = rangeInfo(vmaOf(r.start), r.start, r.end, r.at);
+      return { ...info, pages: (r.end - r.start) / PAGE_SIZE };
+    });
+    const info: DiffInfo = {
+      pid,
+      a: this.stackName(a),
+      b: this.stackName(b),
+      counts: {
+        changed: d.changed.pages,
+        added: d.added.pages,
+        removed: d.removed.pages,
+        equal: d.equalPages,
+        lazy: d.lazy.pages,
+      },
+      classes: DIFF_CLASSES.map((k, i) => ({ id: i, name: DIFF_NAMES[k], kind: k, layer: null })),
+      total: strip.total,
+      gap: strip.gap,
+      ranges,
+    };
+    return { info, strip };
+  }
+
+  async diff(pid: number, a: string, b: string): Promise<DiffInfo> {
+    await this.stack.pickPid(pid);
+    return (await this.diffModel(pid, a, b)).info;
+  }
+
+  async diffRuns(
+    pid: number,
+    a: string,
+    b: string,
+    from: number,
+    to: number,
+    buckets: number,
+  ): Promise<RunsInfo> {
+    await this.stack.pickPid(pid);
+    return window((await this.diffModel(pid, a, b)).strip, from, to, buckets);
+  }
+}
+
+function window(strip: Strip, from: number, to: number, buckets: number): RunsInfo {
+  if (!(to > from)) throw new RequestError(`empty window: from ${from} to ${to}`);
+  if (!Number.isInteger(buckets) || buckets < 1 || buckets > MAX_BUCKETS) {
+    throw new RequestError(`buckets ${buckets}: expected 1 to ${MAX_BUCKETS}`);
+  }
+  return { from, to, buckets, runs: summarize(strip, from, to, buckets) };
+}

@@ -1,0 +1,156 @@
+/**
+ * The explorer's JSON API: what each endpoint answers. Shared by the server (src/server/http) and
+ * the page (web/), which imports these types only. Addresses are numbers (exact below 2^53; the
+ * vsyscall page above that comes as a hex string), page counts are numbers.
+ *
+ *   GET /api/stack                                  -> StackInfo
+ *   GET /api/maps?pid=P                             -> MapInfo     (the strip's layout and classes)
+ *   GET /api/runs?pid=P&from=F&to=T&buckets=B       -> RunsInfo    (strip window [F, T) in B buckets)
+ *   GET /api/at?pid=P&addr=A                        -> PageInfo
+ *   GET /api/read?pid=P&addr=A&len=N                -> ReadInfo    (N <= 65536)
+ *   GET /api/diff?pid=P&a=X&b=Y                     -> DiffInfo    (X, Y: layer index or dN, an extra directory)
+ *   GET /api/diffruns?pid=P&a=X&b=Y&from=F&to=T&buckets=B -> RunsInfo
+ *
+ * Errors: a status >= 400 and ErrorInfo.
+ */
+
+export interface ErrorInfo {
+  error: {
+    /** The error's class name (MemoryAccessError, StackError, RequestError, ...). */
+    class: string;
+    /** Its code (src/errors.ts's ERROR_CODES for pagestack's errors). */
+    code: string | null;
+    message: string;
+    /** Where it happened (file, address, pid, ...), as the error's `data`. */
+    data: Record<string, unknown>;
+  };
+}
+
+export interface LayerInfo {
+  index: number;
+  name: string;
+  /** Bytes of its pages files and their real disk use (null when unknown). */
+  size: number;
+  allocated: number | null;
+  deduplicated: boolean;
+  note: string | null;
+  /** Over every pagemap of the stack (processes and shared memory): pages it holds in its own
+   * pages files, takes from the layer below, and gives to the final memory. */
+  held: number;
+  fromBelow: number;
+  used: number;
+}
+
+export interface ProcessEntry {
+  pid: number;
+  ppid: number;
+  comm: string | null;
+  threads: number[];
+  dumpedPages: number;
+  lazyPages: number;
+}
+
+export interface StackInfo {
+  top: string;
+  layers: LayerInfo[];
+  processes: ProcessEntry[];
+  /** Extra directories given to `pagestack ui --with`, to diff against: id "d0", "d1", ... */
+  others: { id: string; name: string }[];
+  totals: { dumpedPages: number; lazyPages: number; pagesFileBytes: number; allocatedBytes: number | null };
+}
+
+export interface ClassInfo {
+  /** Index in RunsInfo mixes. */
+  id: number;
+  /** "layer 0", "lazy", "not dumped", "gap", "changed", ... */
+  name: string;
+  /** Short machine name: "layer", "lazy", "not-dumped", "gap", "equal", "changed", ... */
+  kind: string;
+  /** The layer index for "layer" classes. */
+  layer: number | null;
+}
+
+export interface RangeInfo {
+  start: number;
+  end: number;
+  /** Strip page of start. */
+  at: number;
+  pages: number;
+  perms: string;
+  name: string;
+  dumped: number;
+  lazy: number;
+  notDumped: number;
+}
+
+export interface MapInfo {
+  pid: number;
+  comm: string | null;
+  classes: ClassInfo[];
+  /** Strip length in pages; gap width in pages. */
+  total: number;
+  gap: number;
+  ranges: RangeInfo[];
+  vsyscall: string | null;
+  totals: { pages: number; dumped: number; lazy: number; notDumped: number; outside: number };
+}
+
+export interface RunsInfo {
+  from: number;
+  to: number;
+  buckets: number;
+  /** Runs of buckets: n buckets with mix [class, share/255, class, share/255, ...]. */
+  runs: { n: number; mix: number[] }[];
+}
+
+export type PageState = 'dumped' | 'lazy' | 'not-dumped' | 'unmapped';
+
+export interface PageInfo {
+  addr: number;
+  page: number;
+  state: PageState;
+  layer: number | null;
+  layerName: string | null;
+  /** Byte offset in the layer's pages file. */
+  fileOffset: number | null;
+  vma: RangeInfo | null;
+}
+
+export interface ReadPiece {
+  /** Address and length of this piece of the read (one page or less). */
+  addr: number;
+  len: number;
+  state: PageState;
+  layer: number | null;
+  layerName: string | null;
+  /** The bytes, base64, when readable. */
+  data: string | null;
+  /** Why the bytes cannot be read (the library's MemoryAccessError message), when not. */
+  refusal: string | null;
+}
+
+export interface ReadInfo {
+  addr: number;
+  len: number;
+  pieces: ReadPiece[];
+  vma: RangeInfo | null;
+}
+
+export interface DiffCounts {
+  changed: number;
+  added: number;
+  removed: number;
+  equal: number;
+  lazy: number;
+}
+
+export interface DiffInfo {
+  pid: number;
+  a: string;
+  b: string;
+  counts: DiffCounts;
+  classes: ClassInfo[];
+  total: number;
+  gap: number;
+  ranges: RangeInfo[];
+}

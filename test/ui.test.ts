@@ -1,0 +1,473 @@
+/// <reference lib="dom" />
+/**
+ * The explorer (`pagestack ui`) in a real browser: Debian's Chromium driven by playwright-core,
+ * headless, on the page built by Vite (into a temporary directory) and the API server in this
+ * process, over the real CRIU 4.2 series stack.
+ *
+ * Checks: the map's pixels at known addresses have the colours of the layers holding them
+ * (test/fixtures/criu-4.2/series/changes.json says which step rewrote which pages); a click shows
+ * the bytes `pagestack read` prints; pages `read` refuses are shown as refused; the diff view counts
+ * what `pagestack diff` counts; a bad address in the URL gets a clear message; the server refuses
+ * other origins and hosts and listens on loopback only. Screenshots of every view go to
+ * test-output/ui/ (and with PAGESTACK_UPDATE_SCREENSHOTS=1 the README's, docs/ui-*.png). The map of
+ * a 4 GiB, 8-layer generated process is timed from opening the page to its first drawn frame and the
+ * figure printed (a figure, not a pass/fail: timings are the benchmarks' business).
+ *
+ * Without /usr/bin/chromium (or PAGESTACK_CHROMIUM) the tests skip with one line.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { generateStack } from '../bench/gen.js';
+import { Explorer } from '../src/server/http/explorer.js';
+import { startUiServer, type UiServer } from '../src/server/http/server.js';
+import type { MapInfo } from '../src/server/http/types.js';
+import { cli } from './helpers/cli.js';
+import { FIX, ROOT, seriesChanges } from './helpers/fixtures.js';
+
+const CHROMIUM = process.env['PAGESTACK_CHROMIUM'] ?? '/usr/bin/chromium';
+const SKIP = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`;
+const OUT = join(ROOT, 'test-output', 'ui');
+const DOCS = join(ROOT, 'docs');
+const STACK = join(FIX, 'series-stack');
+const TOP = join(STACK, '3');
+const PID = 25238;
+const PAGE = 4096;
+
+let work = '';
+let webRoot = '';
+let server: UiServer | undefined;
+let explorer: Explorer | undefined;
+let context: BrowserContext | undefined;
+let page: Page;
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+function rgbOf(colour: string): [number, number, number] {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(colour);
+  assert.ok(m, `legend colour ${colour} is #rrggbb`);
+  return [Number.parseInt(m[1]!, 16), Number.parseInt(m[2]!, 16), Number.parseInt(m[3]!, 16)];
+}
+
+/** Layer index (0 = top) of the series-stack directory `name` ("1", "2", "3"). */
+function layerOf(name: string): number {
+  return 3 - Number(name);
+}
+
+/** Which series-stack directory holds the final bytes of the page at `addr` (per changes.json). */
+function ownerDir(addr: number): string {
+  const steps = seriesChanges().steps;
+  let owner = '1';
+  steps.forEach((s, i) => {
+    for (const [start, pages] of s.changed)
+      if (start <= addr && addr < start + pages * PAGE) owner = String(i + 2);
+    for (const [start, pages] of s.new)
+      if (start <= addr && addr < start + pages * PAGE) owner = String(i + 2);
+  });
+  return owner;
+}
+
+/** A screenshot of the page into OUT; for the README's (`docsHeight`), the top of it into docs/. */
+async function shot(name: string, docsHeight?: number): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  await page.screenshot({ path: join(OUT, `${name}.png`) });
+  if (docsHeight !== undefined && process.env['PAGESTACK_UPDATE_SCREENSHOTS'] === '1') {
+    mkdirSync(DOCS, { recursive: true });
+    await page.screenshot({
+      path: join(DOCS, `ui-${name}.png`),
+      clip: { x: 0, y: 0, width: 1280, height: docsHeight },
+    });
+  }
+}
+
+async function mapInfo(base: string, pid: number): Promise<MapInfo> {
+  const res = await fetch(`${base}api/maps?pid=${pid}`);
+  return (await res.json()) as MapInfo;
+}
+
+/** Opens `query` and waits for canvas `#id` to draw the window the URL asks for. */
+async function openMap(query: string, id = 'map'): Promise<void> {
+  await page.goto(`${server!.url}${query}`);
+  await page.waitForFunction(
+    (cid) => {
+      const c = document.getElementById(cid) as HTMLCanvasElement | null;
+      return (
+        c?.dataset['drawn'] !== undefined && c.dataset['drawn'] === `${c.dataset['from']}:${c.dataset['to']}`
+      );
+    },
+    id,
+    { timeout: 20_000 },
+  );
+}
+
+/** The canvas pixel (RGB) at strip position `pos`, and its x in CSS pixels. */
+async function pixelAt(
+  pos: number,
+  id = 'map',
+): Promise<{ rgb: [number, number, number]; x: number; y: number }> {
+  return page.evaluate(
+    ({ pos, id }) => {
+      const c = document.getElementById(id) as HTMLCanvasElement;
+      const from = Number(c.dataset['from']);
+      const to = Number(c.dataset['to']);
+      const f = (pos - from) / (to - from);
+      const px = Math.floor(f * c.width);
+      const py = Math.floor(c.height / 2);
+      const d = c.getContext('2d')!.getImageData(px, py, 1, 1).data;
+      return {
+        rgb: [d[0]!, d[1]!, d[2]!] as [number, number, number],
+        x: f * c.clientWidth,
+        y: c.clientHeight / 2,
+      };
+    },
+    { pos, id },
+  );
+}
+
+async function legendColour(layer: number): Promise<[number, number, number]> {
+  const c = await page.getAttribute(`#map-legend [data-layer="${layer}"]`, 'data-colour');
+  assert.ok(c, `legend entry for layer ${layer}`);
+  return rgbOf(c);
+}
+
+describe('pagestack ui in Chromium', { skip: SKIP }, () => {
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'pagestack-ui-'));
+    webRoot = join(work, 'web');
+    // the page as `npm run build` makes it, into a directory of the test's own
+    execFileSync(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'),
+        'build',
+        '--config',
+        join(ROOT, 'web', 'vite.config.ts'),
+        '--outDir',
+        webRoot,
+        '--emptyOutDir',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    explorer = await Explorer.open(TOP, [join(FIX, 'series', '1')]);
+    server = await startUiServer({ explorer, webRoot });
+    own.add(server.url);
+    const { chromium } = await import('playwright-core');
+    context = await chromium.launchPersistentContext(join(work, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 800 },
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    // the page asks nothing of anyone but its own server
+    page.on('request', (r) => {
+      if (![...own].some((u) => r.url().startsWith(u)) && !r.url().startsWith('data:')) foreign.push(r.url());
+    });
+  });
+
+  const foreign: string[] = [];
+  /** URLs of the servers the tests start. */
+  const own = new Set<string>();
+
+  after(async () => {
+    await context?.close();
+    await server?.close();
+    await explorer?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('the map: pages in the colours of the layers holding them (changes.json)', async () => {
+    const m = await mapInfo(server!.url, PID);
+    const heap = m.ranges.find((r) => r.start === 0x300000000000)!;
+    assert.ok(heap, 'the 2 MiB rw-p mapping at 0x300000000000');
+    const steps = seriesChanges().steps;
+    // step 1 -> 2 rewrote 64 pages at 0x300000000000, step 2 -> 3 64 pages at 0x300000020000,
+    // and the pages after those were last written in the first dump
+    const probes = [
+      steps[0]!.changed[0]![0] + 10 * PAGE,
+      steps[1]!.changed[0]![0] + 10 * PAGE,
+      steps[1]!.changed[0]![0] + 63 * PAGE,
+      0x300000000000 + 300 * PAGE,
+    ];
+    const dirs = probes.map(ownerDir);
+    assert.deepEqual(dirs, ['2', '3', '3', '1'], 'changes.json as the probes expect');
+    // the whole address space, then zoomed to single pages of that mapping
+    for (const query of [`?pid=${PID}`, `?pid=${PID}&from=${heap.at}&to=${heap.at + 128}`]) {
+      await openMap(query);
+      const legend = [await legendColour(0), await legendColour(1), await legendColour(2)];
+      assert.equal(new Set(legend.map(String)).size, 3, 'three layers, three colours');
+      for (let i = 0; i < probes.length; i++) {
+        const pos = heap.at + (probes[i]! - heap.start) / PAGE + 0.5;
+        const w = await page.evaluate(() => {
+          const c = document.getElementById('map') as HTMLCanvasElement;
+          return { from: Number(c.dataset['from']), to: Number(c.dataset['to']) };
+        });
+        if (pos < w.from || pos >= w.to) continue;
+        // the last page of a run shares its pixel with the next run's first page until zoomed in
+        const pagesPerPixel = (w.to - w.from) / (await page.locator('#map').evaluate((c) => c.clientWidth));
+        if (i === 2 && pagesPerPixel > 0.5) continue;
+        const { rgb } = await pixelAt(pos);
+        assert.deepEqual(
+          rgb,
+          legend[layerOf(dirs[i]!)],
+          `${hex(probes[i]!)} (${query}) in the colour of layer ${layerOf(dirs[i]!)} (series-stack/${dirs[i]})`,
+        );
+      }
+      await shot(query.includes('from') ? 'map-zoomed' : 'map', query.includes('from') ? undefined : 400);
+    }
+    // a not-dumped page (the r--p mapping of the binary) in the not-dumped colour
+    const ro = m.ranges.find((r) => r.start === 0x5588b46c7000)!;
+    await openMap(`?pid=${PID}&from=${ro.at - 1}&to=${ro.at + 3}`);
+    const nd = await page.getAttribute('#map-legend [data-kind="not-dumped"]', 'data-colour');
+    assert.deepEqual((await pixelAt(ro.at + 0.5)).rgb, rgbOf(nd!));
+  });
+
+  test('hover says VMA, page and layer; a click shows the bytes `pagestack read` gives', async () => {
+    const m = await mapInfo(server!.url, PID);
+    const heap = m.ranges.find((r) => r.start === 0x300000000000)!;
+    const addr = 0x300000020000 + 5 * PAGE;
+    await openMap(`?pid=${PID}&from=${heap.at}&to=${heap.at + 256}`);
+    const { x, y } = await pixelAt(heap.at + (addr - heap.start) / PAGE + 0.5);
+    const box = (await page.locator('#map').boundingBox())!;
+    await page.mouse.move(box.x + x, box.y + y);
+    await page.waitForFunction(() =>
+      document.getElementById('map-hover')!.textContent!.startsWith('page 0x'),
+    );
+    const hover = (await page.textContent('#map-hover'))!;
+    assert.match(hover, new RegExp(`^page ${hex(addr)}: layer 0 \\(.*series-stack/3\\)`));
+    assert.match(hover, /VMA 0x300000000000-0x300000200000 rw-p/);
+    await shot('map-hover');
+    await page.mouse.click(box.x + x, box.y + y);
+    await page.waitForSelector('#view-hex:not([hidden]) .row');
+    const rows = await page.locator('#hex .row').allTextContents();
+    const want = await cli(['read', TOP, hex(addr), '256']);
+    assert.equal(want.code, 0, want.err);
+    assert.deepEqual(rows.slice(0, 16), want.out.trimEnd().split('\n'));
+    assert.equal(await page.getAttribute('#hex .page', 'data-layer'), '0');
+    assert.match(page.url(), /view=hex/);
+    await shot('hex', 440);
+    // PageDown: the next page, from layer 1 or 2
+    await page.focus('#hex');
+    await page.keyboard.press('PageDown');
+    await page.waitForFunction(
+      (a) => document.querySelector('#hex .page')?.getAttribute('data-addr') === a,
+      hex(addr + PAGE),
+    );
+  });
+
+  test('pages `read` refuses are shown as refused, in its words', async () => {
+    const addr = 0x5588b46c7000; // r--p mapping of the binary: not dumped
+    await page.goto(`${server!.url}?pid=${PID}&view=hex&addr=${hex(addr)}`);
+    await page.waitForSelector('#hex .refused');
+    const text = (await page.textContent('#hex .refused'))!;
+    const want = await cli(['read', TOP, hex(addr), '16']);
+    assert.equal(want.code, 1);
+    // the CLI's line is "pagestack: DIR: 0x...: not dumped (...)"
+    const reason = want.err.trim().replace(/^pagestack: [^:]+: /, '');
+    assert.ok(text.includes(reason), `${text} says ${reason}`);
+    assert.equal(await page.getAttribute('#hex .refused', 'data-state'), 'not-dumped');
+    const rows = await page.locator('#hex .row').allTextContents();
+    assert.ok(rows.length > 0, 'the pages after it are shown');
+    assert.ok(!rows.some((r) => r.startsWith('5588b46c7')), 'no zeros shown for the refused page');
+    await shot('hex-refused');
+  });
+
+  test('lazy pages: hatched in the lazy colour on the map, refused as lazy in the hex view', async () => {
+    const lazyDir = join(FIX, 'lazy');
+    const ex = await Explorer.open(lazyDir);
+    const srv = await startUiServer({ explorer: ex, webRoot });
+    own.add(srv.url);
+    try {
+      const m = await mapInfo(srv.url, 25494);
+      const r = m.ranges.find((x) => x.start === 0x100000000000)!;
+      await page.goto(`${srv.url}?pid=25494&from=${r.at}&to=${r.at + 64}`);
+      await page.waitForFunction(() => {
+        const c = document.getElementById('map') as HTMLCanvasElement | null;
+        return c?.dataset['drawn'] === `${c?.dataset['from']}:${c?.dataset['to']}`;
+      });
+      const lazy = rgbOf((await page.getAttribute('#map-legend [data-kind="lazy"]', 'data-colour'))!);
+      const column = await page.evaluate(() => {
+        const c = document.getElementById('map') as HTMLCanvasElement;
+        const x = Math.floor(c.width / 2);
+        const d = c.getContext('2d')!.getImageData(x, 0, 1, c.height).data;
+        const out: string[] = [];
+        for (let y = 0; y < c.height; y++) out.push(`${d[4 * y]},${d[4 * y + 1]},${d[4 * y + 2]}`);
+        return out;
+      });
+      const counts = new Map<string, number>();
+      for (const px of column) counts.set(px, (counts.get(px) ?? 0) + 1);
+      const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+      assert.equal(top, lazy.join(','), 'the lazy colour is the main colour of the column');
+      assert.ok(counts.size > 1, 'with hatching over it');
+      await shot('map-lazy');
+      await page.goto(`${srv.url}?pid=25494&view=hex&addr=0x100000000000`);
+      await page.waitForSelector('#hex .refused');
+      assert.equal(await page.getAttribute('#hex .refused', 'data-state'), 'lazy');
+      const want = await cli(['read', lazyDir, '0x100000000000', '16']);
+      assert.equal(want.code, 1);
+      const reason = want.err.trim().replace(/^pagestack: [^:]+: /, '');
+      assert.ok((await page.textContent('#hex .refused'))!.includes(reason), reason);
+    } finally {
+      await srv.close();
+      await ex.close();
+    }
+  });
+
+  test('the diff view counts what `pagestack diff` counts', async () => {
+    for (const [a, b, dirA, dirB] of [
+      ['1', '0', join(STACK, '2'), TOP],
+      ['2', '0', join(STACK, '1'), TOP],
+      ['d0', '0', join(FIX, 'series', '1'), TOP],
+    ] as const) {
+      await openMap(`?pid=${PID}&view=diff&a=${a}&b=${b}`, 'diffmap');
+      const want = await cli(['diff', dirA, dirB, '--json']);
+      assert.equal(want.code, 0, want.err);
+      const p = (JSON.parse(want.out) as { processes: Record<string, number>[] }).processes[0]!;
+      const got = await page.evaluate(() => ({ ...document.getElementById('diff-counts')!.dataset }));
+      assert.deepEqual(
+        [got['changed'], got['added'], got['removed'], got['equal']].map(Number),
+        [p['changed_pages'], p['added_pages'], p['removed_pages'], p['equal_pages']],
+        `diff ${dirA} ${dirB}`,
+      );
+      if (a === '1') await shot('diff');
+    }
+    // the pages changed from 2 to 3 are drawn as changed
+    const changed = await page.getAttribute('#diff-legend [data-kind="changed"]', 'data-colour');
+    await openMap(`?pid=${PID}&view=diff&a=1&b=0`, 'diffmap');
+    const diff = (await (await fetch(`${server!.url}api/diff?pid=${PID}&a=1&b=0`)).json()) as {
+      ranges: { start: number; at: number }[];
+    };
+    const heap = diff.ranges.find((r) => r.start === 0x300000000000)!;
+    const pos = heap.at + (0x300000020000 + 3 * PAGE - heap.start) / PAGE + 0.5;
+    assert.deepEqual((await pixelAt(pos, 'diffmap')).rgb, rgbOf(changed!));
+  });
+
+  test('a bad address in the URL gets a clear message on the page', async () => {
+    await page.goto(`${server!.url}?pid=${PID}&view=hex&addr=0xzz`);
+    await page.waitForSelector('#error:not([hidden])');
+    assert.equal(
+      await page.textContent('#error'),
+      "address '0xzz': expected a number in hex (0x...) or decimal",
+    );
+    await shot('bad-address');
+    await page.goto(`${server!.url}?pid=${PID}&view=hex&addr=0x40000000000000`);
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match((await page.textContent('#error'))!, /beyond 2\^53/);
+    // the server's own refusals come through in its words
+    await page.goto(`${server!.url}?pid=4242&view=map`);
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match(
+      (await page.textContent('#error'))!,
+      /no process 4242 in the stack.*25238.*StackError PAGESTACK_NO_SUCH_PID, HTTP 404/,
+    );
+  });
+
+  test('the server refuses other origins and hosts, and listens on loopback only', async () => {
+    const base = server!.url;
+    const evil = await fetch(`${base}api/stack`, { headers: { origin: 'http://evil.example' } });
+    assert.equal(evil.status, 403);
+    const body = (await evil.json()) as { error: { class: string; message: string } };
+    assert.equal(body.error.class, 'ForeignRequestError');
+    assert.match(body.error.message, /Origin 'http:\/\/evil\.example'/);
+    const cross = await fetch(`${base}api/stack`, { headers: { 'sec-fetch-site': 'cross-site' } });
+    assert.equal(cross.status, 403);
+    // DNS rebinding: a page of evil.example resolving to 127.0.0.1 sends its own Host
+    const rebound = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: server!.port,
+          path: '/api/stack',
+          headers: { host: `evil.example:${server!.port}` },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => {
+            text += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(rebound.status, 403);
+    assert.match(rebound.text, /Host 'evil\.example:\d+' is not this server/);
+    const own = await fetch(`${base}api/stack`, { headers: { origin: base.replace(/\/$/, '') } });
+    assert.equal(own.status, 200);
+    const post = await fetch(`${base}api/stack`, { method: 'POST' });
+    assert.equal(post.status, 400);
+    const addr = server!.server.address();
+    assert.ok(addr && typeof addr === 'object' && addr.address === '127.0.0.1', 'bound to 127.0.0.1');
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && !i.internal && i.family === 'IPv4');
+    if (external) {
+      await assert.rejects(
+        fetch(`http://${external.address}:${server!.port}/api/stack`),
+        'not on other interfaces',
+      );
+    }
+    assert.deepEqual(foreign, [], 'the page made no request but to its own server');
+  });
+
+  test('the map of a 4 GiB, 8-layer process: time to the first drawn frame', async (t) => {
+    const root = join(work, 'bench');
+    mkdirSync(root);
+    const t0 = performance.now();
+    const g = await generateStack(root, { bytes: 4 * 1024 ** 3, layers: 8, sparse: true });
+    const genMs = performance.now() - t0;
+    const ex = await Explorer.open(g.top);
+    const t1 = performance.now();
+    await ex.prepare(); // as `pagestack ui` does before it prints the URL
+    const prepareMs = performance.now() - t1;
+    const srv = await startUiServer({ explorer: ex, webRoot });
+    own.add(srv.url);
+    try {
+      const start = performance.now();
+      await page.goto(`${srv.url}?pid=${g.pid}`);
+      await page.waitForFunction(() => document.getElementById('map')?.dataset['drawn'] !== undefined, null, {
+        timeout: 60_000,
+      });
+      const ms = performance.now() - start;
+      const legend = await page.locator('#map-legend [data-layer]').count();
+      assert.equal(legend, 8, 'eight layers in the legend');
+      const runs = (
+        (await (await fetch(`${srv.url}api/runs?pid=${g.pid}&from=0&to=1048576&buckets=1280`)).json()) as {
+          runs: unknown[];
+        }
+      ).runs.length;
+      assert.ok(runs <= 1280, 'at most one run per bucket');
+      const line = `4 GiB, 8-layer map (${g.entries.reduce((a, b) => a + b, 0).toLocaleString('en-US')} pagemap entries): first frame ${ms.toFixed(0)} ms after opening the page; server preparation before the URL is printed ${prepareMs.toFixed(0)} ms (stack generated in ${genMs.toFixed(0)} ms, sparse)`;
+      t.diagnostic(line);
+      await shot('map-4g');
+      // zoom in from the keyboard: still drawn
+      await page.focus('#map');
+      await page.keyboard.press('+');
+      await page.waitForFunction(() => {
+        const c = document.getElementById('map') as HTMLCanvasElement;
+        const span = Number(c.dataset['to']) - Number(c.dataset['from']);
+        return c.dataset['drawn'] === `${c.dataset['from']}:${c.dataset['to']}` && span <= 524288 + 1;
+      });
+    } finally {
+      await srv.close();
+      await ex.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -10,8 +10,12 @@
  *   - pagestack's PageServer, second layer, the dump differing in 10% of its pages from the first
  *     (every page compared with the layer below; a tenth of the bytes written).
  * Each best of 2; prints MiB/s of page data and the ratio against the baseline in the same run.
- * CRIU's own `criu page-server` is not run here (it needs root and a dumped process): the issue's
- * figure against it is measured by hand (see the README). Temporary data is removed at the end.
+ *
+ * `--criu [PATH]` (root; PATH defaults to $PAGESTACK_CRIU, else `criu`) adds the live comparison
+ * with CRIU 4.2 itself (bench/page-server-criu.ts): a real process of `--live-mib` MiB (default 1024)
+ * dumped to `criu page-server` and to pagestack's, interleaved, `--rounds` times (default 2);
+ * `--lazy` adds the lazy-restore comparison; `--live-only` skips the generated sessions.
+ * Temporary data is removed at the end; every process started is killed by its pid.
  */
 import { createWriteStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -27,6 +31,16 @@ const mib = args.includes('--quick') ? 64 : Number(args[args.indexOf('--mib') + 
 const PAGES = (mib << 20) / 4096;
 const RUN = 256;
 const dst = { kind: 'pid', id: 4242 } as const;
+const optAt = (name: string) => args.indexOf(name);
+const criuAt = optAt('--criu');
+const criuPath =
+  criuAt < 0
+    ? null
+    : args[criuAt + 1] && !args[criuAt + 1]!.startsWith('--')
+      ? args[criuAt + 1]!
+      : (process.env['PAGESTACK_CRIU'] ?? 'criu');
+const numOpt = (name: string, dflt: number) =>
+  optAt(name) < 0 ? dflt : Number(args[optAt(name) + 1]) || dflt;
 
 /** The session as chunks: headers + page data; `seed` changes 10% of the pages (in runs of 1..32). */
 function session(changed: Set<number>): Buffer[] {
@@ -129,4 +143,14 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (!args.includes('--live-only')) await main();
+if (criuPath) {
+  const { liveBench } = await import('./page-server-criu.js');
+  await liveBench({
+    criu: criuPath,
+    mib: numOpt('--live-mib', 1024),
+    rounds: numOpt('--rounds', 2),
+    lazy: args.includes('--lazy'),
+    out: (l) => process.stdout.write(`${l}\n`),
+  });
+}

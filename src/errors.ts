@@ -68,6 +68,26 @@ export const ERROR_CODES = {
   PAGESTACK_ARCHIVE_LINK: 'a link in an archive leaves it, or leads to no layer in it',
   PAGESTACK_UNPACK_LIMIT: 'a compressed archive expands beyond the unpack limit',
   PAGESTACK_SEARCH_PATTERN: 'a search pattern is not valid',
+  // the page-server protocol and server (src/protocol/pageserver, src/server)
+  PAGESTACK_PS_TRUNCATED: 'a page-server stream ended inside a header or inside announced page data',
+  PAGESTACK_PS_UNKNOWN_COMMAND: 'a page-server message with a command code CRIU does not have',
+  PAGESTACK_PS_BAD_TYPE: 'a page-server message for a pagemap type that is neither process nor shmem',
+  PAGESTACK_PS_BAD_HEADER:
+    'a page-server header with invalid fields (unknown flags, too many pages, unaligned or out-of-range address)',
+  PAGESTACK_PS_UNEXPECTED:
+    'a page-server message this server does not take (a GET while receiving, not a GET while serving, data after CLOSE)',
+  PAGESTACK_PS_NO_CLOSE: 'the page-server peer closed the connection before CLOSE',
+  PAGESTACK_PS_IDLE: 'the page-server peer sent nothing for longer than the idle timeout',
+  PAGESTACK_PS_INGEST:
+    'a received dump breaks a rule of a layer (pagemap opened twice, entries not ascending, PE_PARENT not in the layer below, CLOSE inside page data)',
+  PAGESTACK_PS_CANNOT_SERVE:
+    'a lazy GET for pages the stack cannot serve (no such pagemap, not dumped, lazy without data)',
+  PAGESTACK_PS_NO_LAYERS: 'a lazy session on a stack without layers, or on a layer it does not have',
+  PAGESTACK_ADD_IMAGES_NOT_PS_DUMP: 'add-images given a dump directory that holds pagemaps or pages files',
+  PAGESTACK_ADD_IMAGES_CONFLICT: 'add-images: the layer has an image already, with other bytes',
+  PAGESTACK_ADD_IMAGES_VERIFY: 'add-images: the layer with the dump images added does not verify',
+  PAGESTACK_LAZY_IMAGES_NO_VMA: 'lazy-images: a page of the stack lies in no VMA of mm',
+  PAGESTACK_LAZY_IMAGES_NO_DATA: 'lazy-images: a page that cannot be lazy has no data in the stack',
   // the CLI
   PAGESTACK_USAGE: 'wrong arguments',
   // the explorer's HTTP API (src/server/http)

@@ -150,6 +150,100 @@ describe('page-server --lazy: GET answered through the stack', () => {
         ),
         lines.join('\n'),
       );
+      // one line per GET, in request order: asked, served, and from which layers
+      const getLines = lines.filter((l) => / GET pid /.test(l));
+      assert.equal(getLines.length, reqs.length);
+      for (const [i, [v, n]] of reqs.entries()) {
+        const m = i === reqs.length - 1 ? 1 : n;
+        const l = new RegExp(
+          `: GET pid ${PID} 0x${(v * 4096).toString(16)} \\+${n}: served ${m}${m < n ? ' \\(short: the rest is asked again\\)' : ''} from ((layer [123] \\d+)(, |$))+`,
+        ).exec(getLines[i]!);
+        assert.ok(l, getLines[i]);
+        const parts = [...getLines[i]!.matchAll(/layer ([123]) (\d+)/g)];
+        assert.equal(
+          parts.reduce((t, x) => t + Number(x[2]), 0),
+          m,
+        );
+      }
+      // the per-GET counts add up to the summary's per layer
+      const perLayer = new Map<string, number>();
+      for (const l of getLines)
+        for (const x of l.matchAll(/layer ([123]) (\d+)/g))
+          perLayer.set(x[1]!, (perLayer.get(x[1]!) ?? 0) + Number(x[2]));
+      const summary = lines.find((l) => l.includes('lazy session done'))!;
+      for (const [layer, k] of perLayer)
+        assert.ok(summary.includes(`${k} from ${join(dir, 'stack', layer)}`), summary);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('--layer: serves that layer of the stack (through its parents), not the top; a missing layer is refused', async () => {
+    const dir = testDir('lazy-layer');
+    copyStack(join(dir, 'stack'));
+    const lines: string[] = [];
+    const results: SessionResult[] = [];
+    for (const [layer, pages] of [
+      [1, 1],
+      [2, 2],
+    ] as const) {
+      const server = await PageServer.start({
+        stack: join(dir, 'stack'),
+        port: 0,
+        lazy: { layer },
+        log: (l) => lines.push(l),
+      });
+      const done = new Promise<SessionResult>((ok) => server.onSession(ok));
+      try {
+        // the 2 MiB region: its first 64 pages, as the layer (and the ones below it) hold them
+        const got = await exchange(
+          server.port,
+          Buffer.concat([getRequest(PID, 0x300000000000n, 64), closeRequest()]),
+          32 + 64 * 4096 + 4,
+        );
+        const stack = await openStackDir(join(dir, 'stack', String(layer)));
+        try {
+          const want = await (await stack.memory(PM)).read(0x300000000000, 64 * 4096);
+          assert.ok(got.subarray(32, 32 + 64 * 4096).equals(want), `layer ${layer}`);
+        } finally {
+          await stack.close();
+        }
+        const r = await done;
+        assert.equal(r.ok, true, r.error);
+        results.push(r);
+        assert.ok(
+          lines.some((l) =>
+            l.endsWith(`lazy session serving ${join(dir, 'stack', String(layer))} (${pages} layers)`),
+          ),
+        );
+      } finally {
+        await server.close();
+      }
+    }
+    // the layers differ there, so serving the top instead would have failed the check above
+    const top = await openStackDir(join(dir, 'stack', '3'));
+    const l1 = await openStackDir(join(dir, 'stack', '1'));
+    try {
+      const a = await (await top.memory(PM)).read(0x300000000000, 64 * 4096);
+      const b = await (await l1.memory(PM)).read(0x300000000000, 64 * 4096);
+      assert.ok(!Buffer.from(a).equals(Buffer.from(b)));
+    } finally {
+      await top.close();
+      await l1.close();
+    }
+    const server = await PageServer.start({
+      stack: join(dir, 'stack'),
+      port: 0,
+      lazy: { layer: 7 },
+      log: (l) => lines.push(l),
+    });
+    const done = new Promise<SessionResult>((ok) => server.onSession(ok));
+    try {
+      await exchange(server.port, getRequest(PID, 0x300000000000n, 1));
+      const r = await done;
+      assert.equal(r.ok, false);
+      assert.equal(r.code, 'PAGESTACK_PS_NO_LAYERS');
+      assert.match(r.error!, /has no layer 7 \(layers: 1, 2, 3\); session ended \[PAGESTACK_PS_NO_LAYERS\]$/);
     } finally {
       await server.close();
     }
@@ -160,22 +254,33 @@ describe('page-server --lazy: GET answered through the stack', () => {
     copyStack(join(dir, 'stack'));
     const { server, lines, ended } = await lazyServer(join(dir, 'stack'));
     try {
-      const cases: [Uint8Array, RegExp][] = [
+      const cases: [Uint8Array, RegExp, string, number][] = [
         [
           getRequest(PID, 0x300000000000n + 600n * 4096n, 1),
           /byte 0: GET 1 pages at 0x300000258000 of pid 25238: page 0x300000258000 is not dumped; cannot answer/,
+          'PAGESTACK_PS_CANNOT_SERVE',
+          0,
         ],
         [
           Buffer.concat([getRequest(PID, 0x300000000000n, 1), getRequest(4242, 0x1000n, 1)]),
           /byte 32: GET .* of pid 4242: .* has no pagemap-4242\.img/,
+          'PAGESTACK_PS_CANNOT_SERVE',
+          32,
         ],
-        [open2Request({ kind: 'pid', id: PID }), /byte 0: OPEN2 sent to a lazy page server/],
+        [
+          open2Request({ kind: 'pid', id: PID }),
+          /byte 0: OPEN2 sent to a lazy page server/,
+          'PAGESTACK_PS_UNEXPECTED',
+          0,
+        ],
       ];
-      for (const [i, [wire, pattern]] of cases.entries()) {
+      for (const [i, [wire, pattern, code, offset]] of cases.entries()) {
         await exchange(server.port, wire);
         const r = await ended(i + 1);
         assert.equal(r.ok, false);
         assert.match(r.error!, pattern);
+        assert.ok(r.error!.endsWith(`[${code}]`), r.error);
+        assert.deepEqual([r.code, r.data?.offset, r.data?.peer], [code, offset, r.error!.split(': ')[0]]);
         assert.ok(lines.includes(r.error!));
       }
     } finally {

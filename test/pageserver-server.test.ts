@@ -8,11 +8,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
+import type { ErrorCode, PagestackError } from '../src/errors.js';
 import { addImages } from '../src/ops/add-images.js';
 import { verifyStack } from '../src/ops/verify.js';
 import { encodeIov, PS_IOV_ADD_F } from '../src/protocol/pageserver/iov.js';
@@ -22,7 +23,7 @@ import { PageServer, type SessionResult } from '../src/server/page-server.js';
 import { DirLayerSource } from '../src/source/dir.js';
 import { openStackDir } from '../src/source/open.js';
 import { testDir } from './helpers/files.js';
-import { ROOT } from './helpers/fixtures.js';
+import { copyStack, ROOT } from './helpers/fixtures.js';
 import { entriesOf } from './helpers/images.js';
 import { HAVE_OPENSSL, makeCerts } from './helpers/pageserver-live.js';
 
@@ -292,6 +293,8 @@ describe('page-server: bad peers', () => {
     what: string,
     bytes: Uint8Array,
     pattern: RegExp,
+    code: ErrorCode,
+    offset: number,
     opts: { idleTimeoutMs?: number } = {},
   ) =>
     test(what, async () => {
@@ -305,7 +308,10 @@ describe('page-server: bad peers', () => {
         assert.equal(r!.ok, false);
         assert.match(r!.error!, /^127\.0\.0\.1:\d+: /);
         assert.match(r!.error!, pattern);
-        assert.match(r!.error!, /session ended, no layer written$/);
+        // the stable code ends the log line; the result has it with the peer and the byte offset
+        assert.ok(r!.error!.endsWith(`session ended, no layer written [${code}]`), r!.error);
+        assert.equal(r!.code, code);
+        assert.deepEqual([r!.data?.peer, r!.data?.offset], [r!.error!.split(': ')[0], offset]);
         assert.ok(lines.includes(r!.error!));
         assert.deepEqual(layers(stack), []);
         // the server lives on: a good dump after it becomes layer 1
@@ -322,11 +328,15 @@ describe('page-server: bad peers', () => {
     'the unknown-cmd capture (code 99)',
     cap('synthetic/unknown-cmd', 'client-to-server.bin'),
     /byte 32: unknown command 99/,
+    'PAGESTACK_PS_UNKNOWN_COMMAND',
+    32,
   );
   badSession(
     'the eof-no-close capture',
     cap('synthetic/eof-no-close', 'client-to-server.bin'),
     /byte 4160: the peer closed the connection before CLOSE/,
+    'PAGESTACK_PS_NO_CLOSE',
+    4160,
   );
   badSession(
     'a bad pagemap type',
@@ -335,11 +345,15 @@ describe('page-server: bad peers', () => {
       encodeIov({ code: 4, flags: 0, nrPages: 0n, vaddr: 0n, dstId: 0x163n }),
     ]),
     /byte 32: OPEN2 for dst_id 0x163: unknown pagemap type 99/,
+    'PAGESTACK_PS_BAD_TYPE',
+    32,
   );
   badSession(
     'a header cut short',
     Buffer.concat([open2Request(dst), page.subarray(0, 20)]),
     /byte 32: the stream ended inside a header/,
+    'PAGESTACK_PS_TRUNCATED',
+    32,
   );
   badSession(
     'nr_pages of 2^40',
@@ -348,16 +362,22 @@ describe('page-server: bad peers', () => {
       encodeIov({ code: PS_IOV_ADD_F, flags: 4, nrPages: 1n << 40n, vaddr: 0n, dstId: 0x101n }),
     ]),
     /byte 32: ADD_F of 1099511627776 pages/,
+    'PAGESTACK_PS_BAD_HEADER',
+    32,
   );
   badSession(
     'data shorter than announced',
     Buffer.concat([open2Request(dst), addFRequest(dst, 4, 0x1000n, 4), page, page]),
     /byte 8256: ADD_F at byte 32 announced 16384 bytes of page data, the stream ended after 8192/,
+    'PAGESTACK_PS_TRUNCATED',
+    8256,
   );
   badSession(
     'a GET sent to a receiving server',
     Buffer.concat([getRequest(27245, 0x100000000000n, 1)]),
     /byte 0: GET: a GET sent to a receiving page server/,
+    'PAGESTACK_PS_UNEXPECTED',
+    0,
   );
   test('garbage after the CLOSE answer: logged with its offset; the layer (complete at CLOSE) stays', async () => {
     const stack = testDir('ps-garbage');
@@ -375,7 +395,7 @@ describe('page-server: bad peers', () => {
       s.destroy();
       assert.match(
         r!.error!,
-        /byte 64: unexpected data after CLOSE \(sent at byte 32\).*session ended, after layer .*\/1 was written$/,
+        /byte 64: unexpected data after CLOSE \(sent at byte 32\).*session ended, after layer .*\/1 was written \[PAGESTACK_PS_UNEXPECTED\]$/,
       );
       assert.deepEqual(layers(stack), ['1']);
     } finally {
@@ -391,16 +411,22 @@ describe('page-server: bad peers', () => {
       closeRequest(),
     ]),
     /byte 64: ADD_F: pagemap-1.img: entry at 0x4000 is below the end of the previous one/,
+    'PAGESTACK_PS_INGEST',
+    64,
   );
   badSession(
     'PE_PARENT from the peer on the first layer (the no-parent capture)',
     cap('synthetic/no-parent', 'client-to-server.bin'),
     /byte 32: ADD_F: pagemap-27245.img: PE_PARENT entry at 0x100000000000 \(4 pages\).*first layer/,
+    'PAGESTACK_PS_INGEST',
+    32,
   );
   badSession(
     'a slow client (idle timeout)',
     Buffer.concat([open2Request(dst), addFRequest(dst, 4, 0x1000n, 1)]),
     /no data for 0 s \(slow or stuck peer\)/,
+    'PAGESTACK_PS_IDLE',
+    64,
     { idleTimeoutMs: 300 },
   );
 
@@ -519,7 +545,12 @@ describe('page-server: crash safety and add-images', () => {
       const { writeFileSync } = await import('node:fs');
       writeFileSync(join(broken, f), f.startsWith('mm-') ? data.subarray(0, data.length - 10) : data);
     }
-    await assert.rejects(addImages({ layer, from: broken, check }), /does not verify \(left unchanged\)/);
+    await assert.rejects(addImages({ layer, from: broken, check }), (e: PagestackError) => {
+      assert.match(e.message, /does not verify \(left unchanged\)/);
+      assert.equal(e.code, 'PAGESTACK_ADD_IMAGES_VERIFY');
+      assert.equal(e.data.layer, layer);
+      return true;
+    });
     assert.deepEqual(readdirSync(layer).sort(), ['pagemap-27245.img', 'pages-65537.img']);
     const r = await addImages({ layer, from: dumpDir, check });
     assert.equal(r.copied.length, 11);
@@ -528,6 +559,17 @@ describe('page-server: crash safety and add-images', () => {
     assert.deepEqual(readdirSync(stack), ['1']); // nothing left beside it
     // again: nothing to do
     assert.deepEqual((await addImages({ layer, from: dumpDir, check })).copied, []);
+    // the same name with other bytes: refused with its code, naming the layer's file
+    const other = testDir('ps-add-other');
+    writeFileSync(join(other, 'pstree.img'), 'not the same');
+    await assert.rejects(addImages({ layer, from: other }), (e: PagestackError) => {
+      assert.equal(e.code, 'PAGESTACK_ADD_IMAGES_CONFLICT');
+      assert.equal(e.data.file, join(layer, 'pstree.img'));
+      return true;
+    });
+    // a dump that wrote its memory locally is not a page-server dump
+    writeFileSync(join(other, 'pages-1.img'), '');
+    await assert.rejects(addImages({ layer, from: other }), { code: 'PAGESTACK_ADD_IMAGES_NOT_PS_DUMP' });
   });
 });
 
@@ -633,6 +675,89 @@ describe('page-server: load', () => {
       }
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('page-server: several stacks served at once', () => {
+  test('three receiving servers and a lazy one in one process, sessions interleaved: each stack gets exactly its own layers', async () => {
+    const root = testDir('ps-several');
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => join(root, n)) as [string, string, string];
+    const A = await startServer(a);
+    const B = await startServer(b);
+    const C = await startServer(c);
+    // the lazy server reads the series stack (real CRIU 4.2 images, 3 layers)
+    const series = join(root, 'series');
+    copyStack(series);
+    const L = await PageServer.start({ stack: series, port: 0, lazy: {} });
+    const lazyDone = new Promise<SessionResult>((ok) => L.onSession(ok));
+    try {
+      const single = good();
+      const tree = cap('dump-tree', 'client-to-server.bin');
+      const treeAnswers = cap('dump-tree', 'server-to-client.bin');
+      const pid = 25238;
+      const gets = [0x300000000000n, 0x300000010000n, 0x300000100000n].map((v) => getRequest(pid, v, 16));
+      const lazyWire = Buffer.concat([...gets, closeRequest()]);
+      // all at once, in small chunks so the sessions interleave on the one event loop; A takes two
+      // dumps in a row, C a failing one (cut before CLOSE) and then a good one
+      const [a1, b1, cBad, l1] = await Promise.all([
+        send(A.server.port, single, 5, 4096),
+        send(B.server.port, tree, treeAnswers.length, 1500),
+        send(C.server.port, single.subarray(0, single.length - 32), 0, 4096),
+        send(L.port, lazyWire, 3 * (32 + 16 * 4096) + 4, 4096),
+      ]);
+      const [a2, c1] = await Promise.all([
+        send(A.server.port, single, 5, 4096),
+        send(C.server.port, single, 5, 8192),
+      ]);
+      assert.deepEqual([...a1.answers, ...a2.answers], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+      assert.deepEqual(b1.answers, treeAnswers);
+      assert.equal(cBad.closedByServer, true);
+      assert.deepEqual([...c1.answers], [0, 0, 0, 0, 0]);
+      const [ra1, ra2] = await A.sessions(2);
+      const [rb] = await B.sessions(1);
+      const [rc1, rc2] = await C.sessions(2);
+      assert.deepEqual(
+        [ra1!.ok, ra2!.ok, rb!.ok, rc1!.ok, rc2!.ok],
+        [true, true, true, false, true],
+        [ra1, ra2, rb, rc1, rc2].map((r) => r!.error).join('\n'),
+      );
+      assert.equal(rc1!.code, 'PAGESTACK_PS_NO_CLOSE');
+      // every stack has its layers, nothing else (no temp dirs)
+      assert.deepEqual(layers(a), ['1', '2']);
+      assert.deepEqual(layers(b), ['1']);
+      assert.deepEqual(layers(c), ['1']);
+      // A/1 and C/1 are what criu page-server wrote; A/2 is all PE_PARENT on A/1
+      for (const s of [a, c]) {
+        for (const f of ['pagemap-27245.img', 'pages-65537.img']) {
+          assert.ok(
+            readFileSync(join(s, '1', f)).equals(cap('dump-single', join('server-images', f))),
+            `${s} ${f}`,
+          );
+        }
+      }
+      assert.equal(ra2!.stats!.pagesKept, 0);
+      assert.equal(readlinkSync(join(a, '2', 'parent')), '../1');
+      for (const f of readdirSync(join(CAPTURES, 'dump-tree', 'server-images')).filter((n) =>
+        n.startsWith('pagemap'),
+      )) {
+        assert.ok(readFileSync(join(b, '1', f)).equals(cap('dump-tree', join('server-images', f))), f);
+      }
+      // the lazy answers: exactly the stack's pages
+      const top = await openStackDir(join(series, '3'));
+      try {
+        const mem = await top.memory(`pagemap-${pid}.img`);
+        let p = 0;
+        for (const v of [0x300000000000, 0x300000010000, 0x300000100000]) {
+          assert.ok(l1.answers.subarray(p + 32, p + 32 + 16 * 4096).equals(await mem.read(v, 16 * 4096)));
+          p += 32 + 16 * 4096;
+        }
+      } finally {
+        await top.close();
+      }
+      assert.equal((await lazyDone).ok, true);
+    } finally {
+      await Promise.all([A.server.close(), B.server.close(), C.server.close(), L.close()]);
     }
   });
 });

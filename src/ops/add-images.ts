@@ -60,6 +60,8 @@ export async function addImages(opts: AddImagesOptions): Promise<AddImagesResult
     if (PAGES_FILE.test(f)) {
       throw new LayerWriteError(
         `${opts.from}: holds ${f}: not the -D of a \`criu dump --page-server\` (its memory was written locally)`,
+        'PAGESTACK_ADD_IMAGES_NOT_PS_DUMP',
+        { file: `${opts.from}/${f}` },
       );
     }
     if (!/\.img$/.test(f) && !/^stats-/.test(f)) {
@@ -71,7 +73,11 @@ export async function addImages(opts: AddImagesOptions): Promise<AddImagesResult
         res.same.push(f);
         continue;
       }
-      throw new LayerWriteError(`${opts.layer}: has ${f} already, with other bytes than ${opts.from}/${f}`);
+      throw new LayerWriteError(
+        `${opts.layer}: has ${f} already, with other bytes than ${opts.from}/${f}`,
+        'PAGESTACK_ADD_IMAGES_CONFLICT',
+        { file: `${opts.layer}/${f}`, layer: opts.layer },
+      );
     }
     res.copied.push(f);
   }
@@ -84,6 +90,8 @@ export async function addImages(opts: AddImagesOptions): Promise<AddImagesResult
     if (problems.length > 0) {
       throw new LayerWriteError(
         `${opts.layer}: with the images of ${opts.from} it does not verify (left unchanged): ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
+        'PAGESTACK_ADD_IMAGES_VERIFY',
+        { layer: opts.layer, problems: problems.length },
       );
     }
     await w.commit();

@@ -90,6 +90,8 @@ export async function lazyImages(opts: LazyImagesOptions): Promise<LazyImagesRes
               if (!v || v.start > p * PAGE_SIZE) {
                 throw new StackError(
                   `${top.source.name}/${pm}: page ${hex(p * PAGE_SIZE)} lies in no VMA of mm`,
+                  'PAGESTACK_LAZY_IMAGES_NO_VMA',
+                  { file: `${top.source.name}/${pm}`, address: p * PAGE_SIZE },
                 );
               }
               stop = Math.min(end, v.end / PAGE_SIZE);
@@ -104,6 +106,8 @@ export async function lazyImages(opts: LazyImagesOptions): Promise<LazyImagesRes
               if (x.layer[j] === LAZY) {
                 throw new StackError(
                   `${top.source.name}/${pm}: page ${hex(p * PAGE_SIZE)} is lazy in the stack (no data) but not lazy-able`,
+                  'PAGESTACK_LAZY_IMAGES_NO_DATA',
+                  { file: `${top.source.name}/${pm}`, address: p * PAGE_SIZE },
                 );
               }
               entries.push(source, p, n, PE_PRESENT);

@@ -26,10 +26,10 @@
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { cleanStale } from '../engine/output.js';
-import { PagestackError } from '../errors.js';
+import { type ErrorCode, type ErrorData, PagestackError } from '../errors.js';
 import {
   codeName,
   decodeDstId,
@@ -47,10 +47,23 @@ import { type PageServerMessage, PageServerParser } from '../protocol/pageserver
 import { closeAnswer, getAnswerHeader, open2Answer, parentAnswer } from '../protocol/pageserver/writer.js';
 import { openStackDir } from '../source/open.js';
 import { findExtent } from '../stack/resolve.js';
-import { type IngestStats, LayerIngest, layerNumbers } from './ingest.js';
+import { IngestError, type IngestStats, LayerIngest, layerNumbers } from './ingest.js';
 
+/**
+ * A session that cannot go on; `code` says why (ERROR_CODES' PAGESTACK_PS_*), `data` has the peer
+ * and the byte offset in its stream (and for lazy GETs the pid and address).
+ */
 export class PageServerError extends PagestackError {
   override name = 'PageServerError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_PS_UNEXPECTED';
+}
+
+/** What a failed session reports: the error's code and data, with the peer added. */
+function failure(e: unknown, peer: string): { code: ErrorCode; data: ErrorData; message: string } {
+  if (e instanceof PagestackError) return { code: e.code, data: { ...e.data, peer }, message: e.message };
+  // a socket error (ECONNRESET, ...): the peer went away
+  const message = e instanceof Error ? e.message : String(e);
+  return { code: 'PAGESTACK_PS_NO_CLOSE', data: { peer }, message };
 }
 
 export interface PageServerTls {
@@ -86,7 +99,11 @@ export interface SessionResult {
   /** The layer written (ok) or the error line. */
   layer?: string;
   stats?: IngestStats;
+  /** The log line of a failed session. */
   error?: string;
+  /** The failure's stable code (ERROR_CODES) and data (peer, offset, ...). */
+  code?: ErrorCode;
+  data?: ErrorData;
 }
 
 type Op = { kind: 'msg'; msg: PageServerMessage } | { kind: 'data'; bytes: Uint8Array } | { kind: 'end' };
@@ -241,7 +258,15 @@ export class PageServer {
     let committed: IngestStats | null = null;
     const idle = this.opts.idleTimeoutMs ?? 120_000;
     sock.setTimeout(idle, () =>
-      sock.destroy(new PageServerError(`no data for ${Math.round(idle / 1000)} s (slow or stuck peer)`)),
+      sock.destroy(
+        new PageServerError(
+          `no data for ${Math.round(idle / 1000)} s (slow or stuck peer)`,
+          'PAGESTACK_PS_IDLE',
+          {
+            offset: parser.offset,
+          },
+        ),
+      ),
     );
     this.log(
       `${peer}: session for ${join(this.stack, String(number))}${below === null ? '' : ` on top of ${below}`}`,
@@ -253,14 +278,19 @@ export class PageServer {
         if (op.kind === 'data') return ing.data(op.bytes);
         if (op.kind === 'end') return ing.dataEnd();
         const m = op.msg;
-        const at = (what: string) => new PageServerError(`byte ${m.offset}: ${codeName(m.code)}: ${what}`);
+        const at = (what: string, code: ErrorCode) =>
+          new PageServerError(`byte ${m.offset}: ${codeName(m.code)}: ${what}`, code, { offset: m.offset });
+        const select = (explicit: boolean) =>
+          ing.select(decodeDstId(m.dstId)!, explicit).catch((e: unknown) => {
+            throw e instanceof IngestError ? at(e.message, e.code) : e;
+          });
         switch (m.code) {
           case PS_IOV_OPEN2:
-            await ing.select(decodeDstId(m.dstId)!, true);
+            await select(true);
             sock.write(open2Answer(false));
             return;
           case PS_IOV_OPEN:
-            await ing.select(decodeDstId(m.dstId)!, true);
+            await select(true);
             return;
           case PS_IOV_PARENT:
             sock.write(parentAnswer(false));
@@ -268,15 +298,18 @@ export class PageServer {
           case PS_IOV_ADD:
           case PS_IOV_HOLE:
           case PS_IOV_ADD_F: {
-            await ing.select(decodeDstId(m.dstId)!, false);
+            await select(false);
             const flags = m.code === PS_IOV_ADD ? 4 : m.code === PS_IOV_HOLE ? 1 : m.flags;
             await ing.entry(m.vaddr, m.nrPages, flags).catch((e: unknown) => {
-              throw at((e as Error).message);
+              throw at((e as Error).message, e instanceof PagestackError ? e.code : 'PAGESTACK_PS_INGEST');
             });
             return;
           }
           case PS_IOV_GET:
-            throw at('a GET sent to a receiving page server (lazy pages are served by page-server --lazy)');
+            throw at(
+              'a GET sent to a receiving page server (lazy pages are served by page-server --lazy)',
+              'PAGESTACK_PS_UNEXPECTED',
+            );
           case PS_IOV_CLOSE:
           case PS_IOV_FORCE_CLOSE: {
             try {
@@ -300,6 +333,8 @@ export class PageServer {
       if (!committed) {
         throw new PageServerError(
           `byte ${parser.offset}: the peer closed the connection before CLOSE (the dump failed or was killed)`,
+          'PAGESTACK_PS_NO_CLOSE',
+          { offset: parser.offset },
         );
       }
       const s: IngestStats = committed;
@@ -308,16 +343,18 @@ export class PageServer {
       );
       return { peer, ok: true, layer: s.layer, stats: s };
     } catch (e) {
-      const msg = oneLine(e instanceof Error ? e.message : String(e));
+      const f = failure(e, peer);
       const where = committed
         ? `after layer ${(committed as IngestStats).layer} was written`
         : 'no layer written';
-      const error = `${peer}: ${msg}; session ended, ${where}`;
+      const error = `${peer}: ${oneLine(f.message)}; session ended, ${where} [${f.code}]`;
       this.log(error);
       return {
         peer,
         ok: !!committed,
         error,
+        code: f.code,
+        data: f.data,
         ...(committed ? { layer: (committed as IngestStats).layer } : {}),
       };
     } finally {
@@ -347,15 +384,20 @@ async function lazySession(
 ): Promise<SessionResult> {
   const numbers = layerNumbers(await readdir(stackDir));
   const layer = layerOpt ?? numbers[numbers.length - 1];
-  if (layer === undefined) {
-    const error = `${peer}: ${stackDir} has no layers to serve; session ended`;
+  if (layer === undefined || !numbers.includes(layer)) {
+    const error = `${peer}: ${layer === undefined ? `${stackDir} has no layers to serve` : `${stackDir} has no layer ${layer} (layers: ${numbers.join(', ')})`}; session ended [PAGESTACK_PS_NO_LAYERS]`;
     log(error);
     sock.destroy();
-    return { peer, ok: false, error };
+    return { peer, ok: false, error, code: 'PAGESTACK_PS_NO_LAYERS', data: { peer } };
   }
   const layerDir = join(stackDir, String(layer));
   const stack = await openStackDir(layerDir);
   const names = stack.layers.map((l) => l.source.name);
+  // short names for the per-GET lines: "layer 3" for STACK/3 (a parent outside STACK: its path)
+  const short = names.map((n) => {
+    const rel = relative(stackDir, n);
+    return /^[1-9]\d*$/.test(rel) ? `layer ${rel}` : n;
+  });
   const fromLayer = new Map<string, number>();
   let gets = 0;
   let pages = 0;
@@ -363,7 +405,15 @@ async function lazySession(
   const msgs: PageServerMessage[] = [];
   const parser = new PageServerParser({ message: (m) => msgs.push(m), data: () => undefined });
   sock.setTimeout(idleMs, () =>
-    sock.destroy(new PageServerError(`no data for ${Math.round(idleMs / 1000)} s (slow or stuck peer)`)),
+    sock.destroy(
+      new PageServerError(
+        `no data for ${Math.round(idleMs / 1000)} s (slow or stuck peer)`,
+        'PAGESTACK_PS_IDLE',
+        {
+          offset: parser.offset,
+        },
+      ),
+    ),
   );
   log(`${peer}: lazy session serving ${layerDir} (${names.length} layers)`);
   try {
@@ -379,12 +429,21 @@ async function lazySession(
         if (m.code !== PS_IOV_GET) {
           throw new PageServerError(
             `byte ${m.offset}: ${codeName(m.code)} sent to a lazy page server (it only answers GET)`,
+            'PAGESTACK_PS_UNEXPECTED',
+            { offset: m.offset },
           );
         }
         const pid = Number(m.dstId);
         const pm = `pagemap-${pid}.img`;
         const where = `byte ${m.offset}: GET ${m.nrPages} pages at 0x${m.vaddr.toString(16)} of pid ${pid}`;
-        if (!stack.top.files.includes(pm)) throw new PageServerError(`${where}: ${layerDir} has no ${pm}`);
+        const cannot = (why: string) =>
+          new PageServerError(`${where}: ${why}`, 'PAGESTACK_PS_CANNOT_SERVE', {
+            offset: m.offset,
+            pid,
+            address: Number(m.vaddr),
+            layer: layerDir,
+          });
+        if (!stack.top.files.includes(pm)) throw cannot(`${layerDir} has no ${pm}`);
         const mem = await stack.memory(pm);
         const x = mem.extents;
         const v0 = Number(m.vaddr / 4096n);
@@ -395,7 +454,9 @@ async function lazySession(
           if (x.start[j]! > v0 + got || x.layer[j]! < 0) break;
           const k = Math.min(x.end[j]!, v0 + want) - (v0 + got);
           if (k <= 0) continue;
-          perLayer.push([x.layer[j]!, k]);
+          const last = perLayer[perLayer.length - 1];
+          if (last && last[0] === x.layer[j]!) last[1] += k;
+          else perLayer.push([x.layer[j]!, k]);
           got += k;
         }
         if (got === 0) {
@@ -404,7 +465,7 @@ async function lazySession(
             j < x.count && x.start[j]! <= v0 && x.layer[j]! < 0
               ? 'lazy in the stack too (no data)'
               : 'not dumped';
-          throw new PageServerError(`${where}: page 0x${m.vaddr.toString(16)} is ${why}; cannot answer`);
+          throw cannot(`page 0x${m.vaddr.toString(16)} is ${why}; cannot answer`);
         }
         const data = await mem.read(v0 * 4096, got * 4096);
         sock.write(getAnswerHeader(m, got, parser.format ?? 'iov32'));
@@ -412,12 +473,20 @@ async function lazySession(
         gets++;
         pages += got;
         for (const [l, k] of perLayer) fromLayer.set(names[l]!, (fromLayer.get(names[l]!) ?? 0) + k);
+        // one line per GET: what was asked, what was answered, where each run of pages came from
+        log(
+          `${peer}: GET pid ${pid} 0x${m.vaddr.toString(16)} +${m.nrPages}: served ${got}${got < Number(m.nrPages) ? ' (short: the rest is asked again)' : ''} from ${perLayer.map(([l, k]) => `${short[l]} ${k}`).join(', ')}`,
+        );
       }
       if (closed && sock.writableEnded) break;
     }
     parser.end();
     if (!closed)
-      throw new PageServerError(`byte ${parser.offset}: the peer closed the connection before CLOSE`);
+      throw new PageServerError(
+        `byte ${parser.offset}: the peer closed the connection before CLOSE`,
+        'PAGESTACK_PS_NO_CLOSE',
+        { offset: parser.offset },
+      );
     const by = names
       .filter((n) => fromLayer.has(n))
       .map((n) => `${fromLayer.get(n)} from ${n}`)
@@ -425,9 +494,10 @@ async function lazySession(
     log(`${peer}: lazy session done: ${gets} GETs, ${pages} pages served (${by || 'none'})`);
     return { peer, ok: true, layer: layerDir };
   } catch (e) {
-    const error = `${peer}: ${oneLine(e instanceof Error ? e.message : String(e))}; lazy session ended after ${gets} GETs, ${pages} pages`;
+    const f = failure(e, peer);
+    const error = `${peer}: ${oneLine(f.message)}; lazy session ended after ${gets} GETs, ${pages} pages [${f.code}]`;
     log(error);
-    return { peer, ok: false, error };
+    return { peer, ok: false, error, code: f.code, data: f.data };
   } finally {
     sock.setTimeout(0);
     sock.destroy();

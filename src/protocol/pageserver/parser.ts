@@ -7,7 +7,7 @@
  * announces. Every error names the byte offset in the stream where the bad message starts (or where
  * the stream was cut), as a PageServerProtocolError; after an error the parser accepts nothing more.
  */
-import { PagestackError } from '../../errors.js';
+import { type ErrorCode, PagestackError } from '../../errors.js';
 import {
   carriesData,
   codeName,
@@ -30,11 +30,12 @@ import {
 /** The stream does not follow the page-server protocol. */
 export class PageServerProtocolError extends PagestackError {
   override name = 'PageServerProtocolError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_PS_BAD_HEADER';
   /** Byte offset in the stream (of the message at fault, or of the end where it was cut). */
   readonly offset: number;
 
-  constructor(detail: string, offset: number) {
-    super(`byte ${offset}: ${detail}`);
+  constructor(detail: string, offset: number, code: ErrorCode = 'PAGESTACK_PS_BAD_HEADER') {
+    super(`byte ${offset}: ${detail}`, code, { offset });
     this.offset = offset;
   }
 }
@@ -139,18 +140,20 @@ export class PageServerParser {
       this.fail(
         `${codeName(this.cur.code)} at byte ${this.cur.offset} announced ${this.cur.dataBytes} bytes of page data, the stream ended after ${got}`,
         this.pos,
+        'PAGESTACK_PS_TRUNCATED',
       );
     }
     if (this.headFill > 0) {
       this.fail(
         `the stream ended inside a header (${this.headFill} of ${this.needHead()} bytes)`,
         this.pos - this.headFill,
+        'PAGESTACK_PS_TRUNCATED',
       );
     }
   }
 
-  private fail(detail: string, offset: number): never {
-    this.failed = new PageServerProtocolError(detail, offset);
+  private fail(detail: string, offset: number, code: ErrorCode = 'PAGESTACK_PS_BAD_HEADER'): never {
+    this.failed = new PageServerProtocolError(detail, offset, code);
     throw this.failed;
   }
 
@@ -175,6 +178,7 @@ export class PageServerParser {
         this.fail(
           `unexpected data after ${codeName(PS_IOV_CLOSE)} (sent at byte ${this.closedAt}); expected the end of the stream`,
           this.pos,
+          'PAGESTACK_PS_UNEXPECTED',
         );
       }
       // a header: the first one is read as 24 bytes, which decide the format, then completed
@@ -199,7 +203,11 @@ export class PageServerParser {
     const iov = decodeIov(this.head, 0, this.fmt!);
     const msg: PageServerMessage = { ...iov, offset, index: this.count++, dataBytes: 0 };
     if (!isKnownCode(iov.code))
-      this.fail(`unknown command ${iov.code} (cmd 0x${(iov.code | (iov.flags << 16)).toString(16)})`, offset);
+      this.fail(
+        `unknown command ${iov.code} (cmd 0x${(iov.code | (iov.flags << 16)).toString(16)})`,
+        offset,
+        'PAGESTACK_PS_UNKNOWN_COMMAND',
+      );
     const name = codeName(iov.code);
     if (iov.code === PS_IOV_ADD_F && (iov.flags & ~KNOWN_FLAGS) !== 0) {
       this.fail(
@@ -212,6 +220,7 @@ export class PageServerParser {
         this.fail(
           `${name} for dst_id 0x${iov.dstId.toString(16)}: unknown pagemap type ${iov.dstId & 0xffn}; expected 1 (process) or 2 (shmem)`,
           offset,
+          'PAGESTACK_PS_BAD_TYPE',
         );
       }
     }

@@ -45,7 +45,10 @@ export function registerPageServer(program: Command): void {
       'serve lazy pages to `criu lazy-pages --page-server` from the stack instead of receiving dumps',
     )
     .option('--layer <n>', 'with --lazy: the layer to serve (default: the highest-numbered)')
-    .option('--tls', 'TLS as CRIU --tls (TLS 1.2, client certificate required)')
+    .option(
+      '--tls',
+      'TLS as CRIU --tls (client certificate required; TLS 1.2 only: OpenSSL TLS 1.3 session tickets break CRIU 4.2, see README)',
+    )
     .option('--tls-cacert <file>', 'CA certificate that signed the clients (PEM)', '/etc/pki/CA/cacert.pem')
     .option('--tls-cert <file>', 'server certificate (PEM)', '/etc/pki/criu/cert.pem')
     .option('--tls-key <file>', 'server key (PEM)', '/etc/pki/criu/private/key.pem')

@@ -132,6 +132,16 @@ export class PageServer {
         requestCert: true,
         rejectUnauthorized: true,
         minVersion: 'TLSv1.2',
+        // TLS 1.2 only, on purpose (PAGESERVER.md 9.3): under TLS 1.3 OpenSSL sends two
+        // NewSessionTicket messages after the handshake. CRIU 4.2's GnuTLS consumes each one inside
+        // gnutls_record_recv, which then returns GNUTLS_E_AGAIN with no data; CRIU's tls_recv
+        // turns that into a short read, which its callers treat as fatal: the dump fails reading
+        // the OPEN2 answer ("The page server doesn't answer: Resource temporarily unavailable").
+        // CRIU's own server enables no tickets, so CRIU-to-CRIU TLS 1.3 works. Node 20 has no
+        // per-context option for the ticket count (SSL_OP_NO_TICKET and sessionTimeout 0 still
+        // send them, tested); the only TLS 1.3 way is `NumTickets = 0` in an OpenSSL config file
+        // loaded by the whole process (node --openssl-config), which a library cannot impose.
+        // Any other TLS 1.3 post-handshake message (KeyUpdate) would break a 4.2 dump the same way.
         maxVersion: 'TLSv1.2',
       });
       srv.on('secureConnection', (s: TLSSocket) => {

@@ -82,6 +82,7 @@ export const ERROR_CODES = {
     'a received dump breaks a rule of a layer (pagemap opened twice, entries not ascending, PE_PARENT not in the layer below, CLOSE inside page data)',
   PAGESTACK_PS_CANNOT_SERVE:
     'a lazy GET for pages the stack cannot serve (no such pagemap, not dumped, lazy without data)',
+  PAGESTACK_LISTEN: 'a server could not listen on the address and port asked for',
   PAGESTACK_PS_NO_LAYERS: 'a lazy session on a stack without layers, or on a layer it does not have',
   PAGESTACK_ADD_IMAGES_NOT_PS_DUMP: 'add-images given a dump directory that holds pagemaps or pages files',
   PAGESTACK_ADD_IMAGES_CONFLICT: 'add-images: the layer has an image already, with other bytes',
@@ -280,4 +281,33 @@ export class ArchiveError extends PagestackError {
 export class SearchPatternError extends PagestackError {
   override name = 'SearchPatternError';
   static override readonly defaultCode: ErrorCode = 'PAGESTACK_SEARCH_PATTERN';
+}
+
+/** The stream does not follow the page-server protocol. */
+export class PageServerProtocolError extends PagestackError {
+  override name = 'PageServerProtocolError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_PS_BAD_HEADER';
+  /** Byte offset in the stream (of the message at fault, or of the end where it was cut). */
+  readonly offset: number;
+
+  constructor(detail: string, offset: number, code: ErrorCode = 'PAGESTACK_PS_BAD_HEADER') {
+    super(`byte ${offset}: ${detail}`, code, { offset });
+    this.offset = offset;
+  }
+}
+
+/** The session's data breaks a rule of the layer (not of the wire format). */
+export class IngestError extends PagestackError {
+  override name = 'IngestError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_PS_INGEST';
+}
+
+/**
+ * A page-server session that cannot go on, or a page server that cannot start; `code` says why
+ * (ERROR_CODES' PAGESTACK_PS_*, PAGESTACK_LISTEN), `data` has the peer and the byte offset in its
+ * stream (and for lazy GETs the pid and address).
+ */
+export class PageServerError extends PagestackError {
+  override name = 'PageServerError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_PS_UNEXPECTED';
 }

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { PagestackError } from '../src/errors.js';
 import { lazyImages } from '../src/ops/lazy-images.js';
 import { decodeIov } from '../src/protocol/pageserver/iov.js';
 import { closeAnswer, closeRequest, getRequest, open2Request } from '../src/protocol/pageserver/writer.js';
@@ -231,22 +232,14 @@ describe('page-server --lazy: GET answered through the stack', () => {
       await top.close();
       await l1.close();
     }
-    const server = await PageServer.start({
-      stack: join(dir, 'stack'),
-      port: 0,
-      lazy: { layer: 7 },
-      log: (l) => lines.push(l),
-    });
-    const done = new Promise<SessionResult>((ok) => server.onSession(ok));
-    try {
-      await exchange(server.port, getRequest(PID, 0x300000000000n, 1));
-      const r = await done;
-      assert.equal(r.ok, false);
-      assert.equal(r.code, 'PAGESTACK_PS_NO_LAYERS');
-      assert.match(r.error!, /has no layer 7 \(layers: 1, 2, 3\); session ended \[PAGESTACK_PS_NO_LAYERS\]$/);
-    } finally {
-      await server.close();
-    }
+    // refused at start (every session would fail), not at the first GET
+    await assert.rejects(
+      PageServer.start({ stack: join(dir, 'stack'), port: 0, lazy: { layer: 7 }, log: (l) => lines.push(l) }),
+      (e: unknown) =>
+        e instanceof PagestackError &&
+        e.code === 'PAGESTACK_PS_NO_LAYERS' &&
+        /stack: no layer 7 \(layers: 1, 2, 3\)$/.test(e.message),
+    );
   });
 
   test('pages that cannot be served: one log line with the reason and the offset, session ended', async () => {

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { rng } from '../bench/gen.js';
+import { PageServerProtocolError } from '../src/errors.js';
 import {
   codeName,
   decodeDstId,
@@ -22,11 +23,7 @@ import {
   PS_IOV_OPEN2,
   pagemapFileName,
 } from '../src/protocol/pageserver/iov.js';
-import {
-  type PageServerMessage,
-  PageServerParser,
-  PageServerProtocolError,
-} from '../src/protocol/pageserver/parser.js';
+import { type PageServerMessage, PageServerParser } from '../src/protocol/pageserver/parser.js';
 import {
   addFRequest,
   closeAnswer,

@@ -55,3 +55,12 @@ export function parsePid(text: string | undefined): number | undefined {
   }
   return Number(text);
 }
+
+/** A TCP port (`--port`): 0 to 65535, 0 = any free port (the command prints the one it got). */
+export function parsePort(text: string | undefined, what = '--port'): number {
+  if (text === undefined) return 0;
+  if (!/^[0-9]+$/.test(text) || Number(text) > 65535) {
+    throw new UsageError(`${what} '${text}': expected a port number (0 to 65535; 0 = any free port)`);
+  }
+  return Number(text);
+}

@@ -6,19 +6,14 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
+import { errnoText } from '../engine/fs.js';
 import { UsageError } from '../errors.js';
 import { PageServer, type PageServerTls } from '../server/page-server.js';
 import { cliStreams } from './io.js';
-
-function portOf(s: string): number {
-  if (!/^\d+$/.test(s) || Number(s) > 65535)
-    throw new UsageError(`page-server: --port ${s}: expected 0..65535`);
-  return Number(s);
-}
+import { parsePort } from './options.js';
 
 function layerOf(s: string): number {
-  if (!/^[1-9]\d*$/.test(s))
-    throw new UsageError(`page-server: --layer ${s}: expected a layer number (1, 2, ...)`);
+  if (!/^[1-9]\d*$/.test(s)) throw new UsageError(`--layer '${s}': expected a layer number (1, 2, ...)`);
   return Number(s);
 }
 
@@ -26,7 +21,7 @@ function readPem(what: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new UsageError(`page-server: ${what} ${path}: ${(e as Error).message.split('\n')[0]}`);
+    throw new UsageError(`${what} ${path}: cannot read: ${errnoText(e)}`);
   }
 }
 
@@ -54,10 +49,12 @@ export function registerPageServer(program: Command): void {
     .option('--tls-key <file>', 'server key (PEM)', '/etc/pki/criu/private/key.pem')
     .option('--tls-no-cn-verify', "accept a client certificate that does not name the server's address")
     .action(async (stack, opts) => {
-      const port = portOf(opts.port);
+      const port = parsePort(opts.port);
+      if (opts.layer !== undefined && !opts.lazy)
+        throw new UsageError('--layer goes with --lazy (it names the layer lazy pages are served from)');
       const idle = Number(opts.idleTimeout);
       if (!Number.isFinite(idle) || idle <= 0)
-        throw new UsageError('page-server: --idle-timeout: expected seconds > 0');
+        throw new UsageError(`--idle-timeout '${opts.idleTimeout}': expected seconds > 0`);
       let tls: PageServerTls | undefined;
       if (opts.tls) {
         tls = {

@@ -12,6 +12,7 @@ import { UsageError } from '../errors.js';
 import { Explorer } from '../server/http/explorer.js';
 import { startUiServer } from '../server/http/server.js';
 import { cliStreams } from './io.js';
+import { parsePort } from './options.js';
 
 /** dist/web of the package this module belongs to (from dist/cli or src/cli alike). */
 export function webRoot(): string {
@@ -23,14 +24,6 @@ export function webRoot(): string {
     dir = dirname(dir);
   }
   throw new UsageError('cannot find the pagestack package (and its dist/web) around this module');
-}
-
-function parsePort(text: string | undefined): number {
-  if (text === undefined) return 0;
-  if (!/^[0-9]+$/.test(text) || Number(text) > 65535) {
-    throw new UsageError(`--port '${text}': expected a port number (0 to 65535; 0 = any free port)`);
-  }
-  return Number(text);
 }
 
 /** Starts xdg-open on `url` if it is on PATH; says so when it is not. */

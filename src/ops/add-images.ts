@@ -11,6 +11,7 @@
  * pagemaps is refused: its memory did not go through the page server.
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { errnoText } from '../engine/fs.js';
 import { LayerWriter } from '../engine/layer-writer.js';
 import { LayerWriteError } from '../errors.js';
 import { DirLayerSource } from '../source/dir.js';
@@ -50,7 +51,9 @@ export async function addImages(opts: AddImagesOptions): Promise<AddImagesResult
     try {
       return (await readdir(dir)).sort();
     } catch (e) {
-      throw new LayerWriteError(`${dir}: cannot list: ${(e as Error).message.split('\n')[0]}`);
+      throw new LayerWriteError(`${dir}: cannot list the directory: ${errnoText(e)}`, undefined, {
+        file: dir,
+      });
     }
   };
   const layerFiles = await list(opts.layer);

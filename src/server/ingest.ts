@@ -28,7 +28,7 @@
  */
 import { join } from 'node:path';
 import { LayerWriter, PagemapEntries, type PagesWriter } from '../engine/layer-writer.js';
-import { type ErrorCode, PagestackError } from '../errors.js';
+import { IngestError } from '../errors.js';
 import { PAGE_SHIFT, PAGE_SIZE, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
 import type { PagemapId } from '../protocol/pageserver/iov.js';
 import { pagemapFileName } from '../protocol/pageserver/iov.js';
@@ -36,12 +36,6 @@ import { openStackDir } from '../source/open.js';
 import type { PagemapMemory } from '../stack/memory.js';
 import { findExtent } from '../stack/resolve.js';
 import type { Stack } from '../stack/stack.js';
-
-/** The session's data breaks a rule of the layer (not of the wire format). */
-export class IngestError extends PagestackError {
-  override name = 'IngestError';
-  static override readonly defaultCode: ErrorCode = 'PAGESTACK_PS_INGEST';
-}
 
 /** CRIU's receiving page server starts its pages ids here (up_page_ids_base() in criu/image.c). */
 export const FIRST_PAGES_ID = 0x10001;

@@ -28,8 +28,9 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { errnoText } from '../engine/fs.js';
 import { cleanStale } from '../engine/output.js';
-import { type ErrorCode, type ErrorData, PagestackError } from '../errors.js';
+import { type ErrorCode, type ErrorData, IngestError, PageServerError, PagestackError } from '../errors.js';
 import {
   codeName,
   decodeDstId,
@@ -47,16 +48,7 @@ import { type PageServerMessage, PageServerParser } from '../protocol/pageserver
 import { closeAnswer, getAnswerHeader, open2Answer, parentAnswer } from '../protocol/pageserver/writer.js';
 import { openStackDir } from '../source/open.js';
 import { findExtent } from '../stack/resolve.js';
-import { IngestError, type IngestStats, LayerIngest, layerNumbers } from './ingest.js';
-
-/**
- * A session that cannot go on; `code` says why (ERROR_CODES' PAGESTACK_PS_*), `data` has the peer
- * and the byte offset in its stream (and for lazy GETs the pid and address).
- */
-export class PageServerError extends PagestackError {
-  override name = 'PageServerError';
-  static override readonly defaultCode: ErrorCode = 'PAGESTACK_PS_UNEXPECTED';
-}
+import { type IngestStats, LayerIngest, layerNumbers } from './ingest.js';
 
 /** What a failed session reports: the error's code and data, with the peer added. */
 function failure(e: unknown, peer: string): { code: ErrorCode; data: ErrorData; message: string } {
@@ -166,16 +158,65 @@ export class PageServer {
   /** Cleans what a killed server left in STACK, then listens. */
   static async start(opts: PageServerOptions): Promise<PageServer> {
     const ps = new PageServer(opts);
-    await mkdir(ps.stack, { recursive: true });
+    if (opts.lazy) {
+      // refuse at start what every lazy session would fail on (not at the first GET)
+      let names: string[];
+      try {
+        names = await readdir(ps.stack);
+      } catch (e) {
+        throw new PageServerError(
+          `${ps.stack}: cannot serve lazy pages: ${errnoText(e)}`,
+          'PAGESTACK_PS_NO_LAYERS',
+          {
+            file: ps.stack,
+          },
+        );
+      }
+      const numbers = layerNumbers(names);
+      const want = opts.lazy.layer ?? numbers[numbers.length - 1];
+      if (want === undefined || !numbers.includes(want)) {
+        throw new PageServerError(
+          want === undefined
+            ? `${ps.stack}: no layers to serve (expected directories 1, 2, ... written by page-server)`
+            : `${ps.stack}: no layer ${want} (layers: ${numbers.join(', ')})`,
+          'PAGESTACK_PS_NO_LAYERS',
+          { file: ps.stack },
+        );
+      }
+    } else {
+      try {
+        await mkdir(ps.stack, { recursive: true });
+      } catch (e) {
+        throw new PageServerError(
+          `${ps.stack}: cannot create the stack directory: ${errnoText(e)}`,
+          'PAGESTACK_OUTPUT',
+          {
+            file: ps.stack,
+          },
+        );
+      }
+    }
     for (const n of await readdir(ps.stack)) {
       const m = /^\.(\d+)\.pagestack-(tmp|old)-/.exec(n);
       if (!m) continue;
       for (const done of await cleanStale(join(ps.stack, m[1]!)))
         ps.log(`cleaned up ${join(ps.stack, done)}`);
     }
+    const host = opts.address ?? '127.0.0.1';
     await new Promise<void>((ok, fail) => {
-      ps.server.once('error', fail);
-      ps.server.listen({ port: opts.port, host: opts.address ?? '127.0.0.1' }, () => {
+      ps.server.once('error', (e) =>
+        fail(
+          new PageServerError(
+            `cannot listen on ${host} port ${opts.port}: ${listenErrorText(e)}`,
+            'PAGESTACK_LISTEN',
+            {
+              host,
+              port: opts.port,
+            },
+          ),
+        ),
+      );
+      ps.server.listen({ port: opts.port, host }, () => {
         ps.server.off('error', fail);
         ok();
       });
@@ -376,6 +417,16 @@ export class PageServer {
 }
 
 const GET_READ_PAGES = 1024;
+
+/** Why a listen failed, in words (EADDRINUSE, EADDRNOTAVAIL, a name that does not resolve). */
+function listenErrorText(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') return 'the port is in use';
+  if (code === 'EADDRNOTAVAIL') return 'no such address on this machine';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'not an address (nor a name that resolves here)';
+  if (code === 'EACCES') return 'permission denied';
+  return errnoText(e);
+}
 
 /**
  * Serves one lazy-pages daemon (PAGESERVER.md 5.3): each GET is answered, strictly in request order,

@@ -7,7 +7,7 @@
  * announces. Every error names the byte offset in the stream where the bad message starts (or where
  * the stream was cut), as a PageServerProtocolError; after an error the parser accepts nothing more.
  */
-import { type ErrorCode, PagestackError } from '../../errors.js';
+import { type ErrorCode, PageServerProtocolError } from '../../errors.js';
 import {
   carriesData,
   codeName,
@@ -26,19 +26,6 @@ import {
   PS_IOV_GET,
   PS_PAGE_SIZE,
 } from './iov.js';
-
-/** The stream does not follow the page-server protocol. */
-export class PageServerProtocolError extends PagestackError {
-  override name = 'PageServerProtocolError';
-  static override readonly defaultCode: ErrorCode = 'PAGESTACK_PS_BAD_HEADER';
-  /** Byte offset in the stream (of the message at fault, or of the end where it was cut). */
-  readonly offset: number;
-
-  constructor(detail: string, offset: number, code: ErrorCode = 'PAGESTACK_PS_BAD_HEADER') {
-    super(`byte ${offset}: ${detail}`, code, { offset });
-    this.offset = offset;
-  }
-}
 
 /** A decoded message, with where it starts in the stream. */
 export interface PageServerMessage extends PageServerIov {

@@ -52,7 +52,8 @@ export interface LiveCriu {
   version: string;
 }
 
-function onPath(name: string, path = process.env['PATH'] ?? CLEAN_PATH): string | null {
+/** `name` as an executable in the directories of `path` (default: PATH), or null. */
+export function onPath(name: string, path = process.env['PATH'] ?? CLEAN_PATH): string | null {
   for (const dir of path.split(delimiter)) {
     if (!dir) continue;
     const p = join(dir, name);

@@ -7,6 +7,7 @@ import { delta } from '../ops/delta.js';
 import { openTarget } from '../source/open.js';
 import { commas } from './format.js';
 import { cliStreams } from './io.js';
+import { parentOption } from './options.js';
 
 export function registerDelta(program: Command): void {
   program
@@ -16,6 +17,8 @@ export function registerDelta(program: Command): void {
     )
     .argument('<parent>', 'top layer of the stack to build on')
     .argument('<child>', 'image directory to rewrite (normally a full dump taken after PARENT)')
+    .addOption(parentOption('--parent', 'PARENT'))
+    .addOption(parentOption('--child-parent', 'CHILD'))
     .option('-o, --output <out>', 'write the new layer to this directory (must not exist)')
     .option('--in-place', 'replace CHILD itself (built beside it, then swapped in by rename)')
     .action(async (parent, child, opts) => {
@@ -24,9 +27,9 @@ export function registerDelta(program: Command): void {
       }
       // A replace killed between its two renames leaves CHILD aside: put it back before reading it.
       await cleanStale(opts.inPlace ? child : opts.output!);
-      const parentStack = await openTarget(parent);
+      const parentStack = await openTarget(parent, { parent: opts.parent });
       try {
-        const childStack = await openTarget(child);
+        const childStack = await openTarget(child, { parent: opts.childParent });
         try {
           const r = await delta(
             parentStack,

@@ -22,7 +22,7 @@ import {
 } from '../stack/vma.js';
 import { commas, table } from './format.js';
 import { cliStreams } from './io.js';
-import { parsePid } from './options.js';
+import { parentOption, parsePid } from './options.js';
 
 /** `rw-p heap` style description of a VMA. */
 export function describeVma(v: Vma): string {
@@ -157,6 +157,8 @@ export function registerDiff(program: Command): void {
     )
     .argument('<a>', 'the older image directory')
     .argument('<b>', 'the newer image directory')
+    .addOption(parentOption('--parent', 'A'))
+    .addOption(parentOption('--parent-b', 'B'))
     .option('--pid <pid>', 'only this process (it must be in both)')
     .option(
       '--json',
@@ -168,8 +170,8 @@ export function registerDiff(program: Command): void {
       let sa: Stack | undefined;
       let sb: Stack | undefined;
       try {
-        sa = await openTarget(a);
-        sb = await openTarget(b);
+        sa = await openTarget(a, { parent: opts.parent });
+        sb = await openTarget(b, { parent: opts.parentB });
         const result = await diffStacks(sa, sb, { pid, bytes: opts.bytes === true });
         if (opts.json) cliStreams().stdout(`${jsonText(diffToJson(result))}\n`);
         else cliStreams().stdout(formatDiff(result, opts.bytes === true));

@@ -15,6 +15,10 @@ const HINTS: Partial<Record<ErrorCode, Hint>> = {
   PAGESTACK_NO_OUTPUT: (e) => `${e.message} (use -o OUT or --in-place)`,
   PAGESTACK_LAYER_OUT_OF_RANGE: (e) => keepBelow(e),
   PAGESTACK_NOT_A_LAYER: (e) => keepBelow(e),
+  PAGESTACK_ARCHIVE_LINK: (e) =>
+    e.data['member'] !== undefined && String(e.data['member']).endsWith('parent')
+      ? `${e.message}; give the layer below with --parent ARCHIVE|DIR`
+      : e.message,
   PAGESTACK_DEDUP_BRANCH: (e) => `${e.message} (use --force if it does not matter)`,
 };
 

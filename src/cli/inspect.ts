@@ -11,6 +11,7 @@ import { openSource } from '../source/open.js';
 import { openStack } from '../stack/stack.js';
 import { commas, table, toJson } from './format.js';
 import { cliStreams } from './io.js';
+import { parentOption } from './options.js';
 
 interface Sections {
   psTree: boolean;
@@ -27,10 +28,7 @@ export function registerInspect(program: Command): void {
       'show what a checkpoint holds: container, process tree, files, sockets, mounts, statistics, layers',
     )
     .argument('<target>', 'checkpoint archive (tar, .tar.gz, .tar.zst) or image directory')
-    .option(
-      '--parent <target>',
-      'archive or directory holding the layer below (for a --with-previous archive)',
-    )
+    .addOption(parentOption())
     .option('--ps-tree', 'the process tree with state, command line and environment (read from memory)')
     .option('--files', 'open files, cwd and root of each process')
     .option('--sockets', 'sockets of each process')

@@ -9,18 +9,19 @@ import { type ProcessMaps, processMaps } from '../ops/maps.js';
 import { openTarget } from '../source/open.js';
 import { commas, formatPages, table, toJson } from './format.js';
 import { cliStreams } from './io.js';
-import { parsePid } from './options.js';
+import { parentOption, parsePid } from './options.js';
 
 export function registerMaps(program: Command): void {
   program
     .command('maps')
     .description("a process's VMAs (as /proc/PID/maps) with dumped, lazy and missing pages per VMA")
-    .argument('<dir>', 'image directory (the top layer of a stack)')
+    .argument('<dir>', 'image directory or checkpoint archive (the top layer of a stack)')
+    .addOption(parentOption())
     .option('--pid <pid>', 'process (needed when the images hold several)')
     .option('--json', 'print as JSON, with every extent (run of pages and where its bytes are)')
     .action(async (dir, opts) => {
       const want = parsePid(opts.pid);
-      const stack = await openTarget(dir);
+      const stack = await openTarget(dir, { parent: opts.parent });
       try {
         const pid = await stack.pickPid(want);
         const m = await processMaps(stack, pid);

@@ -2,6 +2,7 @@
  * Arguments every command parses the same way: process ids, addresses, sizes. One rule each, so
  * `--pid 0` or `0x1000_0000` mean the same in `read`, `export`, `maps` and `diff`.
  */
+import { Option } from '@commander-js/extra-typings';
 import { UsageError } from '../errors.js';
 
 const SUFFIX: Readonly<Record<string, number>> = {
@@ -63,4 +64,21 @@ export function parsePort(text: string | undefined, what = '--port'): number {
     throw new UsageError(`${what} '${text}': expected a port number (0 to 65535; 0 = any free port)`);
   }
   return Number(text);
+}
+
+/**
+ * `--parent ARCHIVE|DIR`, the one definition every command taking a target uses: the layer below
+ * the target's top layer, replacing its `parent` link. Needed for a podman `--with-previous`
+ * archive, whose `checkpoint/parent -> ../pre-checkpoint` leaves the archive (its pages are in the
+ * `--import-previous` archive); also overrides an image directory's `parent` symlink. Commands
+ * with two targets take it for the first and `flag` (e.g. `--parent-b`) for the second.
+ */
+export function parentOption<F extends string = '--parent'>(
+  flag: F = '--parent' as F,
+  of = 'the target',
+): Option<`${F} <target>`> {
+  return new Option(
+    `${flag} <target>` as `${F} <target>`,
+    `archive or image directory holding the layer below ${of}'s top layer (replaces its parent link)`,
+  );
 }

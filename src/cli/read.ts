@@ -16,7 +16,7 @@ import type { ProcessMemory } from '../stack/process.js';
 import { assertReadable } from '../stack/readable.js';
 import { hexdumpBytes, hexdumpWidth } from './format.js';
 import { writeStdout } from './io.js';
-import { parseAddress, parseNumber, parsePid } from './options.js';
+import { parentOption, parseAddress, parseNumber, parsePid } from './options.js';
 
 /** Bytes read and written per step. A multiple of 16, so hexdump lines continue across chunks. */
 export const READ_CHUNK = 1 << 20;
@@ -28,7 +28,8 @@ export function registerRead(program: Command): void {
   program
     .command('read')
     .description('read process memory through the stack: a hexdump (as xxd) or raw bytes')
-    .argument('<dir>', 'image directory (the top layer of a stack)')
+    .argument('<dir>', 'image directory or checkpoint archive (the top layer of a stack)')
+    .addOption(parentOption())
     .argument('<addr>', 'virtual address (0x... or decimal)')
     .argument('<len>', 'number of bytes (0x... or decimal, K/M/G suffixes allowed)')
     .option('--pid <pid>', 'process (needed when the images hold several)')
@@ -45,7 +46,7 @@ export function registerRead(program: Command): void {
       }
       const want = parsePid(opts.pid);
       if (opts.output !== undefined) checkOutput(opts.output);
-      const stack = await openTarget(dir);
+      const stack = await openTarget(dir, { parent: opts.parent });
       try {
         const pid = await stack.pickPid(want);
         const mem = await stack.process(pid);

@@ -12,7 +12,7 @@ import { openSource } from '../source/open.js';
 import { openStack } from '../stack/stack.js';
 import { hexdumpBytes, hexdumpWidth } from './format.js';
 import { cliStreams } from './io.js';
-import { parseNumber, parsePid } from './options.js';
+import { parentOption, parseNumber, parsePid } from './options.js';
 
 export function registerSearch(program: Command): void {
   program
@@ -31,7 +31,7 @@ export function registerSearch(program: Command): void {
     .option('--utf16', 'search the text as UTF-16LE')
     .option('--context <n>', 'bytes of context before and after each match', '16')
     .option('--max-match <n>', 'with --regex: the longest match found across chunk edges', '4096')
-    .option('--parent <target>', 'archive or directory holding the layer below')
+    .addOption(parentOption())
     .option('--json', 'one JSON object per match (JSON Lines), then a summary')
     .action(async (target, text, opts) => {
       const context = parseNumber(opts.context, '--context');

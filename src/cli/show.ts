@@ -5,15 +5,17 @@ import { type PagemapSummary, type StackSummary, summarizeStack } from '../ops/s
 import { openTarget } from '../source/open.js';
 import { commas, formatPages, table, toJson } from './format.js';
 import { cliStreams } from './io.js';
+import { parentOption } from './options.js';
 
 export function registerShow(program: Command): void {
   program
     .command('show')
     .description('show a stack of snapshots: layers, disk use, processes and where their pages are')
-    .argument('<dir>', 'image directory (the top layer of a stack)')
+    .argument('<dir>', 'image directory or checkpoint archive (the top layer of a stack)')
+    .addOption(parentOption())
     .option('--json', 'print the summary as JSON')
     .action(async (dir, opts) => {
-      const stack = await openTarget(dir);
+      const stack = await openTarget(dir, { parent: opts.parent });
       try {
         const s = await summarizeStack(stack);
         cliStreams().stdout(opts.json ? `${toJson(s)}\n` : formatShow(s));

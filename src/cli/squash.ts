@@ -16,12 +16,14 @@ import { Archive, compressionForName, writeArchiveLike } from '../source/archive
 import { openTarget } from '../source/open.js';
 import { commas } from './format.js';
 import { cliStreams } from './io.js';
+import { parentOption } from './options.js';
 
 export function registerSquash(program: Command): void {
   program
     .command('squash')
     .description("write one self-contained image directory holding the memory of TOP's stack")
-    .argument('<top>', 'top layer of the stack')
+    .argument('<top>', 'top layer of the stack (image directory or checkpoint archive)')
+    .addOption(parentOption('--parent', 'TOP'))
     .requiredOption('-o, --output <out>', 'write the result to this directory (must not exist)')
     .option(
       '--keep-below <layer>',
@@ -32,10 +34,10 @@ export function registerSquash(program: Command): void {
       if (opts.like !== undefined) {
         if (opts.keepBelow !== undefined)
           throw new UsageError('--like writes a self-contained archive: no --keep-below');
-        await squashLike(top, opts.output, opts.like);
+        await squashLike(top, opts.output, opts.like, opts.parent);
         return;
       }
-      const stack = await openTarget(top);
+      const stack = await openTarget(top, { parent: opts.parent });
       let r: Awaited<ReturnType<typeof squash>>;
       try {
         r = await squash(
@@ -57,13 +59,18 @@ export function registerSquash(program: Command): void {
     });
 }
 
-async function squashLike(top: string, out: string, likePath: string): Promise<void> {
+async function squashLike(
+  top: string,
+  out: string,
+  likePath: string,
+  parent: string | undefined,
+): Promise<void> {
   if (existsSync(out)) throw new UsageError(`${out}: already exists; squash writes a new archive`);
   const like = await Archive.open(likePath);
   const tmp = await mkdtemp(join(dirname(out), `.${basename(out)}.squash-`));
   try {
     const images = join(tmp, 'images');
-    const stack = await openTarget(top);
+    const stack = await openTarget(top, { parent });
     let r: Awaited<ReturnType<typeof squash>>;
     try {
       r = await squash(stack, { out: images });

@@ -8,15 +8,17 @@ import { type VerifyReport, verifyStack } from '../ops/verify.js';
 import { openSource } from '../source/open.js';
 import { commas, toJson } from './format.js';
 import { cliStreams } from './io.js';
+import { parentOption } from './options.js';
 
 export function registerVerify(program: Command): void {
   program
     .command('verify')
     .description('check every image, pagemap, pages file and parent link of a stack; exit 1 on problems')
-    .argument('<dir>', 'image directory (the top layer of a stack)')
+    .argument('<dir>', 'image directory or checkpoint archive (the top layer of a stack)')
+    .addOption(parentOption())
     .option('--json', 'print the report as JSON')
     .action(async (dir, opts) => {
-      const report = await verifyStack(await openSource(dir));
+      const report = await verifyStack(await openSource(dir, { parent: opts.parent }));
       cliStreams().stdout(opts.json ? `${toJson(report)}\n` : formatVerify(report));
       if (!report.ok) process.exitCode = 1;
     });

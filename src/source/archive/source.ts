@@ -4,8 +4,9 @@
  *
  * Parents: the layer's `parent` member (a symlink, or a small file holding the link text, as in
  * an image directory) is followed only when it leads to a directory in the same archive. A link
- * leaving the archive is an error naming the member, unless the caller supplies the layer below
- * (`--parent ARCHIVE|DIR`), which then replaces whatever the link says.
+ * leaving the archive is an error naming the member (code PAGESTACK_ARCHIVE_LINK; the CLI adds
+ * the hint to give `--parent ARCHIVE|DIR`), unless the caller supplies the layer below, which then
+ * replaces whatever the link says.
  */
 
 import type { LayerSource, RandomAccessFile } from '../../stack/source.js';
@@ -100,12 +101,16 @@ export class ArchiveLayerSource implements LayerSource {
       link === 'parent' ? this.member('parent') : resolveLinkInArchive(this.member('parent'), link);
     if (target === null) {
       throw new ArchiveError(
-        `${where} links to "${link}", outside the archive; it is not followed: give the layer below with --parent ARCHIVE|DIR`,
+        `${where} links to "${link}", outside the archive; it is not followed`,
+        'PAGESTACK_ARCHIVE_LINK',
+        { archive: this.archive.path, member: this.member('parent'), link },
       );
     }
     if (!this.archive.index.isDir(target) || this.archive.index.list(target).length === 0) {
       throw new ArchiveError(
-        `${where} links to "${link}", which is not a directory in this archive; give the layer below with --parent ARCHIVE|DIR`,
+        `${where} links to "${link}", which is not a directory in this archive`,
+        'PAGESTACK_ARCHIVE_LINK',
+        { archive: this.archive.path, member: this.member('parent'), link },
       );
     }
     return new ArchiveLayerSource(this.archive.retain(), target);

@@ -115,9 +115,9 @@ export function formatInspect(r: InspectReport, s: Sections): string {
   out.push(`${r.target}`);
   if (r.archive) {
     out.push(
-      `  engine      ${r.engine} (${r.archive.format} archive, ${r.archive.members} members, images in ${r.archive.imageDir || '.'}/)`,
+      `  engine       ${r.engine} (${r.archive.format} archive, ${r.archive.members} members, images in ${r.archive.imageDir || '.'}/)`,
     );
-  } else out.push(`  engine      bare CRIU image directory`);
+  } else out.push(`  engine       bare CRIU image directory`);
   const c = r.container;
   if (c) {
     const rows: [string, string | null][] = [
@@ -126,12 +126,17 @@ export function formatInspect(r: InspectReport, s: Sections): string {
       ['image', c.image && c.imageId ? `${c.image} (${c.imageId.slice(0, 12)})` : (c.image ?? c.imageId)],
       ['runtime', c.runtime],
       ['created', c.created],
-      ['checkpointed', c.checkpointed],
+      [
+        'checkpointed',
+        c.checkpointed === null
+          ? null
+          : `${c.checkpointed}${c.checkpointedSource === 'config.dump' ? '' : ` (${c.checkpointedSource === 'stats-dump' ? "time of stats-dump, CRIU's last file" : 'time of the image directory'})`}`,
+      ],
       ['pod', c.pod],
       ['namespace', c.namespace],
       ['command', c.command ? quote(c.command) : null],
     ];
-    for (const [k, v] of rows) if (v !== null) out.push(`  ${k.padEnd(11)} ${v}`);
+    for (const [k, v] of rows) if (v !== null) out.push(`  ${k.padEnd(12)} ${v}`);
     const ann = Object.entries(c.annotations);
     if (ann.length > 0) {
       out.push('  annotations');

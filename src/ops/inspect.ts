@@ -31,8 +31,16 @@ export interface ContainerInfo {
   imageId: string | null;
   runtime: string | null;
   created: string | null;
-  /** config.dump's checkpointedTime where the engine writes one, else the checkpoint/ member's time. */
+  /**
+   * When the checkpoint was taken, ISO 8601. From `checkpointedSource`: config.dump's
+   * checkpointedTime where the engine writes one (CRI-O, containerd: podman's checkpointedTime
+   * lives only in its own database, podman 4.3.1 exports none); else the tar time of stats-dump,
+   * which CRIU writes as the last file of a dump (after the tasks are dumped, so at most seconds
+   * after the freeze; podman notes its own time right after it); else the time of the image
+   * directory member. Tar times are whole seconds.
+   */
   checkpointed: string | null;
+  checkpointedSource: 'config.dump' | 'stats-dump' | 'image-dir' | null;
   pod: string | null;
   namespace: string | null;
   command: string[] | null;
@@ -263,12 +271,28 @@ async function containerInfo(a: InspectArchive): Promise<ContainerInfo | null> {
     imageId: str(config?.['rootfsImageID']) ?? str(config?.['rootfsImageRef']) ?? null,
     runtime: str(config?.['runtime']) ?? str(config?.['OCIRuntime']) ?? null,
     created: str(config?.['createdTime']) ?? ann['io.kubernetes.cri-o.Created'] ?? null,
-    checkpointed: str(config?.['checkpointedTime']) ?? (cp ? new Date(cp.mtime * 1000).toISOString() : null),
+    ...checkpointedTime(config, a, cp),
     pod: ann['io.kubernetes.pod.name'] ?? str(config?.['pod']) ?? null,
     namespace: ann['io.kubernetes.pod.namespace'] ?? null,
     command: cmd as string[] | null,
     annotations: ann,
   };
+}
+
+function checkpointedTime(
+  config: Record<string, unknown> | null | undefined,
+  a: InspectArchive,
+  imageDir: { mtime: number } | undefined,
+): Pick<ContainerInfo, 'checkpointed' | 'checkpointedSource'> {
+  const fromConfig = str(config?.['checkpointedTime']);
+  if (fromConfig) return { checkpointed: fromConfig, checkpointedSource: 'config.dump' };
+  const stats =
+    a.index.members.find((m) => m.name === 'stats-dump') ??
+    a.index.members.find((m) => m.name === (a.imageDir ? `${a.imageDir}/stats-dump` : 'stats-dump'));
+  const at = (m: { mtime: number }): string => new Date(m.mtime * 1000).toISOString();
+  if (stats && stats.mtime > 0) return { checkpointed: at(stats), checkpointedSource: 'stats-dump' };
+  if (imageDir && imageDir.mtime > 0) return { checkpointed: at(imageDir), checkpointedSource: 'image-dir' };
+  return { checkpointed: null, checkpointedSource: null };
 }
 
 export interface InspectOptions {

@@ -115,7 +115,7 @@ export interface SearchOptions {
   pid?: number;
   /** Bytes of context before and after a match (default 16). */
   context?: number;
-  /** Bytes read per step (default 4 MiB). */
+  /** Bytes read per step (default SEARCH_CHUNK). */
   chunkSize?: number;
   onMatch: (m: SearchMatch) => void;
 }
@@ -126,6 +126,15 @@ export interface SearchSummary {
   bytesSearched: number;
   objects: number;
 }
+
+/**
+ * Bytes read per step. Small enough to stay in the core's L2 cache (2 MiB here): the bytes the
+ * kernel just copied into the buffer are then searched from L2, not from L3 or RAM. Measured with
+ * bench/search.ts (CPU time against grep -c -F, which reads 96 KiB at a time; paired runs on a
+ * 3-layer stack): 128 KiB 0.83-0.91x of grep's CPU, 4 MiB 0.78-0.87x. Per-step costs (planning
+ * the pieces of a chunk, the overlap of maxLength - 1 bytes) stay small at this size.
+ */
+export const SEARCH_CHUNK = 128 * 1024;
 
 const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
 
@@ -203,7 +212,7 @@ export async function searchStack(
   pattern: SearchPattern,
   opts: SearchOptions,
 ): Promise<SearchSummary> {
-  const chunk = Math.max(opts.chunkSize ?? 4 << 20, pattern.maxLength * 2, PAGE_SIZE);
+  const chunk = Math.max(opts.chunkSize ?? SEARCH_CHUNK, pattern.maxLength * 2, PAGE_SIZE);
   const ctx = Math.max(0, opts.context ?? 16);
   const overlap = pattern.maxLength - 1;
   const buf = Buffer.allocUnsafe(chunk + overlap);

@@ -7,19 +7,7 @@ import { openTarget } from '../source/open.js';
 import type { Vma } from '../stack/process.js';
 import { partitionPoint } from '../stack/search.js';
 import type { Stack } from '../stack/stack.js';
-import {
-  VMA_ANON_SHARED,
-  VMA_AREA_HEAP,
-  VMA_AREA_MEMFD,
-  VMA_AREA_STACK,
-  VMA_AREA_SYSVIPC,
-  VMA_AREA_VDSO,
-  VMA_AREA_VSYSCALL,
-  VMA_AREA_VVAR,
-  VMA_FILE_PRIVATE,
-  VMA_FILE_SHARED,
-  vmaPerms,
-} from '../stack/vma.js';
+import { vmaKind, vmaPerms } from '../stack/vma.js';
 import { commas, table } from './format.js';
 import { cliStreams } from './io.js';
 import { parentOption, parsePid } from './options.js';
@@ -27,27 +15,7 @@ import { parentOption, parsePid } from './options.js';
 /** `rw-p heap` style description of a VMA. */
 export function describeVma(v: Vma): string {
   const perms = vmaPerms(v.prot, v.flags);
-  const s = v.status;
-  const kind =
-    s & VMA_AREA_STACK
-      ? 'stack'
-      : s & VMA_AREA_HEAP
-        ? 'heap'
-        : s & VMA_AREA_VDSO
-          ? 'vdso'
-          : s & VMA_AREA_VVAR
-            ? 'vvar'
-            : s & VMA_AREA_VSYSCALL
-              ? 'vsyscall'
-              : s & VMA_AREA_MEMFD
-                ? 'memfd'
-                : s & VMA_ANON_SHARED
-                  ? 'shared anon'
-                  : s & VMA_AREA_SYSVIPC
-                    ? 'sysv shm'
-                    : s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)
-                      ? 'file'
-                      : 'anon';
+  const kind = vmaKind(v.status);
   return `${hex(v.start)}-${hex(v.end)} ${perms} ${kind}`;
 }
 

@@ -6,19 +6,7 @@ import { PAGE_SIZE } from '../image/pagemap.js';
 import { int, mmView } from '../image/views.js';
 import { findExtent, LAZY, type ResolvedPagemap } from '../stack/resolve.js';
 import type { Stack } from '../stack/stack.js';
-import {
-  fileNames,
-  MAP_GROWSDOWN,
-  VMA_ANON_SHARED,
-  VMA_AREA_HEAP,
-  VMA_AREA_STACK,
-  VMA_AREA_SYSVIPC,
-  VMA_AREA_VDSO,
-  VMA_AREA_VSYSCALL,
-  VMA_AREA_VVAR,
-  VMA_FILE_BACKED,
-  vmaPerms,
-} from '../stack/vma.js';
+import { fileNames, VMA_AREA_VSYSCALL, vmaName, vmaPerms } from '../stack/vma.js';
 
 /** A run of pages with one source, in the process's addresses. */
 export interface MapsExtent {
@@ -91,27 +79,6 @@ function collect(
       fileOffset: layer === LAZY ? 0 : x.offset[i]! + (a - x.start[i]!) * PAGE_SIZE,
     });
   }
-}
-
-function vmaName(
-  v: { status: number; flags: number; shmid: number },
-  files: Map<number, string>,
-  shmem: string | null,
-): string {
-  const st = v.status;
-  if (st & VMA_AREA_VSYSCALL) return '[vsyscall]';
-  if (st & VMA_AREA_VDSO) return '[vdso]';
-  if (st & VMA_AREA_VVAR) return '[vvar]';
-  if (st & VMA_AREA_HEAP) return '[heap]';
-  if (st & VMA_AREA_SYSVIPC) return `[sysvipc shmid ${v.shmid}]`;
-  if (st & VMA_FILE_BACKED) {
-    const n = files.get(v.shmid);
-    if (n !== undefined) return n;
-    return `[file id ${v.shmid}]`;
-  }
-  if (st & VMA_ANON_SHARED) return `[shmem ${shmem ?? v.shmid}]`;
-  if (st & VMA_AREA_STACK || v.flags & MAP_GROWSDOWN) return '[stack]';
-  return '';
 }
 
 /** A process's VMAs (as /proc/PID/maps) with, for each, its dumped, lazy and missing pages. */

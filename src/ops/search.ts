@@ -19,6 +19,7 @@ import type { PagemapMemory } from '../stack/memory.js';
 import type { Vma } from '../stack/process.js';
 import { findExtent, LAZY } from '../stack/resolve.js';
 import type { Stack } from '../stack/stack.js';
+import { vmaName } from '../stack/vma.js';
 
 export { SearchPatternError };
 
@@ -44,7 +45,7 @@ export interface PatternOptions {
 const escapeByte = (b: number): string => `\\x${b.toString(16).padStart(2, '0')}`;
 
 export function compilePattern(text: string, opts: PatternOptions = {}): SearchPattern {
-  if (opts.hex && opts.regex) throw new SearchPatternError('--hex and --regex exclude each other');
+  if (opts.hex && opts.regex) throw new SearchPatternError('a pattern is either hex bytes or a regular expression, not both');
   if (opts.hex) {
     const tokens = text
       .replace(/0x/gi, '')
@@ -54,13 +55,13 @@ export function compilePattern(text: string, opts: PatternOptions = {}): SearchP
     const parts: (number | null)[] = [];
     for (const t of tokens) {
       if (!/^([0-9a-f]{2}|\?\?)+$/i.test(t)) {
-        throw new SearchPatternError(`--hex "${text}": "${t}" is not hex bytes (e.g. "48 8b ?? 24")`);
+        throw new SearchPatternError(`hex pattern "${text}": "${t}" is not hex bytes (e.g. "48 8b ?? 24")`);
       }
       for (let i = 0; i < t.length; i += 2)
         parts.push(t.slice(i, i + 2) === '??' ? null : Number.parseInt(t.slice(i, i + 2), 16));
     }
-    if (parts.length === 0) throw new SearchPatternError('--hex: no bytes given');
-    if (opts.utf16) throw new SearchPatternError('--utf16 applies to text patterns, not --hex');
+    if (parts.length === 0) throw new SearchPatternError('hex pattern: no bytes given');
+    if (opts.utf16) throw new SearchPatternError('UTF-16 applies to text patterns, not to hex bytes');
     if (parts.every((p) => p !== null)) {
       return {
         kind: 'hex',
@@ -74,12 +75,12 @@ export function compilePattern(text: string, opts: PatternOptions = {}): SearchP
     return { kind: 'hex', bytes: null, regex: new RegExp(src, 'g'), maxLength: parts.length, text };
   }
   if (opts.regex) {
-    if (opts.utf16) throw new SearchPatternError('--utf16 applies to literal text, not --regex');
+    if (opts.utf16) throw new SearchPatternError('UTF-16 applies to literal text, not to regular expressions');
     let re: RegExp;
     try {
       re = new RegExp(text, 'g');
     } catch (e) {
-      throw new SearchPatternError(`--regex "${text}": ${(e as Error).message}`);
+      throw new SearchPatternError(`regular expression "${text}": ${(e as Error).message}`);
     }
     return { kind: 'regex', bytes: null, regex: re, maxLength: opts.maxMatch ?? 4096, text };
   }
@@ -142,18 +143,6 @@ function perms(v: Vma): string {
   return (
     (v.prot & 1 ? 'r' : '-') + (v.prot & 2 ? 'w' : '-') + (v.prot & 4 ? 'x' : '-') + (v.flags & 1 ? 's' : 'p')
   );
-}
-
-/** Names as /proc/PID/maps shows them (VMA status bits from CRIU's image/vma.h). */
-function vmaName(v: Vma, files: Map<number, string>, shmem: string | null): string {
-  const st = v.status;
-  if (st & (1 << 3)) return '[vdso]';
-  if (st & (1 << 12)) return '[vvar]';
-  if (st & (1 << 5)) return '[heap]';
-  if (st & ((1 << 6) | (1 << 7) | (1 << 14))) return files.get(v.shmid) ?? `[file id ${v.shmid}]`;
-  if (st & (1 << 8)) return `[shmem ${shmem ?? v.shmid}]`;
-  if (st & (1 << 1) || v.flags & 0x100) return '[stack]';
-  return '';
 }
 
 interface Mapping {

@@ -41,6 +41,42 @@ export function vmaPerms(prot: number, flags: number): string {
   );
 }
 
+/** The name /proc/PID/maps shows for a VMA: `[heap]`, `[stack]`, `[vdso]`, a file, `[shmem ID]`, or "" (anonymous). */
+export function vmaName(
+  v: { status: number; flags: number; shmid: number },
+  files: Map<number, string>,
+  shmem: string | null,
+): string {
+  const st = v.status;
+  if (st & VMA_AREA_VSYSCALL) return '[vsyscall]';
+  if (st & VMA_AREA_VDSO) return '[vdso]';
+  if (st & VMA_AREA_VVAR) return '[vvar]';
+  if (st & VMA_AREA_HEAP) return '[heap]';
+  if (st & VMA_AREA_SYSVIPC) return `[sysvipc shmid ${v.shmid}]`;
+  if (st & VMA_FILE_BACKED) {
+    const n = files.get(v.shmid);
+    if (n !== undefined) return n;
+    return `[file id ${v.shmid}]`;
+  }
+  if (st & VMA_ANON_SHARED) return `[shmem ${shmem ?? v.shmid}]`;
+  if (st & VMA_AREA_STACK || v.flags & MAP_GROWSDOWN) return '[stack]';
+  return '';
+}
+
+/** What kind of mapping a VMA is, in one word or two (`stack`, `heap`, `file`, `shared anon`, `anon`, ...). */
+export function vmaKind(status: number): string {
+  if (status & VMA_AREA_STACK) return 'stack';
+  if (status & VMA_AREA_HEAP) return 'heap';
+  if (status & VMA_AREA_VDSO) return 'vdso';
+  if (status & VMA_AREA_VVAR) return 'vvar';
+  if (status & VMA_AREA_VSYSCALL) return 'vsyscall';
+  if (status & VMA_AREA_MEMFD) return 'memfd';
+  if (status & VMA_ANON_SHARED) return 'shared anon';
+  if (status & VMA_AREA_SYSVIPC) return 'sysv shm';
+  if (status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) return 'file';
+  return 'anon';
+}
+
 /** The kernel's name of a memfd mapping: `/memfd:NAME (deleted)`; CRIU's shared anonymous memory is `/dev/zero (deleted)`. */
 export function memfdPath(name: string): string {
   return `${name.startsWith('/') ? name : `/memfd:${name}`} (deleted)`;

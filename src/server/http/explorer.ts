@@ -9,16 +9,27 @@ import { MemoryAccessError } from '../../errors.js';
 import { PAGE_SIZE } from '../../image/pagemap.js';
 import { diffStacks, type PageRanges } from '../../ops/diff.js';
 import { type MapsExtent, type ProcessMaps, processMaps } from '../../ops/maps.js';
+import { compilePattern, type SearchMatch, searchStack } from '../../ops/search.js';
 import { summarizeStack } from '../../ops/summary.js';
 import { openTarget } from '../../source/open.js';
 import type { ProcessMemory } from '../../stack/process.js';
 import { partitionPoint } from '../../stack/search.js';
 import { openStack, type Stack } from '../../stack/stack.js';
 import { RequestError } from './errors.js';
-import { buildStrip, type ClassRuns, classRuns, rangeAt, type Strip, summarize } from './strip.js';
+import {
+  buildStrip,
+  type ClassRuns,
+  classAt,
+  classRuns,
+  rangeAt,
+  type Strip,
+  stripPosition,
+  summarize,
+} from './strip.js';
 import type {
   ClassInfo,
   DiffInfo,
+  DiffPageInfo,
   MapInfo,
   PageInfo,
   PageState,
@@ -26,12 +37,24 @@ import type {
   ReadInfo,
   ReadPiece,
   RunsInfo,
+  SearchHit,
+  SearchInfo,
+  SearchMode,
   StackInfo,
 } from './types.js';
 
 /** Largest read the API answers (the page asks for a few pages at a time). */
 export const MAX_READ = 64 * 1024;
 export const MAX_BUCKETS = 8192;
+/** Matches one search answers at most (the page lists and marks them; more say "truncated"). */
+export const MAX_SEARCH_MATCHES = 1000;
+export const DEFAULT_SEARCH_MATCHES = 200;
+/** Longest pattern text the API takes, and bytes of context around each match. */
+export const MAX_PATTERN = 4096;
+const SEARCH_CONTEXT = 16;
+
+/** Thrown from searchStack's onMatch to stop at the limit (never leaves Explorer.search). */
+class SearchLimitReached extends Error {}
 
 interface ProcessModel {
   maps: ProcessMaps;
@@ -191,6 +214,8 @@ export class Explorer {
   private readonly layerStacks = new Map<string, Promise<Stack>>();
   private readonly diffs = new Map<string, Promise<DiffModel>>();
   private readonly mapsOf = new Map<string, Promise<ProcessMaps>>();
+  private summary: Promise<StackInfo> | null = null;
+  private prepareTimer: ReturnType<typeof setTimeout> | null = null;
 
   private constructor(
     readonly stack: Stack,
@@ -203,6 +228,7 @@ export class Explorer {
   }
 
   async close(): Promise<void> {
+    if (this.prepareTimer) clearTimeout(this.prepareTimer);
     const stacks = [...this.layerStacks.values()];
     this.layerStacks.clear();
     for (const p of stacks) await (await p.catch(() => null))?.close();
@@ -210,15 +236,43 @@ export class Explorer {
   }
 
   /**
-   * Does the costly work before the first page asks: resolves the stack and lays out the strip of
-   * each process (for big stacks, seconds: a 4 GiB, 8-layer process takes about one).
+   * Does the costly work the page will ask for: resolves the stack and lays out the strip of each
+   * process (for big stacks, seconds). `pagestack ui` runs it after printing the URL; requests
+   * made meanwhile wait on the same promises.
    */
   async prepare(): Promise<void> {
+    // in the order the page asks: the stack's summary, then each process's strip
+    await this.stackInfo().catch(() => undefined);
     for (const p of await this.stack.processes()) await this.model(p.pid).catch(() => undefined);
-    await this.stackInfo();
   }
 
-  async stackInfo(): Promise<StackInfo> {
+  /**
+   * prepare() soon, in the background (what `pagestack ui` does once the URL is printed): a little
+   * later, so the page's own files go out first (resolving holds the event loop for long
+   * stretches); a request made before then starts the same work itself. Errors are the API's to
+   * report, when the page asks.
+   */
+  prepareInBackground(delayMs = 150): void {
+    if (this.prepareTimer) return;
+    this.prepareTimer = setTimeout(() => {
+      this.prepare().catch(() => undefined);
+    }, delayMs);
+    this.prepareTimer.unref();
+  }
+
+  /** The stack's summary, computed once (the images do not change under a running explorer). */
+  stackInfo(): Promise<StackInfo> {
+    if (!this.summary) {
+      const p = this.buildStackInfo();
+      this.summary = p;
+      p.catch(() => {
+        if (this.summary === p) this.summary = null;
+      });
+    }
+    return this.summary;
+  }
+
+  private async buildStackInfo(): Promise<StackInfo> {
     const s = await summarizeStack(this.stack);
     const per = s.layers.map(() => ({ held: 0, fromBelow: 0, used: 0 }));
     const pagemaps = [...s.processes.map((p) => p.memory), ...s.shmem];
@@ -481,6 +535,85 @@ export class Explorer {
       ranges,
     };
     return { info, strip };
+  }
+
+  /** What the diff of `a` and `b` says of the page at `addr` (the diff map's hover). */
+  async diffAt(pid: number, a: string, b: string, addr: number): Promise<DiffPageInfo> {
+    await this.stack.pickPid(pid);
+    const d = await this.diffModel(pid, a, b);
+    const page = addr - (addr % PAGE_SIZE);
+    const pos = stripPosition(d.strip, page);
+    const cls = pos === null ? -1 : classAt(d.strip, pos);
+    const c = d.info.classes[cls];
+    const r = rangeAt(d.strip, addr);
+    const kind = c && c.kind !== 'gap' ? (c.kind as DiffPageInfo['kind']) : 'unmapped';
+    return {
+      addr,
+      page,
+      kind,
+      name: c && kind !== 'unmapped' ? c.name : 'unmapped in both',
+      vma: r ? d.info.ranges[d.strip.ranges.indexOf(r)]! : null,
+    };
+  }
+
+  /**
+   * `pagestack search` in one process (src/ops/search.ts, its own chunked, bounded reads), stopped
+   * after `max` matches. Shared memory matches come once per mapping in this process.
+   */
+  async search(
+    pid: number,
+    text: string,
+    mode: SearchMode,
+    utf16: boolean,
+    max: number,
+  ): Promise<SearchInfo> {
+    if (text.length > MAX_PATTERN) {
+      throw new RequestError(`pattern of ${text.length} characters: at most ${MAX_PATTERN}`);
+    }
+    if (!Number.isInteger(max) || max < 1 || max > MAX_SEARCH_MATCHES) {
+      throw new RequestError(`max ${max}: expected 1 to ${MAX_SEARCH_MATCHES} matches`);
+    }
+    const pattern = compilePattern(text, { hex: mode === 'hex', regex: mode === 'regex', utf16 });
+    await this.stack.pickPid(pid);
+    const matches: SearchHit[] = [];
+    let truncated = false;
+    let bytesSearched: number | null = null;
+    const t0 = performance.now();
+    const onMatch = (m: SearchMatch): void => {
+      if (m.pid !== pid) return;
+      if (matches.length >= max) {
+        truncated = true;
+        throw new SearchLimitReached();
+      }
+      matches.push({
+        address: m.address,
+        length: m.length,
+        vma: m.vma,
+        layer: m.layer,
+        layerName: m.layerName,
+        shared: m.shared,
+        contextStart: m.contextStart,
+        context: toBase64(m.context),
+      });
+    };
+    try {
+      const s = await searchStack(this.stack, pattern, { pid, context: SEARCH_CONTEXT, onMatch });
+      bytesSearched = s.bytesSearched;
+    } catch (e) {
+      if (!(e instanceof SearchLimitReached)) throw e;
+    }
+    matches.sort((x, y) => x.address - y.address);
+    return {
+      pid,
+      pattern: text,
+      mode,
+      utf16,
+      matches,
+      truncated,
+      limit: max,
+      bytesSearched,
+      ms: Math.round(performance.now() - t0),
+    };
   }
 
   async diff(pid: number, a: string, b: string): Promise<DiffInfo> {

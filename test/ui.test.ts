@@ -596,6 +596,14 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
         timeout: 60_000,
       });
       const ms = performance.now() - start;
+      // and opened again once the server is done: the map from the server's cached layout
+      await ex.prepare();
+      const again = performance.now();
+      await page.goto(`${srv.url}?pid=${g.pid}`);
+      await page.waitForFunction(() => document.getElementById('map')?.dataset['drawn'] !== undefined, null, {
+        timeout: 60_000,
+      });
+      const warmMs = performance.now() - again;
       const legend = await page.locator('#map-legend [data-layer]').count();
       assert.equal(legend, 8, 'eight layers in the legend');
       const runs = (
@@ -604,7 +612,7 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
         }
       ).runs.length;
       assert.ok(runs <= 1280, 'at most one run per bucket');
-      const line = `4 GiB, 8-layer map (${g.entries.reduce((a, b) => a + b, 0).toLocaleString('en-US')} pagemap entries): URL printed ${urlMs.toFixed(0)} ms after start; page loaded ${shown.toFixed(0)} ms and map drawn ${ms.toFixed(0)} ms after opening it (the server resolving the stack behind the URL meanwhile; stack generated in ${genMs.toFixed(0)} ms, sparse)`;
+      const line = `4 GiB, 8-layer map (${g.entries.reduce((a, b) => a + b, 0).toLocaleString('en-US')} pagemap entries): URL printed ${urlMs.toFixed(0)} ms after start; page loaded ${shown.toFixed(0)} ms and map drawn ${ms.toFixed(0)} ms after opening it (the server resolving the stack behind the URL meanwhile); opened again once the server is done: ${warmMs.toFixed(0)} ms (stack generated in ${genMs.toFixed(0)} ms, sparse)`;
       t.diagnostic(line);
       await shot('map-4g');
       // zoom in from the keyboard: still drawn

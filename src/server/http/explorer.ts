@@ -247,12 +247,12 @@ export class Explorer {
   }
 
   /**
-   * prepare() soon, in the background (what `pagestack ui` does once the URL is printed): a little
-   * later, so the page's own files go out first (resolving holds the event loop for long
-   * stretches); a request made before then starts the same work itself. Errors are the API's to
-   * report, when the page asks.
+   * prepare() in the background (what `pagestack ui` does once the URL is printed), after
+   * `delayMs`: a page opened at once gets its own files first (resolving holds the event loop for
+   * long stretches), and its first API request starts the same work itself; a page opened later
+   * finds it done. Errors are the API's to report, when the page asks.
    */
-  prepareInBackground(delayMs = 150): void {
+  prepareInBackground(delayMs = 1000): void {
     if (this.prepareTimer) return;
     this.prepareTimer = setTimeout(() => {
       this.prepare().catch(() => undefined);

@@ -63,7 +63,11 @@ export function registerUi(program: Command): void {
         // the costly part (resolving every pagemap through the stack, seconds for a 4 GiB
         // 8-layer process) runs behind the URL: the page shows itself at once, with a loading
         // state, and its requests wait on the same resolution (shared promises)
-        explorer.prepareInBackground();
+        explorer.prepareInBackground(1000, (e) =>
+          cliStreams().stderr(
+            `pagestack ui: ${e instanceof Error ? e.message : String(e)} (the page shows it too)\n`,
+          ),
+        );
         await new Promise<void>((resolve) => {
           const stop = (): void => {
             process.off('SIGINT', stop);

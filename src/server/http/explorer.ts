@@ -242,7 +242,7 @@ export class Explorer {
    */
   async prepare(): Promise<void> {
     // in the order the page asks: the stack's summary, then each process's strip
-    await this.stackInfo().catch(() => undefined);
+    await this.stackInfo();
     for (const p of await this.stack.processes()) await this.model(p.pid).catch(() => undefined);
   }
 
@@ -250,12 +250,13 @@ export class Explorer {
    * prepare() in the background (what `pagestack ui` does once the URL is printed), after
    * `delayMs`: a page opened at once gets its own files first (resolving holds the event loop for
    * long stretches), and its first API request starts the same work itself; a page opened later
-   * finds it done. Errors are the API's to report, when the page asks.
+   * finds it done. The page gets errors through the API; `onError` hears of the stack's (bad
+   * images found while resolving) too.
    */
-  prepareInBackground(delayMs = 1000): void {
+  prepareInBackground(delayMs = 1000, onError?: (err: unknown) => void): void {
     if (this.prepareTimer) return;
     this.prepareTimer = setTimeout(() => {
-      this.prepare().catch(() => undefined);
+      this.prepare().catch((e: unknown) => onError?.(e));
     }, delayMs);
     this.prepareTimer.unref();
   }

@@ -615,6 +615,25 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
       const line = `4 GiB, 8-layer map (${g.entries.reduce((a, b) => a + b, 0).toLocaleString('en-US')} pagemap entries): URL printed ${urlMs.toFixed(0)} ms after start; page loaded ${shown.toFixed(0)} ms and map drawn ${ms.toFixed(0)} ms after opening it (the server resolving the stack behind the URL meanwhile); opened again once the server is done: ${warmMs.toFixed(0)} ms (stack generated in ${genMs.toFixed(0)} ms, sparse)`;
       t.diagnostic(line);
       await shot('map-4g');
+      // a search of these 4 GiB (tens of seconds) runs in a process of its own: the server answers
+      // meanwhile, and a newer search ends it
+      const long = fetch(`${srv.url}api/search?pid=${g.pid}&q=no-such-text-anywhere`);
+      await new Promise((r) => setTimeout(r, 300));
+      const t2 = performance.now();
+      const during = await fetch(`${srv.url}api/maps?pid=${g.pid}`);
+      assert.equal(during.status, 200);
+      const duringMs = performance.now() - t2;
+      const quick = await fetch(`${srv.url}api/search?pid=${g.pid}&q=00&mode=hex&max=1`);
+      assert.equal(quick.status, 200);
+      const q = (await quick.json()) as { matches: unknown[]; truncated: boolean; ms: number };
+      assert.equal(q.matches.length, 1);
+      assert.equal(q.truncated, true);
+      const ended = await long;
+      assert.equal(ended.status, 400);
+      assert.match(((await ended.json()) as { error: { message: string } }).error.message, /newer search/);
+      t.diagnostic(
+        `during a 4 GiB search the map answered in ${duringMs.toFixed(0)} ms; a search stopped at its first match took ${q.ms} ms (a process of its own: start, open, resolve)`,
+      );
       // zoom in from the keyboard: still drawn
       await page.focus('#map');
       await page.keyboard.press('+');

@@ -5,17 +5,21 @@
  * caches what is costly (a 4 GiB process resolves once, then every window of the strip is cheap).
  */
 
-import { MemoryAccessError } from '../../errors.js';
+import { type ChildProcess, fork } from 'node:child_process';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ErrorCode, MemoryAccessError, PagestackError } from '../../errors.js';
 import { PAGE_SIZE } from '../../image/pagemap.js';
 import { diffStacks, type PageRanges } from '../../ops/diff.js';
 import { type MapsExtent, type ProcessMaps, processMaps } from '../../ops/maps.js';
-import { compilePattern, type SearchMatch, searchStack } from '../../ops/search.js';
+import { compilePattern } from '../../ops/search.js';
 import { summarizeStack } from '../../ops/summary.js';
 import { openTarget } from '../../source/open.js';
 import type { ProcessMemory } from '../../stack/process.js';
 import { partitionPoint } from '../../stack/search.js';
 import { openStack, type Stack } from '../../stack/stack.js';
 import { RequestError } from './errors.js';
+import { replyOf, runSearch, type SearchJob, type SearchReply } from './search-worker.js';
 import {
   buildStrip,
   type ClassRuns,
@@ -37,7 +41,6 @@ import type {
   ReadInfo,
   ReadPiece,
   RunsInfo,
-  SearchHit,
   SearchInfo,
   SearchMode,
   StackInfo,
@@ -52,9 +55,8 @@ export const DEFAULT_SEARCH_MATCHES = 200;
 /** Longest pattern text the API takes, and bytes of context around each match. */
 export const MAX_PATTERN = 4096;
 const SEARCH_CONTEXT = 16;
-
-/** Thrown from searchStack's onMatch to stop at the limit (never leaves Explorer.search). */
-class SearchLimitReached extends Error {}
+/** Processes holding up to this many bytes are searched in the server's own process. */
+export const SEARCH_IN_PROCESS_BYTES = 64 * 1024 * 1024;
 
 interface ProcessModel {
   maps: ProcessMaps;
@@ -209,6 +211,25 @@ function toBase64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 }
 
+/**
+ * A process running search-worker.ts (its .js from dist/; from the sources, under the same
+ * `--import tsx` as this one: worker threads of Node 20 do not get the loader), fed its job over
+ * IPC. A process rather than a thread for that reason alone; it is ended by its pid.
+ */
+function searchProcess(): ChildProcess {
+  const here = fileURLToPath(import.meta.url);
+  const file = fileURLToPath(new URL(`./search-worker${extname(here)}`, import.meta.url));
+  const execArgv: string[] = [];
+  if (extname(here) === '.ts') {
+    const a = process.execArgv;
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] === '--import' && a[i + 1] !== undefined) execArgv.push(a[i]!, a[++i]!);
+      else if (a[i]!.startsWith('--import=')) execArgv.push(a[i]!);
+    }
+  }
+  return fork(file, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+}
+
 export class Explorer {
   private readonly models = new Map<number, Promise<ProcessModel>>();
   private readonly layerStacks = new Map<string, Promise<Stack>>();
@@ -217,18 +238,23 @@ export class Explorer {
   private summary: Promise<StackInfo> | null = null;
   private prepareTimer: ReturnType<typeof setTimeout> | null = null;
 
+  private searching: { cancel: (why: Error) => void } | null = null;
+
   private constructor(
+    /** The target as given (the search worker opens it again). */
+    readonly target: string,
     readonly stack: Stack,
     /** Extra directories to diff against, as given. */
     readonly others: readonly string[],
   ) {}
 
   static async open(target: string, others: readonly string[] = []): Promise<Explorer> {
-    return new Explorer(await openTarget(target), others);
+    return new Explorer(target, await openTarget(target), others);
   }
 
   async close(): Promise<void> {
     if (this.prepareTimer) clearTimeout(this.prepareTimer);
+    this.searching?.cancel(new RequestError('the explorer is closing'));
     const stacks = [...this.layerStacks.values()];
     this.layerStacks.clear();
     for (const p of stacks) await (await p.catch(() => null))?.close();
@@ -559,7 +585,9 @@ export class Explorer {
 
   /**
    * `pagestack search` in one process (src/ops/search.ts, its own chunked, bounded reads), stopped
-   * after `max` matches. Shared memory matches come once per mapping in this process.
+   * after `max` matches, in a process of its own (search-worker.ts) so the server answers the page
+   * meanwhile. A newer search, or `signal` (the page went away), ends it. Shared memory matches
+   * come once per mapping in this process.
    */
   async search(
     pid: number,
@@ -567,6 +595,7 @@ export class Explorer {
     mode: SearchMode,
     utf16: boolean,
     max: number,
+    signal?: AbortSignal,
   ): Promise<SearchInfo> {
     if (text.length > MAX_PATTERN) {
       throw new RequestError(`pattern of ${text.length} characters: at most ${MAX_PATTERN}`);
@@ -574,47 +603,72 @@ export class Explorer {
     if (!Number.isInteger(max) || max < 1 || max > MAX_SEARCH_MATCHES) {
       throw new RequestError(`max ${max}: expected 1 to ${MAX_SEARCH_MATCHES} matches`);
     }
-    const pattern = compilePattern(text, { hex: mode === 'hex', regex: mode === 'regex', utf16 });
+    // a bad pattern or pid fails here, before any reading
+    compilePattern(text, { hex: mode === 'hex', regex: mode === 'regex', utf16 });
     await this.stack.pickPid(pid);
-    const matches: SearchHit[] = [];
-    let truncated = false;
-    let bytesSearched: number | null = null;
+    this.searching?.cancel(new RequestError('search ended: a newer search replaced it'));
     const t0 = performance.now();
-    const onMatch = (m: SearchMatch): void => {
-      if (m.pid !== pid) return;
-      if (matches.length >= max) {
-        truncated = true;
-        throw new SearchLimitReached();
-      }
-      matches.push({
-        address: m.address,
-        length: m.length,
-        vma: m.vma,
-        layer: m.layer,
-        layerName: m.layerName,
-        shared: m.shared,
-        contextStart: m.contextStart,
-        context: toBase64(m.context),
-      });
-    };
-    try {
-      const s = await searchStack(this.stack, pattern, { pid, context: SEARCH_CONTEXT, onMatch });
-      bytesSearched = s.bytesSearched;
-    } catch (e) {
-      if (!(e instanceof SearchLimitReached)) throw e;
+    const job: SearchJob = { target: this.target, pid, text, mode, utf16, max, context: SEARCH_CONTEXT };
+    // a small process is searched here and now (tens of ms; a new process costs more than that)
+    const held = (await this.model(pid)).maps.totals.dumped * PAGE_SIZE;
+    const reply =
+      held <= SEARCH_IN_PROCESS_BYTES
+        ? await runSearch(job, this.stack).catch(replyOf)
+        : await this.searchElsewhere(job, signal);
+    if (!reply.ok) {
+      const code = (reply.error.code ?? 'PAGESTACK_ERROR') as ErrorCode;
+      const e = new PagestackError(reply.error.message, code, { ...reply.error.data });
+      e.name = reply.error.name;
+      throw e;
     }
-    matches.sort((x, y) => x.address - y.address);
     return {
       pid,
       pattern: text,
       mode,
       utf16,
-      matches,
-      truncated,
+      matches: reply.matches,
+      truncated: reply.truncated,
       limit: max,
-      bytesSearched,
+      bytesSearched: reply.bytesSearched,
       ms: Math.round(performance.now() - t0),
     };
+  }
+
+  /** A search in a process of its own (searchProcess), ended by a newer one or by `signal`. */
+  private searchElsewhere(job: SearchJob, signal?: AbortSignal): Promise<SearchReply> {
+    const child = searchProcess();
+    const end = (): void => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
+    return new Promise<SearchReply>((resolve, reject) => {
+      const cancel = (why: Error): void => {
+        end();
+        reject(why);
+      };
+      const mine = { cancel };
+      this.searching = mine;
+      const onAbort = (): void => cancel(new RequestError('search ended: the page went away'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        if (this.searching === mine) this.searching = null;
+      };
+      child.once('message', (r) => {
+        done();
+        resolve(r as SearchReply);
+        end();
+      });
+      child.once('error', (e) => {
+        done();
+        end();
+        reject(e);
+      });
+      child.once('exit', (code, sig) => {
+        done();
+        reject(new Error(`the search process exited (${sig ?? code}) without an answer`));
+      });
+      child.send(job);
+    });
   }
 
   async diff(pid: number, a: string, b: string): Promise<DiffInfo> {

@@ -158,7 +158,12 @@ function textParam(q: URLSearchParams, name: string): string {
   return v;
 }
 
-async function api(explorer: Explorer, path: string, q: URLSearchParams): Promise<unknown> {
+async function api(
+  explorer: Explorer,
+  path: string,
+  q: URLSearchParams,
+  signal: AbortSignal,
+): Promise<unknown> {
   switch (path) {
     case '/api/stack':
       return explorer.stackInfo();
@@ -199,6 +204,7 @@ async function api(explorer: Explorer, path: string, q: URLSearchParams): Promis
         mode,
         q.get('utf16') === '1',
         intParam(q, 'max', DEFAULT_SEARCH_MATCHES),
+        signal,
       );
     }
     default:
@@ -248,7 +254,12 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       checkOwnRequest(req, port);
       const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
       if (url.pathname.startsWith('/api/')) {
-        send(res, 200, await api(explorer, url.pathname, url.searchParams));
+        // a page that goes away (or aborts) ends what it asked for, where that can be ended
+        const gone = new AbortController();
+        res.on('close', () => {
+          if (!res.writableEnded) gone.abort();
+        });
+        send(res, 200, await api(explorer, url.pathname, url.searchParams, gone.signal));
       } else await serveStatic(webRoot, url.pathname, res);
     };
     handle().catch((err: unknown) => {

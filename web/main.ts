@@ -1025,16 +1025,29 @@ function renderSearch(info: SearchInfo): void {
   mapStrip.setMarks(marks.sort((a, b) => a - b));
 }
 
+let searchSeq = 0;
+
 async function runSearch(text: string, mode: SearchMode, utf16 = false): Promise<void> {
+  const seq = ++searchSeq;
   $('search-box').hidden = false;
   $('search-summary').textContent = `searching process ${state.pid} for "${text}"…`;
   $('search-results').replaceChildren();
-  const info = await api<SearchInfo>('search', {
-    pid: state.pid,
-    q: text,
-    mode,
-    ...(utf16 ? { utf16: 1 } : {}),
-  });
+  mapStrip.setMarks([]);
+  let info: SearchInfo;
+  try {
+    info = await api<SearchInfo>('search', {
+      pid: state.pid,
+      q: text,
+      mode,
+      ...(utf16 ? { utf16: 1 } : {}),
+    });
+  } catch (e) {
+    // a newer search replaced this one (and the server ended it): nothing to say
+    if (seq !== searchSeq) return;
+    $('search-summary').textContent = 'no search: see the message above';
+    throw e;
+  }
+  if (seq !== searchSeq) return;
   showError(null);
   state.search = info;
   if (state.view !== 'map') showMapAt(null);
@@ -1043,6 +1056,7 @@ async function runSearch(text: string, mode: SearchMode, utf16 = false): Promise
 }
 
 function clearSearch(): void {
+  searchSeq++;
   state.search = null;
   $('search-box').hidden = true;
   $('search-results').replaceChildren();

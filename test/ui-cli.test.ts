@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { StackInfo } from '../src/server/http/types.js';
@@ -60,4 +61,55 @@ test('pagestack ui: bad target and bad port in one line', async () => {
   const port = await cli(['ui', TOP, '--port', 'http']);
   assert.equal(port.code, 2);
   assert.match(port.err, /--port 'http': expected a port number/);
+});
+
+test('pagestack ui: the URL at once, a stack broken below the top said on stderr and by the API', async () => {
+  // series-stack copied with layer 1's pagemap cut short: opening works (the chain is there), the
+  // resolve behind the URL finds it
+  const dir = mkdtempSync(join(tmpdir(), 'pagestack-ui-cli-'));
+  for (const n of ['1', '2', '3']) {
+    cpSync(join(FIX, 'series-stack', n), join(dir, n), { recursive: true });
+  }
+  for (const n of ['2', '3']) {
+    rmSync(join(dir, n, 'parent'), { force: true });
+    symlinkSync(`../${Number(n) - 1}`, join(dir, n, 'parent'));
+  }
+  truncateSync(join(dir, '1', 'pagemap-25238.img'), 100);
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'ui', join(dir, '3')],
+    {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    let err = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d;
+        const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        err += d;
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code} before printing a URL: ${err}`)));
+    });
+    const maps = await fetch(`${url}api/maps?pid=25238`);
+    assert.equal(maps.status, 422);
+    const body = (await maps.json()) as { error: { message: string } };
+    assert.match(body.error.message, /1\/pagemap-25238\.img: offset \d+/);
+    for (let i = 0; i < 100 && !err.includes('pagemap-25238.img'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.equal(err.trim().split('\n').length, 1, err);
+    assert.match(err, /^pagestack ui: .*1\/pagemap-25238\.img: offset \d+.*\(the page shows it too\)/);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  } finally {
+    if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -20,7 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { generateStack } from '../bench/gen.js';
@@ -38,6 +38,14 @@ const STACK = join(FIX, 'series-stack');
 const TOP = join(STACK, '3');
 const PID = 25238;
 const PAGE = 4096;
+/** The colour of search marks on the map (web/main.ts MARK_COLOUR). */
+const MARK: [number, number, number] = [0xff, 0x00, 0xd4];
+
+/** A path as a user would type it from the repository (the screenshots show it), when under cwd. */
+function userPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r.startsWith('..') ? p : r;
+}
 
 let work = '';
 let webRoot = '';
@@ -111,15 +119,17 @@ async function openMap(query: string, id = 'map'): Promise<void> {
 async function pixelAt(
   pos: number,
   id = 'map',
+  /** Device pixels from the top (default: the middle row). */
+  row?: number,
 ): Promise<{ rgb: [number, number, number]; x: number; y: number }> {
   return page.evaluate(
-    ({ pos, id }) => {
+    ({ pos, id, row }) => {
       const c = document.getElementById(id) as HTMLCanvasElement;
       const from = Number(c.dataset['from']);
       const to = Number(c.dataset['to']);
       const f = (pos - from) / (to - from);
       const px = Math.floor(f * c.width);
-      const py = Math.floor(c.height / 2);
+      const py = row ?? Math.floor(c.height / 2);
       const d = c.getContext('2d')!.getImageData(px, py, 1, 1).data;
       return {
         rgb: [d[0]!, d[1]!, d[2]!] as [number, number, number],
@@ -127,7 +137,7 @@ async function pixelAt(
         y: c.clientHeight / 2,
       };
     },
-    { pos, id },
+    { pos, id, row },
   );
 }
 
@@ -155,7 +165,9 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
       ],
       { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
     );
-    explorer = await Explorer.open(TOP, [join(FIX, 'series', '1')]);
+    // paths as a user gives them from the repository: the page (and the README's screenshots)
+    // show them, not this machine's directories
+    explorer = await Explorer.open(userPath(TOP), [userPath(join(FIX, 'series', '1'))]);
     server = await startUiServer({ explorer, webRoot });
     own.add(server.url);
     const { chromium } = await import('playwright-core');
@@ -257,16 +269,19 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
     const rows = await page.locator('#hex .row').allTextContents();
     const want = await cli(['read', TOP, hex(addr), '256']);
     assert.equal(want.code, 0, want.err);
-    assert.deepEqual(rows.slice(0, 16), want.out.trimEnd().split('\n'));
-    assert.equal(await page.getAttribute('#hex .page', 'data-layer'), '0');
+    const at = rows.findIndex((r) => r.startsWith(addr.toString(16)));
+    assert.ok(at >= 0, 'the clicked address is among the rows');
+    assert.deepEqual(rows.slice(at, at + 16), want.out.trimEnd().split('\n'));
+    assert.equal((await page.textContent('#hex .row.target'))!, rows[at]);
+    assert.equal(await page.getAttribute(`#hex .page[data-addr="${hex(addr)}"]`, 'data-layer'), '0');
     assert.match(page.url(), /view=hex/);
     await shot('hex', 440);
     // PageDown: the next page, from layer 1 or 2
     await page.focus('#hex');
     await page.keyboard.press('PageDown');
     await page.waitForFunction(
-      (a) => document.querySelector('#hex .page')?.getAttribute('data-addr') === a,
-      hex(addr + PAGE),
+      (a) => document.querySelector('#hex .row.target')?.textContent?.startsWith(a),
+      (addr + PAGE).toString(16),
     );
   });
 
@@ -282,9 +297,128 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
     assert.ok(text.includes(reason), `${text} says ${reason}`);
     assert.equal(await page.getAttribute('#hex .refused', 'data-state'), 'not-dumped');
     const rows = await page.locator('#hex .row').allTextContents();
-    assert.ok(rows.length > 0, 'the pages after it are shown');
     assert.ok(!rows.some((r) => r.startsWith('5588b46c7')), 'no zeros shown for the refused page');
+    // the view stops at the end of the (one-page) VMA and says so
+    assert.match((await page.textContent('#hex .edge[data-edge="end"]'))!, /end of .*0x5588b46c8000/);
     await shot('hex-refused');
+  });
+
+  test('the hex view scrolls through the VMA, fetching pages as it goes; refusals among them', async () => {
+    const start = 0x300000000000; // 512 pages, rw-p
+    await page.goto(`${server!.url}?pid=${PID}&view=hex&addr=${hex(start)}`);
+    await page.waitForSelector('#hex .row.target');
+    const scrollTo = (where: 'end' | 'start'): Promise<unknown> =>
+      page.waitForFunction(
+        (w) => {
+          const b = document.getElementById('hex')!;
+          b.scrollTop = w === 'end' ? b.scrollHeight : 0;
+          return b.querySelector(`.edge[data-edge="${w}"]`) !== null;
+        },
+        where,
+        { polling: 50, timeout: 60_000 },
+      );
+    await scrollTo('end');
+    const pages = await page
+      .locator('#hex .hpage')
+      .evaluateAll((ps) => ps.map((p) => (p as HTMLElement).dataset['addr']));
+    assert.ok(pages.length <= 48, `at most 48 pages kept (${pages.length})`);
+    const last = start + 511 * PAGE;
+    assert.equal(pages[pages.length - 1], hex(last), 'the last page of the VMA is reached by scrolling');
+    const rows = await page.locator(`#hex .hpage[data-addr="${hex(last)}"] .row`).allTextContents();
+    const want = await cli(['read', TOP, hex(last), '4096']);
+    assert.equal(want.code, 0, want.err);
+    assert.deepEqual(rows, want.out.trimEnd().split('\n'), 'its rows are what `pagestack read` prints');
+    // and back up: earlier pages come back on demand
+    const lo = await page.getAttribute('#hex', 'data-lo');
+    await page.evaluate(() => {
+      document.getElementById('hex')!.scrollTop = 0;
+    });
+    await page.waitForFunction((l) => document.getElementById('hex')!.dataset['lo'] !== l, lo);
+    // the heap: 33 pages, 3 dumped: rows and refusals in one scroll
+    const heap = 0x5588c7b69000;
+    await page.goto(`${server!.url}?pid=${PID}&view=hex&addr=${hex(heap)}`);
+    await page.waitForSelector('#hex .page');
+    await scrollTo('end');
+    const states = await page
+      .locator('#hex .page')
+      .evaluateAll((hs) => hs.map((h) => (h as HTMLElement).dataset['state']));
+    assert.equal(states.length, 33, 'every page of the heap, one after the other');
+    assert.equal(states.filter((x) => x === 'dumped').length, 3);
+    assert.equal(await page.locator('#hex .refused[data-state="not-dumped"]').count(), 30);
+    await shot('hex-scroll');
+  });
+
+  test('search: a word of the series pattern, where `pagestack search` finds it, listed and marked', async () => {
+    // series/1 wrote u64_le(A ^ 0xC100000000000000) at every word A of 0x300000000000 (README of
+    // the fixtures); page 300 was never rewritten, so the top of the stack still has it, from
+    // layer 2 (series-stack/1)
+    const A = 0x300000000000 + 300 * PAGE + 0x18;
+    const word = Buffer.alloc(8);
+    word.writeBigUInt64LE(BigInt(A) ^ 0xc100000000000000n);
+    const pattern = word.toString('hex');
+    const want = await cli(['search', TOP, pattern, '--hex', '--json', '--pid', String(PID)]);
+    assert.equal(want.code, 0, want.err);
+    const lines = want.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { address?: string; layer?: number });
+    const cliMatches = lines.filter((l) => l.address !== undefined);
+    assert.deepEqual(
+      cliMatches.map((m) => [m.address, m.layer]),
+      [[hex(A), 2]],
+    );
+    const m = await mapInfo(server!.url, PID);
+    const heap = m.ranges.find((r) => r.start === 0x300000000000)!;
+    await openMap(`?pid=${PID}`);
+    await page.selectOption('#search-mode', 'hex');
+    await page.fill('#search-q', pattern);
+    await page.press('#search-q', 'Enter');
+    await page.waitForSelector('#search-results button');
+    const listed = await page
+      .locator('#search-results button')
+      .evaluateAll((bs) =>
+        bs.map((b) => [(b as HTMLElement).dataset['addr'], (b as HTMLElement).dataset['layer']]),
+      );
+    assert.deepEqual(listed, [[hex(A), '2']], 'the page lists what `pagestack search` reports');
+    const text = (await page.textContent('#search-results button'))!;
+    assert.match(text, /rw-p 0x300000000000-0x300000200000/);
+    assert.ok(text.includes(pattern), 'the matched bytes in its context');
+    assert.match(page.url(), new RegExp(`q=${pattern}&mode=hex`));
+    // its mark on the map, at the match's place on the strip
+    await page.waitForFunction(() => {
+      const c = document.getElementById('map') as HTMLCanvasElement;
+      return c.dataset['marks'] === '1' && c.dataset['drawn'] === `${c.dataset['from']}:${c.dataset['to']}`;
+    });
+    const pos = heap.at + (A - heap.start) / PAGE;
+    assert.deepEqual((await pixelAt(pos, 'map', 3)).rgb, MARK, 'the mark over the match');
+    assert.notDeepEqual((await pixelAt(pos + 200, 'map', 3)).rgb, MARK, 'and not elsewhere');
+    await shot('search', 470);
+    // zoomed in, the mark stays on the match's page
+    await openMap(`?pid=${PID}&from=${heap.at + 290}&to=${heap.at + 310}&q=${pattern}&mode=hex`);
+    await page.waitForFunction(() => {
+      const c = document.getElementById('map') as HTMLCanvasElement;
+      return c.dataset['marks'] === '1' && c.dataset['drawn'] === `${c.dataset['from']}:${c.dataset['to']}`;
+    });
+    assert.deepEqual((await pixelAt(pos, 'map', 3)).rgb, MARK);
+    // the keyboard: from the box, ArrowDown to the match, Enter opens the hex view there
+    await page.focus('#search-q');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#view-hex:not([hidden]) .row.target');
+    const row = (await page.textContent('#hex .row.target'))!;
+    const read = await cli(['read', TOP, hex(A - 8), '16']);
+    assert.equal(row, read.out.trimEnd(), 'the row of the match, as `pagestack read` prints it');
+    // bounded: at most `max` matches, and saying so; a bad pattern in its own words
+    const many = (await (
+      await fetch(`${server!.url}api/search?pid=${PID}&q=${pattern.slice(0, 4)}&mode=hex&max=2`)
+    ).json()) as { matches: unknown[]; truncated: boolean };
+    assert.equal(many.matches.length, 2);
+    assert.equal(many.truncated, true);
+    const big = await fetch(`${server!.url}api/search?pid=${PID}&q=x&max=100000`);
+    assert.equal(big.status, 400);
+    const bad = await fetch(`${server!.url}api/search?pid=${PID}&q=${encodeURIComponent('(')}&mode=regex`);
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { class: string } }).error.class, 'SearchPatternError');
   });
 
   test('lazy pages: hatched in the lazy colour on the map, refused as lazy in the hex view', async () => {
@@ -355,6 +489,19 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
     const heap = diff.ranges.find((r) => r.start === 0x300000000000)!;
     const pos = heap.at + (0x300000020000 + 3 * PAGE - heap.start) / PAGE + 0.5;
     assert.deepEqual((await pixelAt(pos, 'diffmap')).rgb, rgbOf(changed!));
+    // hover says what the diff says of the page: changed (step 2 -> 3), equal (page 300)
+    const box = (await page.locator('#diffmap').boundingBox())!;
+    for (const [addr, kind] of [
+      [0x300000020000 + 3 * PAGE, 'changed'],
+      [0x300000000000 + 300 * PAGE, 'equal'],
+    ] as const) {
+      const at = heap.at + (addr - heap.start) / PAGE;
+      await openMap(`?pid=${PID}&view=diff&a=1&b=0&from=${at - 8}&to=${at + 8}`, 'diffmap');
+      const p = await pixelAt(at + 0.5, 'diffmap');
+      await page.mouse.move(box.x + p.x, box.y + p.y);
+      await page.waitForFunction((k) => document.getElementById('diff-hover')!.dataset['kind'] === k, kind);
+      assert.match((await page.textContent('#diff-hover'))!, new RegExp(`^page ${hex(addr)}: ${kind}`));
+    }
   });
 
   test('a bad address in the URL gets a clear message on the page', async () => {
@@ -432,19 +579,31 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
     const t0 = performance.now();
     const g = await generateStack(root, { bytes: 4 * 1024 ** 3, layers: 8, sparse: true });
     const genMs = performance.now() - t0;
-    const ex = await Explorer.open(g.top);
+    // as `pagestack ui` does: the process tree checked, the server started and the URL printed,
+    // then the stack resolved behind it while the page loads: the figure includes that work
     const t1 = performance.now();
-    await ex.prepare(); // as `pagestack ui` does before it prints the URL
-    const prepareMs = performance.now() - t1;
+    const ex = await Explorer.open(g.top);
+    await ex.stack.processes();
     const srv = await startUiServer({ explorer: ex, webRoot });
     own.add(srv.url);
+    const urlMs = performance.now() - t1;
     try {
       const start = performance.now();
+      ex.prepareInBackground();
       await page.goto(`${srv.url}?pid=${g.pid}`);
+      const shown = performance.now() - start;
       await page.waitForFunction(() => document.getElementById('map')?.dataset['drawn'] !== undefined, null, {
         timeout: 60_000,
       });
       const ms = performance.now() - start;
+      // and opened again once the server is done: the map from the server's cached layout
+      await ex.prepare();
+      const again = performance.now();
+      await page.goto(`${srv.url}?pid=${g.pid}`);
+      await page.waitForFunction(() => document.getElementById('map')?.dataset['drawn'] !== undefined, null, {
+        timeout: 60_000,
+      });
+      const warmMs = performance.now() - again;
       const legend = await page.locator('#map-legend [data-layer]').count();
       assert.equal(legend, 8, 'eight layers in the legend');
       const runs = (
@@ -453,9 +612,28 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
         }
       ).runs.length;
       assert.ok(runs <= 1280, 'at most one run per bucket');
-      const line = `4 GiB, 8-layer map (${g.entries.reduce((a, b) => a + b, 0).toLocaleString('en-US')} pagemap entries): first frame ${ms.toFixed(0)} ms after opening the page; server preparation before the URL is printed ${prepareMs.toFixed(0)} ms (stack generated in ${genMs.toFixed(0)} ms, sparse)`;
+      const line = `4 GiB, 8-layer map (${g.entries.reduce((a, b) => a + b, 0).toLocaleString('en-US')} pagemap entries): URL printed ${urlMs.toFixed(0)} ms after start; page loaded ${shown.toFixed(0)} ms and map drawn ${ms.toFixed(0)} ms after opening it (the server resolving the stack behind the URL meanwhile); opened again once the server is done: ${warmMs.toFixed(0)} ms (stack generated in ${genMs.toFixed(0)} ms, sparse)`;
       t.diagnostic(line);
       await shot('map-4g');
+      // a search of these 4 GiB (tens of seconds) runs in a process of its own: the server answers
+      // meanwhile, and a newer search ends it
+      const long = fetch(`${srv.url}api/search?pid=${g.pid}&q=no-such-text-anywhere`);
+      await new Promise((r) => setTimeout(r, 300));
+      const t2 = performance.now();
+      const during = await fetch(`${srv.url}api/maps?pid=${g.pid}`);
+      assert.equal(during.status, 200);
+      const duringMs = performance.now() - t2;
+      const quick = await fetch(`${srv.url}api/search?pid=${g.pid}&q=00&mode=hex&max=1`);
+      assert.equal(quick.status, 200);
+      const q = (await quick.json()) as { matches: unknown[]; truncated: boolean; ms: number };
+      assert.equal(q.matches.length, 1);
+      assert.equal(q.truncated, true);
+      const ended = await long;
+      assert.equal(ended.status, 400);
+      assert.match(((await ended.json()) as { error: { message: string } }).error.message, /newer search/);
+      t.diagnostic(
+        `during a 4 GiB search the map answered in ${duringMs.toFixed(0)} ms; a search stopped at its first match took ${q.ms} ms (a process of its own: start, open, resolve)`,
+      );
       // zoom in from the keyboard: still drawn
       await page.focus('#map');
       await page.keyboard.press('+');

@@ -10,18 +10,25 @@
 import type {
   ClassInfo,
   DiffInfo,
+  DiffPageInfo,
   ErrorInfo,
   MapInfo,
   PageInfo,
   RangeInfo,
   ReadInfo,
   RunsInfo,
+  SearchHit,
+  SearchInfo,
+  SearchMode,
   StackInfo,
 } from '../src/server/http/types.js';
 import { partitionPoint } from '../src/stack/search.js';
 
 const PAGE = 4096;
+/** Pages the hex view loads first, then per step as it scrolls, and keeps at most. */
 const HEX_PAGES = 4;
+const HEX_STEP = 4;
+const HEX_KEEP = 48;
 
 const $ = <T extends HTMLElement>(id: string): T => {
   const e = document.getElementById(id);
@@ -81,6 +88,9 @@ const KIND_COLOURS: Record<string, string> = {
   removed: '#9c36b5',
   neither: '#e9ecef',
 };
+
+/** Search matches on the map (no layer or diff class uses it). */
+const MARK_COLOUR = '#ff00d4';
 
 function classColour(c: ClassInfo): string {
   return c.kind === 'layer' && c.layer !== null ? layerColour(c.layer) : (KIND_COLOURS[c.kind] ?? '#000');
@@ -162,6 +172,7 @@ const state = {
   diffA: '',
   diffB: '',
   diff: null as DiffInfo | null,
+  search: null as SearchInfo | null,
 };
 
 function showError(message: string | null): void {
@@ -182,13 +193,18 @@ function writeUrl(): void {
   q.set('pid', String(state.pid));
   q.set('view', state.view);
   if (state.addr !== null) q.set('addr', hex(state.addr));
-  const w = mapStrip.window();
-  if (state.view === 'map' && w) {
+  const w = state.view === 'diff' ? diffStrip.window() : state.view === 'map' ? mapStrip.window() : null;
+  if (w) {
     q.set('from', String(Math.round(w.from * 1000) / 1000));
     q.set('to', String(Math.round(w.to * 1000) / 1000));
   }
   if (state.diffA) q.set('a', state.diffA);
   if (state.diffB) q.set('b', state.diffB);
+  if (state.search) {
+    q.set('q', state.search.pattern);
+    q.set('mode', state.search.mode);
+    if (state.search.utf16) q.set('utf16', '1');
+  }
   history.replaceState(null, '', `?${q}`);
 }
 
@@ -211,6 +227,8 @@ class StripView {
   private pending: AbortController | null = null;
   private frame = 0;
   private last: { image: ImageBitmap | HTMLCanvasElement; from: number; to: number } | null = null;
+  /** Strip positions to mark (search matches), drawn over the pages. */
+  private marks: number[] = [];
   /** Time from setSource to the first drawn frame, ms (the page's own measure of map latency). */
   firstDraw: number | null = null;
   private started = 0;
@@ -266,6 +284,14 @@ class StripView {
       e.preventDefault();
     });
     new ResizeObserver(() => this.request()).observe(canvas);
+  }
+
+  /** Marks these strip positions (sorted) on every frame from now on. */
+  setMarks(marks: number[]): void {
+    this.marks = marks;
+    this.canvas.dataset['marks'] = String(marks.length);
+    this.last = null;
+    this.request();
   }
 
   window(): { from: number; to: number } | null {
@@ -402,6 +428,7 @@ class StripView {
         ctx.fillRect(Math.round(((p - from) / span) * w), 0, Math.max(1, Math.round(dpr)), h);
       }
     }
+    this.drawMarks(ctx, from, to, w, h, dpr);
     const copy = document.createElement('canvas');
     copy.width = w;
     copy.height = h;
@@ -412,6 +439,38 @@ class StripView {
       c.dataset['firstDrawMs'] = this.firstDraw.toFixed(1);
     }
     c.dataset['drawn'] = `${from}:${to}`;
+  }
+
+  /** Search matches: a triangle over the top of the strip and a line into it, at each match. */
+  private drawMarks(
+    ctx: CanvasRenderingContext2D,
+    from: number,
+    to: number,
+    w: number,
+    h: number,
+    dpr: number,
+  ): void {
+    const span = to - from;
+    const half = Math.round(5 * dpr);
+    const tall = Math.round(h * 0.3);
+    let lastX = -1;
+    const first = partitionPoint(0, this.marks.length, (i) => this.marks[i]! < from);
+    ctx.fillStyle = MARK_COLOUR;
+    ctx.strokeStyle = '#000';
+    ctx.lineWidth = Math.max(1, dpr);
+    for (let i = first; i < this.marks.length && this.marks[i]! < to; i++) {
+      const x = Math.floor(((this.marks[i]! - from) / span) * w);
+      if (x === lastX) continue;
+      lastX = x;
+      ctx.beginPath();
+      ctx.moveTo(x - half, 0);
+      ctx.lineTo(x + half + 1, 0);
+      ctx.lineTo(x + 0.5, tall);
+      ctx.closePath();
+      ctx.fill();
+      ctx.stroke();
+      ctx.fillRect(x - Math.round(dpr) + 1, 0, Math.max(2, Math.round(2 * dpr)), Math.round(h * 0.55));
+    }
   }
 
   private hatch(ctx: CanvasRenderingContext2D, info: RunsInfo, bw: number, lazy: number, h: number): void {
@@ -533,7 +592,16 @@ const diffStrip = new StripView(
       return;
     }
     const addr = r.start + Math.floor(pos - r.at) * PAGE;
-    box.textContent = `page ${hex(addr)} in ${hex(r.start)}-${hex(r.end)} ${r.perms} ${r.name || '(anonymous)'}`;
+    const seq = ++hoverSeq;
+    api<DiffPageInfo>('diffat', { pid: state.pid, a: state.diffA, b: state.diffB, addr })
+      .then((p) => {
+        if (seq !== hoverSeq) return;
+        box.dataset['kind'] = p.kind;
+        box.textContent =
+          `page ${hex(p.page)}: ${p.name} (A ${d.a}, B ${d.b})\n` +
+          `in ${hex(r.start)}-${hex(r.end)} ${r.perms} ${r.name || '(anonymous)'}`;
+      })
+      .catch(report);
   },
   (addr) => openHex(addr),
 );
@@ -686,10 +754,14 @@ function renderMap(m: MapInfo): void {
 async function selectProcess(pid: number, from?: number, to?: number): Promise<void> {
   state.pid = pid;
   ($('pid') as HTMLSelectElement).value = String(pid);
+  $('map-title').textContent = `process ${pid}: resolving its memory through the stack…`;
   state.map = await api<MapInfo>('maps', { pid });
   renderMap(state.map);
   mapStrip.setSource(mapSource()!, from, to);
-  if (state.view === 'diff') await loadDiff();
+  if (state.search && state.search.pid !== pid) {
+    await runSearch(state.search.pattern, state.search.mode, state.search.utf16);
+  } else if (state.search) renderSearch(state.search);
+  if (state.view === 'diff') await loadDiff(from, to);
   if (state.view === 'hex' && state.addr !== null) await loadHex(state.addr);
 }
 
@@ -712,60 +784,160 @@ function showMapAt(addr: number | null): void {
 async function openHex(addr: number): Promise<void> {
   setView('hex');
   await loadHex(addr);
-  $('hex').focus();
+  $('hex').focus({ preventScroll: true });
+}
+
+/**
+ * The hex view: whole pages around an address, loaded on demand as it scrolls through the VMA
+ * (HEX_STEP pages per request, at most HEX_KEEP pages kept: the far end is dropped).
+ */
+const hexView = {
+  /** Loaded pages [lo, hi); what the view may scroll over [lower, upper). */
+  lo: 0,
+  hi: 0,
+  lower: 0,
+  upper: 0,
+  width: 8,
+  busy: false,
+  /** Bumped by every loadHex: answers for an older anchor are dropped. */
+  seq: 0,
+};
+
+function hexPage(p: ReadInfo['pieces'][number], target: number | null, width: number): HTMLElement {
+  const page = document.createElement('div');
+  page.className = 'hpage';
+  page.dataset['addr'] = hex(p.addr);
+  const head = document.createElement('div');
+  head.className = 'page';
+  head.dataset['state'] = p.state;
+  head.dataset['addr'] = hex(p.addr);
+  if (p.layer !== null) {
+    head.dataset['layer'] = String(p.layer);
+    head.style.background = layerColour(p.layer);
+    head.textContent = `page ${hex(p.addr - (p.addr % PAGE))}: layer ${p.layer} (${p.layerName})`;
+  } else {
+    head.style.background = '#57606a';
+    head.textContent = `page ${hex(p.addr - (p.addr % PAGE))}: ${p.state}`;
+  }
+  page.append(head, '\n');
+  if (p.data === null) {
+    const r = document.createElement('div');
+    r.className = 'refused';
+    r.dataset['state'] = p.state;
+    r.textContent = `${p.len} bytes cannot be read: ${p.refusal}`;
+    page.append(r);
+    return page;
+  }
+  for (const line of xxdRows(fromBase64(p.data), p.addr, width)) {
+    const row = document.createElement('div');
+    row.className = 'row';
+    row.textContent = line;
+    const rowAddr = Number.parseInt(line.slice(0, width), 16);
+    if (target !== null && rowAddr <= target && target < rowAddr + 16) row.classList.add('target');
+    page.append(row);
+  }
+  return page;
+}
+
+function hexEdge(text: string, where: 'start' | 'end'): HTMLElement {
+  const e = document.createElement('div');
+  e.className = 'edge';
+  e.dataset['edge'] = where;
+  e.textContent = text;
+  return e;
+}
+
+async function hexRead(addr: number, len: number): Promise<ReadInfo> {
+  return api<ReadInfo>('read', { pid: state.pid, addr, len });
 }
 
 async function loadHex(addr: number): Promise<void> {
   state.addr = addr;
   writeUrl();
-  const start = Math.floor(addr / 16) * 16;
-  const info = await api<ReadInfo>('read', {
-    pid: state.pid,
-    addr: start,
-    len: HEX_PAGES * PAGE - (start % PAGE),
-  });
+  const seq = ++hexView.seq;
+  const start = addr - (addr % PAGE);
+  const info = await hexRead(start, HEX_PAGES * PAGE);
+  if (seq !== hexView.seq) return;
   showError(null);
   const v = info.vma;
   $('hex-title').textContent = v
-    ? `${hex(addr)} in ${hex(v.start)}-${hex(v.end)} ${v.perms} ${v.name || '(anonymous)'}`
+    ? `${hex(addr)} in ${hex(v.start)}-${hex(v.end)} ${v.perms} ${v.name || '(anonymous)'}: scroll for the rest of it`
     : `${hex(addr)}: no VMA`;
+  hexView.lower = v ? v.start : start;
+  hexView.upper = v ? v.end : start + HEX_PAGES * PAGE;
+  hexView.width = Math.max(8, (hexView.upper - 1).toString(16).length);
+  hexView.lo = start;
+  hexView.hi = Math.min(hexView.upper, start + HEX_PAGES * PAGE);
   const box = $('hex');
   box.replaceChildren();
-  const width = Math.max(8, (info.addr + info.len - 1).toString(16).length);
-  for (const p of info.pieces) {
-    const head = document.createElement('div');
-    head.className = 'page';
-    head.dataset['state'] = p.state;
-    head.dataset['addr'] = hex(p.addr);
-    if (p.layer !== null) {
-      head.dataset['layer'] = String(p.layer);
-      head.style.background = layerColour(p.layer);
-      head.textContent = `page ${hex(p.addr - (p.addr % PAGE))}: layer ${p.layer} (${p.layerName})`;
-    } else {
-      head.style.background = '#57606a';
-      head.textContent = `page ${hex(p.addr - (p.addr % PAGE))}: ${p.state}`;
-    }
-    box.append(head, '\n');
-    if (p.data === null) {
-      const r = document.createElement('div');
-      r.className = 'refused';
-      r.dataset['state'] = p.state;
-      r.textContent = `${p.len} bytes cannot be read: ${p.refusal}`;
-      box.append(r);
-      continue;
-    }
-    for (const line of xxdRows(fromBase64(p.data), p.addr, width)) {
-      const row = document.createElement('div');
-      row.className = 'row';
-      row.textContent = line;
-      const rowAddr = parseInt(line.slice(0, width), 16);
-      if (rowAddr <= addr && addr < rowAddr + 16) row.classList.add('target');
-      box.append(row);
-    }
-  }
+  if (start === hexView.lower && v) box.append(hexEdge(`start of ${hex(v.start)}-${hex(v.end)}`, 'start'));
+  for (const p of info.pieces) if (p.addr < hexView.hi) box.append(hexPage(p, addr, hexView.width));
+  if (hexView.hi >= hexView.upper && v) box.append(hexEdge(`end of ${hex(v.start)}-${hex(v.end)}`, 'end'));
+  const row = box.querySelector<HTMLElement>('.row.target');
+  box.scrollTop =
+    row && row.offsetTop - box.offsetTop > box.clientHeight / 2 ? row.offsetTop - box.offsetTop - 40 : 0;
+  box.dataset['lo'] = hex(hexView.lo);
+  box.dataset['hi'] = hex(hexView.hi);
+  await extendHex();
 }
 
-async function loadDiff(): Promise<void> {
+/** Loads pages past either end of what is shown when the view is scrolled near it. */
+async function extendHex(): Promise<void> {
+  const box = $('hex');
+  if (hexView.busy || box.closest('[hidden]')) return;
+  const seq = hexView.seq;
+  const margin = Math.max(600, box.clientHeight);
+  const down = box.scrollTop + box.clientHeight > box.scrollHeight - margin && hexView.hi < hexView.upper;
+  const up = !down && box.scrollTop < margin && hexView.lo > hexView.lower;
+  if (!down && !up) return;
+  hexView.busy = true;
+  try {
+    const from = down ? hexView.hi : Math.max(hexView.lower, hexView.lo - HEX_STEP * PAGE);
+    const to = down ? Math.min(hexView.upper, hexView.hi + HEX_STEP * PAGE) : hexView.lo;
+    const info = await hexRead(from, to - from);
+    if (seq !== hexView.seq) return;
+    const frag = document.createDocumentFragment();
+    for (const p of info.pieces) frag.append(hexPage(p, state.addr, hexView.width));
+    const pages = (): HTMLElement[] => [...box.querySelectorAll<HTMLElement>('.hpage')];
+    if (down) {
+      box.querySelector('.edge[data-edge="end"]')?.remove();
+      box.append(frag);
+      hexView.hi = to;
+      if (to >= hexView.upper) box.append(hexEdge(`end of the VMA at ${hex(hexView.upper)}`, 'end'));
+      // drop pages at the top beyond HEX_KEEP, keeping what is on screen where it is
+      const all = pages();
+      const drop = all.slice(0, Math.max(0, all.length - HEX_KEEP));
+      if (drop.length > 0) {
+        const before = box.scrollHeight;
+        box.querySelector('.edge[data-edge="start"]')?.remove();
+        for (const d of drop) d.remove();
+        box.scrollTop -= before - box.scrollHeight;
+        hexView.lo += drop.length * PAGE;
+      }
+    } else {
+      const before = box.scrollHeight;
+      const first = box.querySelector('.hpage');
+      box.insertBefore(frag, first);
+      if (from <= hexView.lower) box.prepend(hexEdge(`start of the VMA at ${hex(hexView.lower)}`, 'start'));
+      box.scrollTop += box.scrollHeight - before;
+      hexView.lo = from;
+      const all = pages();
+      const drop = all.slice(HEX_KEEP);
+      if (drop.length > 0) {
+        box.querySelector('.edge[data-edge="end"]')?.remove();
+        for (const d of drop) d.remove();
+        hexView.hi -= drop.length * PAGE;
+      }
+    }
+    box.dataset['lo'] = hex(hexView.lo);
+    box.dataset['hi'] = hex(hexView.hi);
+  } finally {
+    hexView.busy = false;
+  }
+  if (seq === hexView.seq) await extendHex();
+}
+
+async function loadDiff(from?: number, to?: number): Promise<void> {
   const s = state.stack!;
   if (!state.diffA) state.diffA = String(Math.min(1, s.layers.length - 1));
   if (!state.diffB) state.diffB = '0';
@@ -780,8 +952,144 @@ async function loadDiff(): Promise<void> {
   counts.textContent = `${commas(c.changed)} changed, ${commas(c.added)} added, ${commas(c.removed)} removed, ${commas(c.equal)} equal${c.lazy ? `, ${commas(c.lazy)} lazy` : ''}`;
   for (const [k, v] of Object.entries(c)) counts.dataset[k] = String(v);
   legend($('diff-legend'), d.classes, (k) => k.name);
-  diffStrip.setSource(diffSource()!);
+  diffStrip.setSource(diffSource()!, from, to);
 }
+
+// ---------------------------------------------------------------------------------------------
+// search: `pagestack search` in the chosen process, matches listed and marked on the map
+
+/** The context of a match as hex bytes and ASCII, the matched bytes in <mark>. */
+function contextNodes(h: SearchHit): Node[] {
+  const bytes = fromBase64(h.context);
+  const m0 = h.address - h.contextStart;
+  const m1 = m0 + h.length;
+  const part = (from: number, to: number, ascii: boolean): string => {
+    let t = '';
+    for (let i = from; i < to; i++) {
+      const b = bytes[i]!;
+      t += ascii ? (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.') : b.toString(16).padStart(2, '0');
+    }
+    return t;
+  };
+  const out: Node[] = [];
+  for (const ascii of [false, true]) {
+    const mark = document.createElement('mark');
+    mark.textContent = part(m0, Math.min(m1, bytes.length), ascii);
+    out.push(document.createTextNode(part(0, m0, ascii)), mark);
+    out.push(
+      document.createTextNode(`${part(Math.min(m1, bytes.length), bytes.length, ascii)}${ascii ? '' : '  '}`),
+    );
+  }
+  return out;
+}
+
+function renderSearch(info: SearchInfo): void {
+  $('search-box').hidden = false;
+  const n = info.matches.length;
+  const what = `${info.mode === 'text' ? '' : `${info.mode} `}"${info.pattern}"${info.utf16 ? ' (UTF-16LE)' : ''}`;
+  const summary = $('search-summary');
+  summary.textContent = info.truncated
+    ? `the first ${commas(n)} matches of ${what} in process ${info.pid} (stopped at ${info.limit}; ${info.ms} ms)`
+    : `${commas(n)} match${n === 1 ? '' : 'es'} of ${what} in process ${info.pid}: ${size(info.bytesSearched)} of memory searched in ${info.ms} ms`;
+  summary.dataset['matches'] = String(n);
+  const list = $('search-results');
+  list.replaceChildren();
+  for (const h of info.matches) {
+    const li = document.createElement('li');
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.dataset['addr'] = hex(h.address);
+    b.dataset['layer'] = String(h.layer);
+    const sw = document.createElement('i');
+    sw.className = 'swatch';
+    sw.style.background = layerColour(h.layer);
+    const v = h.vma;
+    const where = v ? `${v.perms} ${hex(v.start)}-${hex(v.end)} ${v.name || '(anonymous)'}` : 'no VMA';
+    b.title = `open the hex view at ${hex(h.address)}`;
+    b.append(
+      `${hex(h.address)}  `,
+      sw,
+      `${layerName(h.layer)}${h.shared ? ` (shared: ${basename(h.shared)})` : ''}  ${where}\n  ${hex(h.contextStart)}: `,
+      ...contextNodes(h),
+    );
+    b.addEventListener('click', () => {
+      openHex(h.address).catch(report);
+    });
+    li.append(b);
+    list.append(li);
+  }
+  const m = state.map;
+  const marks = m
+    ? info.matches.map((h) => posOfAddress(m.ranges, h.address)).filter((p): p is number => p !== null)
+    : [];
+  mapStrip.setMarks(marks.sort((a, b) => a - b));
+}
+
+let searchSeq = 0;
+
+async function runSearch(text: string, mode: SearchMode, utf16 = false): Promise<void> {
+  const seq = ++searchSeq;
+  $('search-box').hidden = false;
+  $('search-summary').textContent = `searching process ${state.pid} for "${text}"…`;
+  $('search-results').replaceChildren();
+  mapStrip.setMarks([]);
+  let info: SearchInfo;
+  try {
+    info = await api<SearchInfo>('search', {
+      pid: state.pid,
+      q: text,
+      mode,
+      ...(utf16 ? { utf16: 1 } : {}),
+    });
+  } catch (e) {
+    // a newer search replaced this one (and the server ended it): nothing to say
+    if (seq !== searchSeq) return;
+    $('search-summary').textContent = 'no search: see the message above';
+    throw e;
+  }
+  if (seq !== searchSeq) return;
+  showError(null);
+  state.search = info;
+  if (state.view !== 'map') showMapAt(null);
+  else writeUrl();
+  renderSearch(info);
+}
+
+function clearSearch(): void {
+  searchSeq++;
+  state.search = null;
+  $('search-box').hidden = true;
+  $('search-results').replaceChildren();
+  mapStrip.setMarks([]);
+  writeUrl();
+}
+
+$('search-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = ($('search-q') as HTMLInputElement).value;
+  const mode = ($('search-mode') as HTMLSelectElement).value as SearchMode;
+  if (text === '') clearSearch();
+  else runSearch(text, mode).catch(report);
+});
+$('search-clear').addEventListener('click', clearSearch);
+$('search-q').addEventListener('keydown', (e) => {
+  if (e.key === 'ArrowDown') {
+    $('search-results').querySelector<HTMLButtonElement>('button')?.focus();
+    e.preventDefault();
+  }
+});
+// the match list with the keyboard: arrows move, Enter opens the hex view, Esc goes back to the box
+$('search-results').addEventListener('keydown', (e) => {
+  const cur = (e.target as HTMLElement).closest('li');
+  if (!cur) return;
+  if (e.key === 'ArrowDown') (cur.nextElementSibling?.querySelector('button') as HTMLElement | null)?.focus();
+  else if (e.key === 'ArrowUp') {
+    const prev = cur.previousElementSibling?.querySelector('button') as HTMLElement | null;
+    (prev ?? $('search-q')).focus();
+  } else if (e.key === 'Escape') $('search-q').focus();
+  else return;
+  e.preventDefault();
+});
 
 // ---------------------------------------------------------------------------------------------
 // wiring
@@ -823,6 +1131,16 @@ $('hex-next').addEventListener('click', () => {
 });
 // the hex rows scroll with the keyboard (and PageUp/PageDown move by pages)
 $('hex').tabIndex = 0;
+$('hex').addEventListener('scroll', () => {
+  extendHex().catch(report);
+});
+$('hex').addEventListener(
+  'wheel',
+  () => {
+    extendHex().catch(report);
+  },
+  { passive: true },
+);
 $('hex').addEventListener('keydown', (e) => {
   if (state.addr === null) return;
   if (e.key === 'PageDown') loadHex(state.addr + PAGE).catch(report);
@@ -845,6 +1163,9 @@ document.addEventListener('keydown', (e) => {
   else if (e.key === 'd') {
     setView('diff');
     loadDiff().catch(report);
+  } else if (e.key === 's') {
+    e.preventDefault();
+    ($('search-q') as HTMLInputElement).focus();
   } else if (e.key === 'g' || e.key === '/') {
     e.preventDefault();
     ($('addr') as HTMLInputElement).focus();
@@ -877,7 +1198,14 @@ async function start(): Promise<void> {
     if (view === 'hex') await loadHex(a);
     else state.addr = a;
   }
-  if (view === 'diff') await loadDiff();
+  const query = q.get('q');
+  if (query) {
+    const mode = (['text', 'hex', 'regex'] as const).find((m) => m === q.get('mode')) ?? 'text';
+    ($('search-q') as HTMLInputElement).value = query;
+    ($('search-mode') as HTMLSelectElement).value = mode;
+    await runSearch(query, mode, q.get('utf16') === '1');
+    if (view !== 'map') setView(view);
+  }
   ($('map') as HTMLCanvasElement).focus();
 }
 

@@ -54,13 +54,20 @@ export function registerUi(program: Command): void {
       }
       const explorer = await Explorer.open(target, opts.with ?? []);
       try {
-        // not a CRIU directory, a broken stack: fail now, not in the browser; and resolve the
-        // stack before the page asks, so its map appears at once
+        // not a CRIU directory, a broken process tree: fail now, not in the browser (cheap: the
+        // pstree and the layers' inventories)
         await explorer.stack.processes();
-        await explorer.prepare();
         const server = await startUiServer({ explorer, webRoot: root, port });
         cliStreams().stdout(`pagestack ui: ${target} at ${server.url} (Ctrl-C to stop)\n`);
         if (opts.open) openBrowser(server.url);
+        // the costly part (resolving every pagemap through the stack, seconds for a 4 GiB
+        // 8-layer process) runs behind the URL: the page shows itself at once, with a loading
+        // state, and its requests wait on the same resolution (shared promises)
+        explorer.prepareInBackground(1000, (e) =>
+          cliStreams().stderr(
+            `pagestack ui: ${e instanceof Error ? e.message : String(e)} (the page shows it too)\n`,
+          ),
+        );
         await new Promise<void>((resolve) => {
           const stop = (): void => {
             process.off('SIGINT', stop);

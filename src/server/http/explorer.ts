@@ -5,20 +5,35 @@
  * caches what is costly (a 4 GiB process resolves once, then every window of the strip is cheap).
  */
 
-import { MemoryAccessError } from '../../errors.js';
+import { type ChildProcess, fork } from 'node:child_process';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ErrorCode, MemoryAccessError, PagestackError } from '../../errors.js';
 import { PAGE_SIZE } from '../../image/pagemap.js';
 import { diffStacks, type PageRanges } from '../../ops/diff.js';
 import { type MapsExtent, type ProcessMaps, processMaps } from '../../ops/maps.js';
+import { compilePattern } from '../../ops/search.js';
 import { summarizeStack } from '../../ops/summary.js';
 import { openTarget } from '../../source/open.js';
 import type { ProcessMemory } from '../../stack/process.js';
 import { partitionPoint } from '../../stack/search.js';
 import { openStack, type Stack } from '../../stack/stack.js';
 import { RequestError } from './errors.js';
-import { buildStrip, type ClassRuns, classRuns, rangeAt, type Strip, summarize } from './strip.js';
+import { replyOf, runSearch, type SearchJob, type SearchReply } from './search-worker.js';
+import {
+  buildStrip,
+  type ClassRuns,
+  classAt,
+  classRuns,
+  rangeAt,
+  type Strip,
+  stripPosition,
+  summarize,
+} from './strip.js';
 import type {
   ClassInfo,
   DiffInfo,
+  DiffPageInfo,
   MapInfo,
   PageInfo,
   PageState,
@@ -26,12 +41,22 @@ import type {
   ReadInfo,
   ReadPiece,
   RunsInfo,
+  SearchInfo,
+  SearchMode,
   StackInfo,
 } from './types.js';
 
 /** Largest read the API answers (the page asks for a few pages at a time). */
 export const MAX_READ = 64 * 1024;
 export const MAX_BUCKETS = 8192;
+/** Matches one search answers at most (the page lists and marks them; more say "truncated"). */
+export const MAX_SEARCH_MATCHES = 1000;
+export const DEFAULT_SEARCH_MATCHES = 200;
+/** Longest pattern text the API takes, and bytes of context around each match. */
+export const MAX_PATTERN = 4096;
+const SEARCH_CONTEXT = 16;
+/** Processes holding up to this many bytes are searched in the server's own process. */
+export const SEARCH_IN_PROCESS_BYTES = 64 * 1024 * 1024;
 
 interface ProcessModel {
   maps: ProcessMaps;
@@ -186,23 +211,50 @@ function toBase64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 }
 
+/**
+ * A process running search-worker.ts (its .js from dist/; from the sources, under the same
+ * `--import tsx` as this one: worker threads of Node 20 do not get the loader), fed its job over
+ * IPC. A process rather than a thread for that reason alone; it is ended by its pid.
+ */
+function searchProcess(): ChildProcess {
+  const here = fileURLToPath(import.meta.url);
+  const file = fileURLToPath(new URL(`./search-worker${extname(here)}`, import.meta.url));
+  const execArgv: string[] = [];
+  if (extname(here) === '.ts') {
+    const a = process.execArgv;
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] === '--import' && a[i + 1] !== undefined) execArgv.push(a[i]!, a[++i]!);
+      else if (a[i]!.startsWith('--import=')) execArgv.push(a[i]!);
+    }
+  }
+  return fork(file, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+}
+
 export class Explorer {
   private readonly models = new Map<number, Promise<ProcessModel>>();
   private readonly layerStacks = new Map<string, Promise<Stack>>();
   private readonly diffs = new Map<string, Promise<DiffModel>>();
   private readonly mapsOf = new Map<string, Promise<ProcessMaps>>();
+  private summary: Promise<StackInfo> | null = null;
+  private prepareTimer: ReturnType<typeof setTimeout> | null = null;
+
+  private searching: { cancel: (why: Error) => void } | null = null;
 
   private constructor(
+    /** The target as given (the search worker opens it again). */
+    readonly target: string,
     readonly stack: Stack,
     /** Extra directories to diff against, as given. */
     readonly others: readonly string[],
   ) {}
 
   static async open(target: string, others: readonly string[] = []): Promise<Explorer> {
-    return new Explorer(await openTarget(target), others);
+    return new Explorer(target, await openTarget(target), others);
   }
 
   async close(): Promise<void> {
+    if (this.prepareTimer) clearTimeout(this.prepareTimer);
+    this.searching?.cancel(new RequestError('the explorer is closing'));
     const stacks = [...this.layerStacks.values()];
     this.layerStacks.clear();
     for (const p of stacks) await (await p.catch(() => null))?.close();
@@ -210,15 +262,44 @@ export class Explorer {
   }
 
   /**
-   * Does the costly work before the first page asks: resolves the stack and lays out the strip of
-   * each process (for big stacks, seconds: a 4 GiB, 8-layer process takes about one).
+   * Does the costly work the page will ask for: resolves the stack and lays out the strip of each
+   * process (for big stacks, seconds). `pagestack ui` runs it after printing the URL; requests
+   * made meanwhile wait on the same promises.
    */
   async prepare(): Promise<void> {
-    for (const p of await this.stack.processes()) await this.model(p.pid).catch(() => undefined);
+    // in the order the page asks: the stack's summary, then each process's strip
     await this.stackInfo();
+    for (const p of await this.stack.processes()) await this.model(p.pid).catch(() => undefined);
   }
 
-  async stackInfo(): Promise<StackInfo> {
+  /**
+   * prepare() in the background (what `pagestack ui` does once the URL is printed), after
+   * `delayMs`: a page opened at once gets its own files first (resolving holds the event loop for
+   * long stretches), and its first API request starts the same work itself; a page opened later
+   * finds it done. The page gets errors through the API; `onError` hears of the stack's (bad
+   * images found while resolving) too.
+   */
+  prepareInBackground(delayMs = 1000, onError?: (err: unknown) => void): void {
+    if (this.prepareTimer) return;
+    this.prepareTimer = setTimeout(() => {
+      this.prepare().catch((e: unknown) => onError?.(e));
+    }, delayMs);
+    this.prepareTimer.unref();
+  }
+
+  /** The stack's summary, computed once (the images do not change under a running explorer). */
+  stackInfo(): Promise<StackInfo> {
+    if (!this.summary) {
+      const p = this.buildStackInfo();
+      this.summary = p;
+      p.catch(() => {
+        if (this.summary === p) this.summary = null;
+      });
+    }
+    return this.summary;
+  }
+
+  private async buildStackInfo(): Promise<StackInfo> {
     const s = await summarizeStack(this.stack);
     const per = s.layers.map(() => ({ held: 0, fromBelow: 0, used: 0 }));
     const pagemaps = [...s.processes.map((p) => p.memory), ...s.shmem];
@@ -481,6 +562,113 @@ export class Explorer {
       ranges,
     };
     return { info, strip };
+  }
+
+  /** What the diff of `a` and `b` says of the page at `addr` (the diff map's hover). */
+  async diffAt(pid: number, a: string, b: string, addr: number): Promise<DiffPageInfo> {
+    await this.stack.pickPid(pid);
+    const d = await this.diffModel(pid, a, b);
+    const page = addr - (addr % PAGE_SIZE);
+    const pos = stripPosition(d.strip, page);
+    const cls = pos === null ? -1 : classAt(d.strip, pos);
+    const c = d.info.classes[cls];
+    const r = rangeAt(d.strip, addr);
+    const kind = c && c.kind !== 'gap' ? (c.kind as DiffPageInfo['kind']) : 'unmapped';
+    return {
+      addr,
+      page,
+      kind,
+      name: c && kind !== 'unmapped' ? c.name : 'unmapped in both',
+      vma: r ? d.info.ranges[d.strip.ranges.indexOf(r)]! : null,
+    };
+  }
+
+  /**
+   * `pagestack search` in one process (src/ops/search.ts, its own chunked, bounded reads), stopped
+   * after `max` matches, in a process of its own (search-worker.ts) so the server answers the page
+   * meanwhile. A newer search, or `signal` (the page went away), ends it. Shared memory matches
+   * come once per mapping in this process.
+   */
+  async search(
+    pid: number,
+    text: string,
+    mode: SearchMode,
+    utf16: boolean,
+    max: number,
+    signal?: AbortSignal,
+  ): Promise<SearchInfo> {
+    if (text.length > MAX_PATTERN) {
+      throw new RequestError(`pattern of ${text.length} characters: at most ${MAX_PATTERN}`);
+    }
+    if (!Number.isInteger(max) || max < 1 || max > MAX_SEARCH_MATCHES) {
+      throw new RequestError(`max ${max}: expected 1 to ${MAX_SEARCH_MATCHES} matches`);
+    }
+    // a bad pattern or pid fails here, before any reading
+    compilePattern(text, { hex: mode === 'hex', regex: mode === 'regex', utf16 });
+    await this.stack.pickPid(pid);
+    this.searching?.cancel(new RequestError('search ended: a newer search replaced it'));
+    const t0 = performance.now();
+    const job: SearchJob = { target: this.target, pid, text, mode, utf16, max, context: SEARCH_CONTEXT };
+    // a small process is searched here and now (tens of ms; a new process costs more than that)
+    const held = (await this.model(pid)).maps.totals.dumped * PAGE_SIZE;
+    const reply =
+      held <= SEARCH_IN_PROCESS_BYTES
+        ? await runSearch(job, this.stack).catch(replyOf)
+        : await this.searchElsewhere(job, signal);
+    if (!reply.ok) {
+      const code = (reply.error.code ?? 'PAGESTACK_ERROR') as ErrorCode;
+      const e = new PagestackError(reply.error.message, code, { ...reply.error.data });
+      e.name = reply.error.name;
+      throw e;
+    }
+    return {
+      pid,
+      pattern: text,
+      mode,
+      utf16,
+      matches: reply.matches,
+      truncated: reply.truncated,
+      limit: max,
+      bytesSearched: reply.bytesSearched,
+      ms: Math.round(performance.now() - t0),
+    };
+  }
+
+  /** A search in a process of its own (searchProcess), ended by a newer one or by `signal`. */
+  private searchElsewhere(job: SearchJob, signal?: AbortSignal): Promise<SearchReply> {
+    const child = searchProcess();
+    const end = (): void => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
+    return new Promise<SearchReply>((resolve, reject) => {
+      const cancel = (why: Error): void => {
+        end();
+        reject(why);
+      };
+      const mine = { cancel };
+      this.searching = mine;
+      const onAbort = (): void => cancel(new RequestError('search ended: the page went away'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        if (this.searching === mine) this.searching = null;
+      };
+      child.once('message', (r) => {
+        done();
+        resolve(r as SearchReply);
+        end();
+      });
+      child.once('error', (e) => {
+        done();
+        end();
+        reject(e);
+      });
+      child.once('exit', (code, sig) => {
+        done();
+        reject(new Error(`the search process exited (${sig ?? code}) without an answer`));
+      });
+      child.send(job);
+    });
   }
 
   async diff(pid: number, a: string, b: string): Promise<DiffInfo> {

@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { type ErrorCode, PagestackError } from '../../errors.js';
 import { ForeignRequestError, NotFoundError, RequestError } from './errors.js';
-import type { Explorer } from './explorer.js';
+import { DEFAULT_SEARCH_MATCHES, type Explorer } from './explorer.js';
 import type { ErrorInfo } from './types.js';
 
 export interface UiServerOptions {
@@ -58,6 +58,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   PAGESTACK_EMPTY_WINDOW: 400,
   PAGESTACK_LAYER_OUT_OF_RANGE: 400,
   PAGESTACK_PID_REQUIRED: 400,
+  PAGESTACK_SEARCH_PATTERN: 400,
   PAGESTACK_FOREIGN_REQUEST: 403,
   PAGESTACK_NOT_FOUND: 404,
   PAGESTACK_NO_SUCH_PID: 404,
@@ -157,7 +158,12 @@ function textParam(q: URLSearchParams, name: string): string {
   return v;
 }
 
-async function api(explorer: Explorer, path: string, q: URLSearchParams): Promise<unknown> {
+async function api(
+  explorer: Explorer,
+  path: string,
+  q: URLSearchParams,
+  signal: AbortSignal,
+): Promise<unknown> {
   switch (path) {
     case '/api/stack':
       return explorer.stackInfo();
@@ -185,6 +191,22 @@ async function api(explorer: Explorer, path: string, q: URLSearchParams): Promis
         numberParam(q, 'to'),
         intParam(q, 'buckets'),
       );
+    case '/api/diffat':
+      return explorer.diffAt(intParam(q, 'pid'), textParam(q, 'a'), textParam(q, 'b'), intParam(q, 'addr'));
+    case '/api/search': {
+      const mode = q.get('mode') ?? 'text';
+      if (mode !== 'text' && mode !== 'hex' && mode !== 'regex') {
+        throw new RequestError(`mode '${mode}': expected text, hex or regex`);
+      }
+      return explorer.search(
+        intParam(q, 'pid'),
+        textParam(q, 'q'),
+        mode,
+        q.get('utf16') === '1',
+        intParam(q, 'max', DEFAULT_SEARCH_MATCHES),
+        signal,
+      );
+    }
     default:
       throw new NotFoundError(`no API endpoint ${path}`);
   }
@@ -232,7 +254,12 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       checkOwnRequest(req, port);
       const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
       if (url.pathname.startsWith('/api/')) {
-        send(res, 200, await api(explorer, url.pathname, url.searchParams));
+        // a page that goes away (or aborts) ends what it asked for, where that can be ended
+        const gone = new AbortController();
+        res.on('close', () => {
+          if (!res.writableEnded) gone.abort();
+        });
+        send(res, 200, await api(explorer, url.pathname, url.searchParams, gone.signal));
       } else await serveStatic(webRoot, url.pathname, res);
     };
     handle().catch((err: unknown) => {

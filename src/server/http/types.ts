@@ -10,6 +10,9 @@
  *   GET /api/read?pid=P&addr=A&len=N                -> ReadInfo    (N <= 65536)
  *   GET /api/diff?pid=P&a=X&b=Y                     -> DiffInfo    (X, Y: layer index or dN, an extra directory)
  *   GET /api/diffruns?pid=P&a=X&b=Y&from=F&to=T&buckets=B -> RunsInfo
+ *   GET /api/diffat?pid=P&a=X&b=Y&addr=A            -> DiffPageInfo (what the diff says of one page)
+ *   GET /api/search?pid=P&q=TEXT&mode=M[&utf16=1][&max=N] -> SearchInfo
+ *        (M: text, hex or regex, as `pagestack search`; at most N matches, N <= 1000)
  *
  * Errors: a status >= 400 and ErrorInfo.
  */
@@ -153,4 +156,44 @@ export interface DiffInfo {
   total: number;
   gap: number;
   ranges: RangeInfo[];
+}
+
+/** What the diff of A and B says of one page. */
+export interface DiffPageInfo {
+  addr: number;
+  page: number;
+  /** equal, changed, added, removed, lazy, neither (mapped, dumped in neither) or unmapped. */
+  kind: 'equal' | 'changed' | 'added' | 'removed' | 'lazy' | 'neither' | 'unmapped';
+  /** The legend's words for it. */
+  name: string;
+  vma: RangeInfo | null;
+}
+
+export type SearchMode = 'text' | 'hex' | 'regex';
+
+/** One match of `pagestack search`, as its --json line gives it (context as base64). */
+export interface SearchHit {
+  address: number;
+  length: number;
+  vma: { start: number; end: number; perms: string; name: string } | null;
+  layer: number;
+  layerName: string;
+  /** The shmem pagemap the match is in, or null for private memory. */
+  shared: string | null;
+  contextStart: number;
+  context: string;
+}
+
+export interface SearchInfo {
+  pid: number;
+  pattern: string;
+  mode: SearchMode;
+  utf16: boolean;
+  matches: SearchHit[];
+  /** The search stopped at `limit` matches: more may follow. */
+  truncated: boolean;
+  limit: number;
+  /** Bytes searched: all of the process's held memory, or up to the last match when truncated. */
+  bytesSearched: number | null;
+  ms: number;
 }

@@ -473,7 +473,9 @@ describe('fixtures: batch reads through a process', () => {
             else addrs.push(pick(mixed && r < 6 ? shared : priv, len));
           }
           const want = new Uint8Array(addrs.length * len);
-          addrs.forEach((a, k) => want.set(proc.readSync(a, len, { zero: true }), k * len));
+          addrs.forEach((a, k) => {
+            want.set(proc.readSync(a, len, { zero: true }), k * len);
+          });
           const got = proc.readManySync(addrs, len, { zero: true });
           assert.ok(Buffer.compare(got, want) === 0, `len ${len}${mixed ? ' mixed' : ''}: batch differs`);
           const into = new Uint8Array(addrs.length * len + 5).fill(0xee);

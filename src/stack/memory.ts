@@ -288,7 +288,8 @@ export class PagemapMemory {
     let maxPos = 0;
     for (let k = 0; k < n; k++) {
       const p = this.singleExtent(addrs[k]!, len);
-      if (p >= 0) {
+      // (integer positions only: the sort packs them into exact keys)
+      if (p >= 0 && Number.isSafeInteger(p)) {
         layer[k] = this.hitLayer;
         pos[k] = p;
         if (p > maxPos) maxPos = p;

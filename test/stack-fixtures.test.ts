@@ -442,3 +442,88 @@ describe('fixtures: verify is clean', () => {
     });
   }
 });
+
+describe('fixtures: batch reads through a process', () => {
+  test('tree/: readManySync (all-private fast path and mixed with shared memory) equals single reads', async () => {
+    const stack = await openStackDir(join(FIX, 'tree'));
+    try {
+      const proc = await stack.process(25158);
+      const shared = proc.vmas.filter((v) => proc.shared.has(v));
+      const priv = proc.vmas.filter((v) => !proc.shared.has(v));
+      assert.ok(shared.length > 0 && priv.length > 0);
+      let seed = 12345;
+      const rand = (n: number): number => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return seed % n;
+      };
+      const pick = (vs: typeof proc.vmas, len: number): number => {
+        const v = vs[rand(vs.length)]!;
+        return v.start + rand(Math.max(1, v.end - v.start - len + 1));
+      };
+      for (const len of [PAGE_SIZE, 100, 2 * PAGE_SIZE + 3]) {
+        for (const mixed of [false, true]) {
+          const addrs: number[] = [];
+          for (let k = 0; k < 300; k++) {
+            const prev = addrs[addrs.length - 1];
+            const r = rand(10);
+            // neighbours (continuing the previous read, or a page on), repeats, fresh picks
+            if (prev !== undefined && r < 2) addrs.push(prev + len);
+            else if (prev !== undefined && r < 3) addrs.push(prev);
+            else if (prev !== undefined && r < 4) addrs.push(prev + PAGE_SIZE);
+            else addrs.push(pick(mixed && r < 6 ? shared : priv, len));
+          }
+          const want = new Uint8Array(addrs.length * len);
+          addrs.forEach((a, k) => {
+            want.set(proc.readSync(a, len, { zero: true }), k * len);
+          });
+          const got = proc.readManySync(addrs, len, { zero: true });
+          assert.ok(Buffer.compare(got, want) === 0, `len ${len}${mixed ? ' mixed' : ''}: batch differs`);
+          const into = new Uint8Array(addrs.length * len + 5).fill(0xee);
+          proc.readManySync(addrs, len, { zero: true, out: into });
+          assert.ok(Buffer.compare(into.subarray(0, want.length), want) === 0);
+          assert.deepEqual([...into.subarray(want.length)], [0xee, 0xee, 0xee, 0xee, 0xee]);
+        }
+      }
+      // a failing address fails the batch with the error its single read gives
+      const last = proc.vmas[proc.vmas.length - 1]!;
+      const bad = [priv[0]!.start, last.end + 0x10000, priv[0]!.start];
+      let single: unknown;
+      try {
+        proc.readSync(bad[1]!, 8);
+      } catch (e) {
+        single = e;
+      }
+      assert.ok(single instanceof MemoryAccessError);
+      assert.throws(
+        () => proc.readManySync(bad, 8),
+        (e: unknown) =>
+          e instanceof MemoryAccessError && e.reason === single.reason && e.address === single.address,
+      );
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe('directory source: scattered reads', () => {
+  test('readvSync fills the buffers in turn from one position, short only at the end of the file', async () => {
+    const src = await DirLayerSource.open(join(FIX, 'single'));
+    const name = (await src.list()).find((f) => /^pages-\d+\.img$/.test(f))!;
+    const file = (await src.open(name))!;
+    try {
+      const all = readFileSync(join(FIX, 'single', name));
+      assert.ok(all.length > 3 * PAGE_SIZE);
+      const bufs = [new Uint8Array(10), new Uint8Array(PAGE_SIZE), new Uint8Array(1)];
+      assert.equal(file.readvSync!(bufs, 4090), PAGE_SIZE + 11);
+      assert.deepEqual(Buffer.concat(bufs), all.subarray(4090, 4090 + PAGE_SIZE + 11));
+      // across the end: the bytes that are there
+      const tail = [new Uint8Array(7), new Uint8Array(20)];
+      assert.equal(file.readvSync!(tail, all.length - 9), 9);
+      assert.deepEqual(Buffer.from(tail[0]!), all.subarray(all.length - 9, all.length - 2));
+      assert.deepEqual(Buffer.from(tail[1]!.subarray(0, 2)), all.subarray(all.length - 2));
+      assert.equal(file.readvSync!([new Uint8Array(4)], all.length), 0);
+    } finally {
+      await file.close();
+    }
+  });
+});

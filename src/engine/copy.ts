@@ -187,6 +187,9 @@ async function writeChunk(
   for (const w of c.writes) await writeAt(out, buf, w.at, w.length, w.out, expect);
 }
 
+/** A turn for the event loop (no thread involved). */
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Start writing back to disk after this many bytes (see copyInto). */
 export const FLUSH_EVERY = 64 << 20;
 
@@ -210,7 +213,7 @@ export async function copyInto(
   for (const op of ops) total += op.length;
   if (total === 0) return;
   const size = Math.min(Math.max(PAGE_SIZE, chunkSize), total);
-  const bufs = [new Uint8Array(size), new Uint8Array(size)];
+  const bufs = [new Uint8Array(size)];
   let pending: Promise<void> | null = null;
   let flushing: Promise<void> | null = null;
   let flushedAt = 0;
@@ -226,6 +229,27 @@ export async function copyInto(
       });
     }
   };
+  const writeSync = out.writeSync?.bind(out);
+  if (writeSync && ops.every((op) => op.file.readSync)) {
+    // local files into a regular file: read and write each chunk on this thread, one buffer
+    // (measured, 1 GiB 4-layer export at load 10: 1.3-1.7 s instead of 2.3-5.7 s, which was spent
+    // waiting for the thread pool's writes to be scheduled); a turn for the event loop between
+    // chunks, and write-back flushes (durable sinks) still run in the background
+    const buf = bufs[0]!;
+    try {
+      for (const c of chunksOf(ops, size)) {
+        readChunkSync(c, buf);
+        for (const w of c.writes) writeSync(buf, w.at, w.length, w.out);
+        afterWrite(c.length);
+        await yieldToLoop();
+      }
+      if (flushing) await flushing;
+    } finally {
+      if (flushing) await (flushing as Promise<void>).catch(() => {});
+    }
+    return;
+  }
+  bufs.push(new Uint8Array(size));
   try {
     for (const c of chunksOf(ops, size)) {
       const buf = bufs[k++ & 1]!;

@@ -5,7 +5,7 @@
  * that flatten symlinks leave a small regular file holding the link text instead; that is read
  * the same way.
  */
-import { constants, readSync, type Stats } from 'node:fs';
+import { constants, readSync, readvSync, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { StackError } from '../errors.js';
@@ -40,6 +40,28 @@ class LocalFile implements RandomAccessFile {
       const n = readSync(this.fh.fd, buf, offset + done, length - done, position + done);
       if (n === 0) break;
       done += n;
+    }
+    return done;
+  }
+
+  readvSync(bufs: readonly Uint8Array[], position: number): number {
+    let total = 0;
+    for (const b of bufs) total += b.length;
+    let done = readvSync(this.fh.fd, bufs as Uint8Array[], position);
+    if (done > 0 && done < total) {
+      // a short read before the end of the file: the rest buffer by buffer
+      let off = 0;
+      for (const b of bufs) {
+        if (off + b.length <= done) {
+          off += b.length;
+          continue;
+        }
+        const skip = Math.max(0, done - off);
+        const n = this.readSync(b, skip, b.length - skip, position + off + skip);
+        done = off + skip + n;
+        if (n < b.length - skip) return done;
+        off += b.length;
+      }
     }
     return done;
   }

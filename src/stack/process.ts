@@ -205,6 +205,10 @@ export class ProcessMemory {
 
   /** readMany, synchronously (local files). */
   readManySync(addrs: ArrayLike<number>, len: number, opts: ReadManyOptions = {}): Uint8Array {
+    // all in private VMAs (the common case): the private pagemap's batch, planned without pieces
+    let k = 0;
+    while (k < addrs.length && this.privateOnly(addrs[k]!, len)) k++;
+    if (k === addrs.length) return this.private.readManySync(addrs, len, opts);
     const out = batchOut(addrs.length, len, opts);
     fillPiecesBatchedSync(out, this.planMany(addrs, len, opts));
     return out;

@@ -12,6 +12,11 @@ export interface RandomAccessFile {
   read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   /** The same, synchronously, where the backend can (local files); the fast path for small reads. */
   readSync?(buf: Uint8Array, offset: number, length: number, position: number): number;
+  /**
+   * Reads the bytes from `position` on into `bufs` in turn (one scattered read: preadv), where the
+   * backend can; returns the count read, short only at the end of the file.
+   */
+  readvSync?(bufs: readonly Uint8Array[], position: number): number;
   /** Bytes actually allocated (st_blocks * 512), where known: shows punched holes. */
   readonly allocated?: number;
   close(): Promise<void>;

@@ -7,8 +7,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { type InspectReport, inspectStack, type ProcessReport } from '../ops/inspect.js';
 import { ArchiveLayerSource } from '../source/archive/index.js';
-import { openSource } from '../source/open.js';
-import { openStack } from '../stack/stack.js';
+import { openTarget } from '../source/open.js';
 import { commas, table, toJson } from './format.js';
 import { cliStreams } from './io.js';
 import { parentOption } from './options.js';
@@ -37,17 +36,10 @@ export function registerInspect(program: Command): void {
     .option('--all', 'every section')
     .option('--json', 'the whole report as JSON')
     .action(async (target, opts) => {
-      const top = await openSource(target, { parent: opts.parent });
-      let stack: Awaited<ReturnType<typeof openStack>>;
-      try {
-        stack = await openStack(top);
-      } catch (e) {
-        await top.close?.();
-        throw e;
-      }
+      const stack = await openTarget(target, { parent: opts.parent });
       try {
         const report = await inspectStack(stack, target, {
-          archive: top instanceof ArchiveLayerSource ? top.archive : null,
+          archive: stack.top.source instanceof ArchiveLayerSource ? stack.top.source.archive : null,
         });
         if (opts.json) {
           cliStreams().stdout(`${toJson(report)}\n`);

@@ -8,8 +8,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { UsageError } from '../errors.js';
 import { hex as hex0x } from '../format.js';
 import { compilePattern, type SearchMatch, searchStack } from '../ops/search.js';
-import { openSource } from '../source/open.js';
-import { openStack } from '../stack/stack.js';
+import { openTarget } from '../source/open.js';
 import { hexdumpBytes, hexdumpWidth } from './format.js';
 import { cliStreams } from './io.js';
 import { parentOption, parseNumber, parsePid } from './options.js';
@@ -48,14 +47,7 @@ export function registerSearch(program: Command): void {
         throw new UsageError((e as Error).message);
       }
       const pid = parsePid(opts.pid);
-      const top = await openSource(target, { parent: opts.parent });
-      let stack: Awaited<ReturnType<typeof openStack>>;
-      try {
-        stack = await openStack(top);
-      } catch (e) {
-        await top.close?.();
-        throw e;
-      }
+      const stack = await openTarget(target, { parent: opts.parent });
       const out = cliStreams();
       try {
         const onMatch = opts.json

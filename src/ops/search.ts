@@ -45,7 +45,8 @@ export interface PatternOptions {
 const escapeByte = (b: number): string => `\\x${b.toString(16).padStart(2, '0')}`;
 
 export function compilePattern(text: string, opts: PatternOptions = {}): SearchPattern {
-  if (opts.hex && opts.regex) throw new SearchPatternError('a pattern is either hex bytes or a regular expression, not both');
+  if (opts.hex && opts.regex)
+    throw new SearchPatternError('a pattern is either hex bytes or a regular expression, not both');
   if (opts.hex) {
     const tokens = text
       .replace(/0x/gi, '')
@@ -75,7 +76,8 @@ export function compilePattern(text: string, opts: PatternOptions = {}): SearchP
     return { kind: 'hex', bytes: null, regex: new RegExp(src, 'g'), maxLength: parts.length, text };
   }
   if (opts.regex) {
-    if (opts.utf16) throw new SearchPatternError('UTF-16 applies to literal text, not to regular expressions');
+    if (opts.utf16)
+      throw new SearchPatternError('UTF-16 applies to literal text, not to regular expressions');
     let re: RegExp;
     try {
       re = new RegExp(text, 'g');

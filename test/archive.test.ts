@@ -30,6 +30,8 @@ const ALL = [
   'podman-series-step0.tar',
   'podman-series-step0.tar.gz',
   'podman-series-step0.tar.zst',
+  'podman-series-step0.tar.xz',
+  'podman-series-step0.tar.bz2',
   'podman-series-step1.tar',
   'podman-series-step2.tar',
 ];
@@ -48,7 +50,7 @@ function patternOk(bytes: Uint8Array, addr: number, seed: bigint): boolean {
 }
 
 test('fixture archives: format from the bytes, podman layout, 31 members, pattern memory through the stack', async () => {
-  const formats = ['tar', 'gzip', 'zstd', 'tar', 'tar'];
+  const formats = ['tar', 'gzip', 'zstd', 'xz', 'bzip2', 'tar', 'tar'];
   for (const [i, name] of ALL.entries()) {
     const head = readFileSync(arch(name)).subarray(0, 512);
     assert.equal(detectFormat(head), formats[i], name);
@@ -115,7 +117,12 @@ test('members read in place: the tar sizes and bytes agree with GNU tar; one pag
 });
 
 test('compressed archives: unpacked once to memory, or to a private 0700 temp dir removed on close', async () => {
-  for (const name of ['podman-series-step0.tar.gz', 'podman-series-step0.tar.zst']) {
+  for (const name of [
+    'podman-series-step0.tar.gz',
+    'podman-series-step0.tar.zst',
+    'podman-series-step0.tar.xz',
+    'podman-series-step0.tar.bz2',
+  ]) {
     const before = pendingTempDirs().length;
     const a = await Archive.open(arch(name), { memoryLimit: 64 * 1024 });
     const dirs = pendingTempDirs();
@@ -319,6 +326,8 @@ test('bad archives: one line naming the archive and the member or offset, exit 1
   const good = readFileSync(STEP0);
   const gz = readFileSync(arch('podman-series-step0.tar.gz'));
   const zst = readFileSync(arch('podman-series-step0.tar.zst'));
+  const xz = readFileSync(arch('podman-series-step0.tar.xz'));
+  const bz2 = readFileSync(arch('podman-series-step0.tar.bz2'));
   const img = { name: 'checkpoint/inventory.img', data: readFileSync(join(FIX, 'single', 'inventory.img')) };
   const badSum = Buffer.from(good);
   badSum[0] = badSum[0]! ^ 1; // first header's name: checksum no longer matches
@@ -405,12 +414,27 @@ test('bad archives: one line naming the archive and the member or offset, exit 1
     [
       'x.xz',
       Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0, 0, 0]),
-      /x\.xz: a xz-compressed archive, which pagestack does not read/,
+      /x\.xz: xz stream broken near compressed offset \d+ \(.*\), expected a complete xz stream/,
+    ],
+    [
+      'cut.tar.xz',
+      xz.subarray(0, xz.length - 5000),
+      /cut\.tar\.xz: xz stream broken near compressed offset|cut\.tar\.xz: .*(truncated|member|header at offset)/,
+    ],
+    [
+      'cut.tar.bz2',
+      bz2.subarray(0, bz2.length - 5000),
+      /cut\.tar\.bz2: bzip2 stream broken near compressed offset|cut\.tar\.bz2: .*(truncated|member|header at offset)/,
+    ],
+    [
+      'garbage.bz2',
+      Buffer.concat([bz2.subarray(0, 20), Buffer.alloc(5000, 0x55)]),
+      /garbage\.bz2: bzip2 stream broken near compressed offset/,
     ],
     [
       'random.bin',
       Buffer.alloc(4096, 0xab),
-      /random\.bin: not an image directory or a checkpoint archive \(expected a tar, gzip or zstd file; 512 bytes start ab ab/,
+      /random\.bin: not an image directory or a checkpoint archive \(expected a tar, gzip, zstd, xz or bzip2 file; 512 bytes start ab ab/,
     ],
     ['empty.tar', Buffer.alloc(0), /empty\.tar: not an image directory or a checkpoint archive .*\(empty\)/],
   ];

@@ -52,12 +52,7 @@ export class Archive {
       const format = detectFormat(head.subarray(0, got));
       if (format === null) {
         throw new ArchiveError(
-          `${path}: not an image directory or a checkpoint archive (expected a tar, gzip or zstd file; ${got} bytes start ${hexStart(head.subarray(0, got))})`,
-        );
-      }
-      if (format === 'xz' || format === 'bzip2') {
-        throw new ArchiveError(
-          `${path}: a ${format}-compressed archive, which pagestack does not read; decompress it first (${format === 'xz' ? 'xz -d' : 'bunzip2'}) or use gzip or zstd`,
+          `${path}: not an image directory or a checkpoint archive (expected a tar, gzip, zstd, xz or bzip2 file; ${got} bytes start ${hexStart(head.subarray(0, got))})`,
         );
       }
       if (format === 'tar') {

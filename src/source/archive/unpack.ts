@@ -1,5 +1,5 @@
 /**
- * Decompressing a gzip or zstd archive once per command, to memory when small, else to a
+ * Decompressing a gzip, zstd, xz or bzip2 archive once per command, to memory when small, else to a
  * private temporary file. Nothing is ever extracted member by member: the decompressed tar is
  * one container that the tar index reads in place, like a plain .tar.
  *
@@ -133,20 +133,35 @@ export function pendingTempDirs(): readonly string[] {
   return [...liveTempDirs];
 }
 
-/** Decompresses `path` (gzip or zstd) into a container. */
+/** The compressed formats unpack() reads. */
+export type CompressedFormat = 'gzip' | 'zstd' | 'xz' | 'bzip2';
+
+/**
+ * A decoding stream for `format`: node:zlib for gzip; zstd-napi (libzstd), lzma-native (liblzma)
+ * and unbzip2-stream (JavaScript) loaded only when an archive needs them.
+ */
+async function decoderFor(format: CompressedFormat): Promise<Transform> {
+  switch (format) {
+    case 'gzip':
+      return createGunzip();
+    case 'zstd':
+      return new (await import('zstd-napi')).DecompressStream();
+    case 'xz':
+      return (await import('lzma-native')).createDecompressor();
+    case 'bzip2':
+      return (await import('unbzip2-stream')).default();
+  }
+}
+
+/** Decompresses `path` (gzip, zstd, xz or bzip2) into a container. */
 export async function unpack(
   path: string,
-  format: 'gzip' | 'zstd',
+  format: CompressedFormat,
   opts: UnpackOptions = {},
 ): Promise<MemoryContainer | FileContainer> {
   const limit = unpackLimit(opts);
   const memoryLimit = Math.min(opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT, limit);
-  let decoder: Transform;
-  if (format === 'gzip') decoder = createGunzip();
-  else {
-    const { DecompressStream } = await import('zstd-napi');
-    decoder = new DecompressStream();
-  }
+  const decoder = await decoderFor(format);
   const input = createReadStream(path, { highWaterMark: 1 << 20 });
   let compressedRead = 0;
   input.on('data', (c) => {
@@ -180,7 +195,7 @@ export async function unpack(
       liveTempDirs.delete(tempDir);
     }
   };
-  const name = format === 'gzip' ? 'gzip' : 'zstd';
+  const name = format;
   try {
     await new Promise<void>((resolve, reject) => {
       const fail = (e: unknown): void => {

@@ -43,6 +43,12 @@ import type { LayerSource } from '../stack/source.js';
 import { errnoText, exists, fsyncPath as fsyncRaw, writeAll as writeAllRaw } from './fs.js';
 import { cleanStale, OLD_TAG, tempPath } from './output.js';
 
+/**
+ * In a deduplicated layer: the real path of the child it was deduplicated under, the only one it
+ * is valid under (written by dedup, read by verify; DirLayerSource.list skips it).
+ */
+export const DEDUP_MARKER = '.pagestack-dedup';
+
 /** Size of the buffers used to stream pages (and pagemap entries) to disk. */
 export const IO_CHUNK = 4 << 20;
 /** Files copyLayerFiles copies (and fsyncs) at the same time. */

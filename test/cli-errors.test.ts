@@ -3,7 +3,7 @@
  * for dedup branches, refuses rather than breaking another layer. Runs on copies of the fixtures.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { type CliRun, cli } from './helpers/cli.js';
@@ -45,5 +45,23 @@ describe('dedup and branches outside the stack', () => {
     assert.equal(v.code, 1, v.out + v.err);
     assert.match(v.out + v.err, /deduplicated under another child/);
     assert.equal((await cli(['verify', join(s, '3')])).code, 0, 'the stack it was deduplicated for is fine');
+  });
+});
+
+describe('output directories inside an input layer', () => {
+  test('delta, squash and lazy-images refuse an output inside a layer, and write nothing', async () => {
+    const st = copy('series-stack');
+    const single = copy('single');
+    const cases: [string[], string][] = [
+      [['delta', join(st, '1'), join(FIX, 'series', '2'), '-o', join(st, '1', 'sub')], join(st, '1', 'sub')],
+      [['squash', join(st, '3'), '-o', join(st, '2', 'sq')], join(st, '2', 'sq')],
+      [['lazy-images', single, '-o', join(single, 'R')], join(single, 'R')],
+    ];
+    for (const [args, out] of cases) {
+      assertOneLine(await cli(args), 1, out, 'inside the image directory');
+      assert.equal(existsSync(out), false, `${out} not written`);
+    }
+    assert.equal((await cli(['verify', join(st, '3')])).code, 0);
+    assert.equal((await cli(['verify', single])).code, 0);
   });
 });

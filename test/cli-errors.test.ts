@@ -3,7 +3,7 @@
  * for dedup branches, refuses rather than breaking another layer. Runs on copies of the fixtures.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { type CliRun, cli } from './helpers/cli.js';
@@ -63,5 +63,48 @@ describe('output directories inside an input layer', () => {
     }
     assert.equal((await cli(['verify', join(st, '3')])).code, 0);
     assert.equal((await cli(['verify', single])).code, 0);
+  });
+});
+
+describe('read: size cap, sparse output, - for stdout', () => {
+  const single = join(FIX, 'single');
+  test('a LEN past the cap is refused in one line, nothing written', async () => {
+    const out = join(tmp, `${seq++}-big.bin`);
+    assertOneLine(
+      await cli(['read', single, '0x100000000000', '100G', '--zero', '-o', out]),
+      2,
+      'LEN',
+      /64(\.0)? GiB/,
+    );
+    assert.equal(existsSync(out), false);
+    assertOneLine(await cli(['read', single, '0x100000000000', '1G', '--zero']), 2, 'hexdump');
+  });
+  test('--zero -o writes holes as holes', async () => {
+    const out = join(tmp, `${seq++}-sparse.bin`);
+    // 0x100040000000: a 4 MiB VMA, 1 MiB of it dumped; then 508 MiB past the VMA
+    const r = await cli(['read', single, '0x100040000000', '512M', '--zero', '-o', out]);
+    assert.equal(r.code, 0, r.err);
+    const st = statSync(out);
+    assert.equal(st.size, 512 << 20);
+    assert.ok(
+      st.blocks * 512 <= 2 << 20,
+      `allocated ${st.blocks * 512} bytes, expected at most the dumped MiB`,
+    );
+    const raw = await cli(['read', single, '0x100040000000', '4M', '--raw', '--zero']);
+    assert.ok(raw.bytes.some((b) => b !== 0));
+    assert.ok(
+      readFileSync(out)
+        .subarray(0, 4 << 20)
+        .equals(raw.bytes),
+      'dumped bytes kept',
+    );
+  });
+  test('-o - is standard output, as in export', async () => {
+    const r = await cli(['read', single, '0x100000000000', '8192', '-o', '-']);
+    assert.equal(r.code, 0, r.err);
+    const raw = await cli(['read', single, '0x100000000000', '8192', '--raw']);
+    assert.equal(r.bytes.length, 8192);
+    assert.ok(r.bytes.equals(raw.bytes));
+    assert.equal(existsSync(join(import.meta.dirname, '..', '-')), false, 'no file named -');
   });
 });

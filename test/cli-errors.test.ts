@@ -108,3 +108,9 @@ describe('read: size cap, sparse output, - for stdout', () => {
     assert.equal(existsSync(join(import.meta.dirname, '..', '-')), false, 'no file named -');
   });
 });
+
+test('read of the [vsyscall] VMA maps lists: never dumped, one line, exit 1', async () => {
+  const single = join(FIX, 'single');
+  assert.match((await cli(['maps', single])).out, /ffffffffff600000/);
+  assertOneLine(await cli(['read', single, '0xffffffffff600000', '16']), 1, '[vsyscall]', 'never dumps');
+});

@@ -10,7 +10,7 @@
 import { statSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
 import { AtomicFile, outputError } from '../engine/output.js';
-import { PagestackError, UsageError } from '../errors.js';
+import { PagestackError, StackError, UsageError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import { MAX_RAW_SPAN } from '../ops/export-raw.js';
@@ -47,6 +47,7 @@ export function registerRead(program: Command): void {
     )
     .option('--zero', 'read memory the images do not hold (not dumped, lazy, unmapped) as zeros')
     .action(async (dir, addrText, lenText, opts) => {
+      refuseKernelAddress(dir, addrText);
       const addr = parseAddress(addrText, 'ADDR');
       const len = parseNumber(lenText, 'LEN', true);
       if (addr + len > MAX_END)
@@ -77,6 +78,25 @@ export function registerRead(program: Command): void {
         await stack.close();
       }
     });
+}
+
+/** Start of the kernel's half of the x86-64 address space (where [vsyscall] lives). */
+const KERNEL_HALF = 0xffff800000000000n;
+
+/**
+ * `maps` lists [vsyscall] (0xffffffffff600000), but CRIU never dumps it (its page is the kernel's,
+ * the same in every process): an address there is answered as such, not as a usage error.
+ */
+function refuseKernelAddress(dir: string, text: string): void {
+  if (!/^(?:0x[0-9a-f]+|[0-9]+)$/i.test(text)) return;
+  const a = BigInt(text);
+  if (a < KERNEL_HALF) return;
+  const vsyscall = a >= 0xffffffffff600000n && a < 0xffffffffff601000n;
+  throw new StackError(
+    `${dir}: ${text}: ${vsyscall ? 'in the [vsyscall] VMA, which' : 'in the kernel half of the address space, which'} CRIU never dumps (the kernel provides it at restore): the images hold no bytes there`,
+    'PAGESTACK_MEMORY_NOT_DUMPED',
+    { file: dir },
+  );
 }
 
 function checkOutput(path: string): void {

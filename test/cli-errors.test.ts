@@ -114,3 +114,16 @@ test('read of the [vsyscall] VMA maps lists: never dumped, one line, exit 1', as
   assert.match((await cli(['maps', single])).out, /ffffffffff600000/);
   assertOneLine(await cli(['read', single, '0xffffffffff600000', '16']), 1, '[vsyscall]', 'never dumps');
 });
+
+test('an unknown command with --help is "unknown command", exit 2', async () => {
+  for (const args of [
+    ['nosuch', '--help'],
+    ['uii', '-h'],
+  ]) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, r.out + r.err);
+    assert.match(r.err, /^pagestack: error: unknown command '[a-z]+'/);
+    assert.equal(r.out, '', 'no help on stdout');
+  }
+  assert.equal((await cli(['ui', '--help'])).code, 0, 'a known command shows its help');
+});

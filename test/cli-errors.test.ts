@@ -127,3 +127,9 @@ test('an unknown command with --help is "unknown command", exit 2', async () => 
   }
   assert.equal((await cli(['ui', '--help'])).code, 0, 'a known command shows its help');
 });
+
+test('decode of an archive without a member says to name one', async () => {
+  const tar = join(import.meta.dirname, 'fixtures', 'archives', 'podman-series-step0.tar');
+  assertOneLine(await cli(['decode', tar]), 2, tar, 'checkpoint archive', 'pstree.img');
+  assertOneLine(await cli(['decode', `${tar}.gz`]), 2, 'gzip');
+});

@@ -133,3 +133,24 @@ test('decode of an archive without a member says to name one', async () => {
   assertOneLine(await cli(['decode', tar]), 2, tar, 'checkpoint archive', 'pstree.img');
   assertOneLine(await cli(['decode', `${tar}.gz`]), 2, 'gzip');
 });
+
+describe('squash output names', () => {
+  const like = join(import.meta.dirname, 'fixtures', 'archives', 'podman-series-step0.tar');
+  test('an archive name without --like, or a compression it cannot write, is refused', async () => {
+    const st = copy('series-stack');
+    const out = join(tmp, `${seq++}-sq6.tar`);
+    assertOneLine(await cli(['squash', join(st, '3'), '-o', out]), 2, out, '--like');
+    assert.equal(existsSync(out), false);
+    const xz = join(tmp, `${seq++}-x.tar.xz`);
+    assertOneLine(await cli(['squash', join(st, '3'), '-o', xz, '--like', like]), 2, xz, '.tar.xz');
+    assert.equal(existsSync(xz), false);
+  });
+  test('--like a missing file or a directory: one line naming it', async () => {
+    const st = copy('series-stack');
+    const missing = join(tmp, 'nonexist.tar');
+    const r1 = await cli(['squash', join(st, '3'), '-o', join(tmp, `${seq++}-a.tar`), '--like', missing]);
+    assertOneLine(r1, 2, missing, 'no such file', 'checkpoint archive');
+    const r2 = await cli(['squash', join(st, '3'), '-o', join(tmp, `${seq++}-b.tar`), '--like', tmp]);
+    assertOneLine(r2, 2, tmp, 'a directory');
+  });
+});

@@ -3,7 +3,7 @@
  * for dedup branches, refuses rather than breaking another layer. Runs on copies of the fixtures.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { type CliRun, cli } from './helpers/cli.js';
@@ -152,5 +152,53 @@ describe('squash output names', () => {
     assertOneLine(r1, 2, missing, 'no such file', 'checkpoint archive');
     const r2 = await cli(['squash', join(st, '3'), '-o', join(tmp, `${seq++}-b.tar`), '--like', tmp]);
     assertOneLine(r2, 2, tmp, 'a directory');
+  });
+});
+
+describe('messages and consistency', () => {
+  test('--keep-below -1 and --max-match 0 are refused', async () => {
+    const st = copy('series-stack');
+    assertOneLine(
+      await cli(['squash', join(st, '3'), '-o', join(tmp, `${seq++}-sq`), '--keep-below', '-1']),
+      2,
+      '--keep-below -1',
+    );
+    assertOneLine(await cli(['search', join(FIX, 'single'), 'a', '--max-match', '0']), 2, '--max-match 0');
+  });
+  test('dedup numbers ancestors as show does (1 = the parent)', async () => {
+    const st = copy('series-stack');
+    const r = await cli(['dedup', '-n', join(st, '3')]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^\\s*1\\s+${join(st, '2').replace(/[/.-]/g, '\\$&')}`, 'm'));
+    assert.doesNotMatch(r.out, /^\s*-\d\s/m);
+  });
+  test('delta claims no saving when the pages grew', async () => {
+    const st = copy('series-stack');
+    const r = await cli(['delta', join(st, '3'), join(st, '2'), '-o', join(tmp, `${seq++}-drev`)]);
+    assert.equal(r.code, 0, r.err);
+    assert.doesNotMatch(r.out, /saved/);
+    assert.match(r.out, /more than CHILD's own/);
+    const f = await cli([
+      'delta',
+      join(FIX, 'series', '1'),
+      join(FIX, 'series', '2'),
+      '-o',
+      join(tmp, `${seq++}-dfwd`),
+    ]);
+    assert.match(f.out, /pages 2\.4 MiB -> 272 KiB, 2\.1 MiB less than a full dump/);
+  });
+  test('verify of a truncated archive reports in its own format', async () => {
+    const t = join(tmp, `${seq++}-trunc.tar`);
+    writeFileSync(
+      t,
+      readFileSync(join(import.meta.dirname, 'fixtures', 'archives', 'podman-series-step0.tar')).subarray(
+        0,
+        30000,
+      ),
+    );
+    const r = await cli(['verify', t]);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /^error: .*trunc\.tar.*\n$/);
+    assert.equal(r.err, '');
   });
 });

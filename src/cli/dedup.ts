@@ -61,13 +61,14 @@ export function registerDedup(program: Command): void {
       const rows: string[][] = [];
       if (dryRun) {
         rows.push(['layer', 'directory', 'would release']);
-        for (const l of result.layers) rows.push([`-${l.index}`, l.dir, bytesText(pending(l.files))]);
+        for (const l of result.layers) rows.push([`${l.index}`, l.dir, bytesText(pending(l.files))]);
         rows.push(['', 'total', bytesText(result.layers.reduce((a, l) => a + pending(l.files), 0))]);
       } else {
         rows.push(['layer', 'directory', 'allocated before', 'after', 'freed']);
         for (const l of result.layers) {
           rows.push([
-            `-${l.index}`,
+            // the index show, inspect and --keep-below use: 0 = the top, 1 = its parent, ...
+            `${l.index}`,
             l.dir,
             commas(l.allocatedBefore),
             commas(l.allocatedAfter),

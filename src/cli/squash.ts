@@ -49,6 +49,11 @@ export function registerSquash(program: Command): void {
         await squashLike(top, opts.output, opts.like, opts.parent);
         return;
       }
+      if (opts.keepBelow !== undefined && /^-\d+$/.test(opts.keepBelow)) {
+        throw new UsageError(
+          `--keep-below ${opts.keepBelow}: expected a layer index >= 1 (0 = TOP, 1 = its parent, ...) or a layer directory`,
+        );
+      }
       const stack = await openTarget(top, { parent: opts.parent });
       let r: Awaited<ReturnType<typeof squash>>;
       try {
@@ -56,7 +61,7 @@ export function registerSquash(program: Command): void {
           stack,
           opts.keepBelow === undefined
             ? { out: opts.output }
-            : { out: opts.output, keepBelow: opts.keepBelow.replace(/^-(?=\d+$)/, '') },
+            : { out: opts.output, keepBelow: opts.keepBelow },
         );
       } finally {
         await stack.close();

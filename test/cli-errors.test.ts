@@ -202,3 +202,11 @@ describe('messages and consistency', () => {
     assert.equal(r.err, '');
   });
 });
+
+test('--help of commands that take archives says so', async () => {
+  for (const c of ['show', 'maps', 'read', 'export', 'verify', 'diff']) {
+    const r = await cli([c, '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /image directory or checkpoint archive/, `${c} --help`);
+  }
+});

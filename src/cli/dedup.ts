@@ -82,7 +82,7 @@ export function registerDedup(program: Command): void {
       else if (result.releasedBytes > 0) {
         const ancestors = result.layers.map((l) => l.dir).join(', ');
         out.push(
-          `note: the deduplicated ancestors (${ancestors}) are valid only under their children: read or restore them through ${result.top}; on their own, released pages read as zeros`,
+          `note: the deduplicated ancestors (${ancestors}) are valid only under their children: read or restore them through ${result.top}; on their own, or under a branch dedup could not see (outside these directories), released pages read as zeros, and verify of such a branch fails`,
         );
       }
       cliStreams().stdout(`${out.join('\n')}\n`);

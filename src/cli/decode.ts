@@ -7,12 +7,22 @@ import { writeSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
 import { errnoText } from '../engine/fs.js';
 import { AtomicFile } from '../engine/output.js';
-import { ImageFormatError, OutputError, PagestackError, RawImageError } from '../errors.js';
+import { ImageFormatError, OutputError, PagestackError, RawImageError, UsageError } from '../errors.js';
 import { decodeToJsonChunks, emitJsonChunks } from '../image/pagemap-json.js';
 import { ArchiveError, openArchiveSource } from '../source/archive/index.js';
 import { cliStreams, readWholeFile } from './io.js';
 
 const NEWLINE = new Uint8Array([10]);
+
+/** What kind of archive `buf` starts with (tar, or a compressed one), or null. */
+function archiveKind(buf: Uint8Array): string | null {
+  const at = (off: number, ...bytes: number[]) => bytes.every((b, i) => buf[off + i] === b);
+  if (buf.length >= 262 && at(257, 0x75, 0x73, 0x74, 0x61, 0x72)) return 'tar'; // "ustar"
+  if (at(0, 0x1f, 0x8b)) return 'gzip';
+  if (at(0, 0x28, 0xb5, 0x2f, 0xfd)) return 'zstd';
+  if (at(0, 0xfd, 0x37, 0x7a, 0x58, 0x5a)) return 'xz';
+  return null;
+}
 
 export function registerDecode(program: Command): void {
   program
@@ -53,6 +63,14 @@ export function registerDecode(program: Command): void {
             0,
             file,
           );
+        }
+        if (e instanceof ImageFormatError && member === undefined) {
+          const kind = archiveKind(buf);
+          if (kind) {
+            return new UsageError(
+              `${file}: a checkpoint archive (${kind}), not an image: name the image in it, e.g. \`pagestack decode ${file} pstree.img\``,
+            );
+          }
         }
         if (e instanceof ImageFormatError) return e.withFile(file);
         return e;

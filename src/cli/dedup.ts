@@ -61,13 +61,14 @@ export function registerDedup(program: Command): void {
       const rows: string[][] = [];
       if (dryRun) {
         rows.push(['layer', 'directory', 'would release']);
-        for (const l of result.layers) rows.push([`-${l.index}`, l.dir, bytesText(pending(l.files))]);
+        for (const l of result.layers) rows.push([`${l.index}`, l.dir, bytesText(pending(l.files))]);
         rows.push(['', 'total', bytesText(result.layers.reduce((a, l) => a + pending(l.files), 0))]);
       } else {
         rows.push(['layer', 'directory', 'allocated before', 'after', 'freed']);
         for (const l of result.layers) {
           rows.push([
-            `-${l.index}`,
+            // the index show, inspect and --keep-below use: 0 = the top, 1 = its parent, ...
+            `${l.index}`,
             l.dir,
             commas(l.allocatedBefore),
             commas(l.allocatedAfter),
@@ -81,7 +82,7 @@ export function registerDedup(program: Command): void {
       else if (result.releasedBytes > 0) {
         const ancestors = result.layers.map((l) => l.dir).join(', ');
         out.push(
-          `note: the deduplicated ancestors (${ancestors}) are valid only under their children: read or restore them through ${result.top}; on their own, released pages read as zeros`,
+          `note: the deduplicated ancestors (${ancestors}) are valid only under their children: read or restore them through ${result.top}; on their own, or under a branch dedup could not see (outside these directories), released pages read as zeros, and verify of such a branch fails`,
         );
       }
       cliStreams().stdout(`${out.join('\n')}\n`);

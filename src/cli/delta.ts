@@ -3,7 +3,8 @@ import type { Command } from '@commander-js/extra-typings';
 import { cleanStale } from '../engine/output.js';
 import { UsageError } from '../errors.js';
 import { formatBytes } from '../format.js';
-import { delta } from '../ops/delta.js';
+import { PAGE_SIZE } from '../image/pagemap.js';
+import { type DeltaResult, delta } from '../ops/delta.js';
 import { openTarget } from '../source/open.js';
 import { commas } from './format.js';
 import { cliStreams } from './io.js';
@@ -38,8 +39,7 @@ export function registerDelta(program: Command): void {
           );
           cliStreams().stdout(
             `${r.out}: ${commas(r.pagesKept)} pages kept, ${commas(r.pagesShared)} shared with the parent` +
-              `${r.pagesLazy > 0 ? `, ${commas(r.pagesLazy)} lazy` : ''}; ${formatBytes(r.bytesSaved)} saved ` +
-              `(pages ${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)}); parent -> ${r.parentLink}\n`,
+              `${r.pagesLazy > 0 ? `, ${commas(r.pagesLazy)} lazy` : ''}; ${savingText(r)}; parent -> ${r.parentLink}\n`,
           );
         } finally {
           await childStack.close();
@@ -48,4 +48,19 @@ export function registerDelta(program: Command): void {
         await parentStack.close();
       }
     });
+}
+
+/**
+ * What OUT stores against a full dump of CHILD's memory (every page present), and against CHILD's
+ * own pages files: CHILD may itself be an increment over a closer parent, and then OUT stores
+ * more than it did, which is no saving.
+ */
+export function savingText(r: DeltaResult): string {
+  const full = (r.pagesKept + r.pagesShared) * PAGE_SIZE;
+  const vsFull = `a full dump would store ${formatBytes(full)}`;
+  if (r.bytesAfter > r.bytesBefore) {
+    return `pages ${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)}: more than CHILD's own, which was an increment over a closer parent (${vsFull})`;
+  }
+  const saved = Math.max(0, full - r.bytesAfter);
+  return `pages ${formatBytes(r.bytesBefore)} -> ${formatBytes(r.bytesAfter)}, ${formatBytes(saved)} less than a full dump (${formatBytes(full)})`;
 }

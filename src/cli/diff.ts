@@ -123,8 +123,8 @@ export function registerDiff(program: Command): void {
     .description(
       'page-level differences between two snapshots (two layers of one stack, or two dumps): changed, added, removed and equal pages per process',
     )
-    .argument('<a>', 'the older image directory')
-    .argument('<b>', 'the newer image directory')
+    .argument('<a>', 'the older image directory or checkpoint archive')
+    .argument('<b>', 'the newer image directory or checkpoint archive')
     .addOption(parentOption('--parent', 'A'))
     .addOption(parentOption('--parent-b', 'B'))
     .option('--pid <pid>', 'only this process (it must be in both)')

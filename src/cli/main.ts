@@ -85,7 +85,15 @@ export async function runCli(argv: string[], streams: CliStreams = processStream
   process.exitCode = undefined;
   try {
     const program = await buildProgram(argv[0]);
-    await program.parseAsync(argv, { from: 'user' });
+    // an unknown command is an error even with --help after it (commander would show the
+    // program's help and exit 0): parse the name alone, for commander's "unknown command" line
+    const first = argv[0];
+    const unknown =
+      first !== undefined &&
+      !first.startsWith('-') &&
+      first !== 'help' &&
+      !COMMANDS.some(([n]) => n === first);
+    await program.parseAsync(unknown ? [first] : argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     return reportError(err);

@@ -9,8 +9,11 @@
  */
 import { statSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
-import { writeFileAtomic } from '../engine/output.js';
-import { UsageError } from '../errors.js';
+import { AtomicFile, outputError } from '../engine/output.js';
+import { PagestackError, StackError, UsageError } from '../errors.js';
+import { formatBytes } from '../format.js';
+import { PAGE_SIZE } from '../image/pagemap.js';
+import { MAX_RAW_SPAN } from '../ops/export-raw.js';
 import { openTarget } from '../source/open.js';
 import type { ProcessMemory } from '../stack/process.js';
 import { assertReadable } from '../stack/readable.js';
@@ -23,6 +26,10 @@ export const READ_CHUNK = 1 << 20;
 
 /** Largest address + length accepted (addresses above 2^53 are not exact in JS numbers). */
 const MAX_END = Number.MAX_SAFE_INTEGER;
+/** Largest LEN of raw output, as export raw's span guard (a mistyped length should not fill a disk). */
+export const MAX_READ_LEN = MAX_RAW_SPAN;
+/** Largest LEN of a hexdump (about 4.4 bytes of text per byte read). */
+export const MAX_HEXDUMP_LEN = 256 << 20;
 
 export function registerRead(program: Command): void {
   program
@@ -34,9 +41,13 @@ export function registerRead(program: Command): void {
     .argument('<len>', 'number of bytes (0x... or decimal, K/M/G suffixes allowed)')
     .option('--pid <pid>', 'process (needed when the images hold several)')
     .option('--raw', 'write the raw bytes to stdout instead of a hexdump')
-    .option('-o, --output <file>', 'write the raw bytes to this file (written beside it, then renamed)')
+    .option(
+      '-o, --output <file>',
+      'write the raw bytes to this file (written beside it, then renamed; sparse: zero pages are holes); - is stdout',
+    )
     .option('--zero', 'read memory the images do not hold (not dumped, lazy, unmapped) as zeros')
     .action(async (dir, addrText, lenText, opts) => {
+      refuseKernelAddress(dir, addrText);
       const addr = parseAddress(addrText, 'ADDR');
       const len = parseNumber(lenText, 'LEN', true);
       if (addr + len > MAX_END)
@@ -44,20 +55,48 @@ export function registerRead(program: Command): void {
       if (opts.raw && opts.output !== undefined) {
         throw new UsageError('--raw and -o both choose raw output: give one of them');
       }
+      const toStdout = opts.output === '-';
+      const output = toStdout ? undefined : opts.output;
+      const raw = opts.raw === true || toStdout;
+      const cap = raw || output !== undefined ? MAX_READ_LEN : MAX_HEXDUMP_LEN;
+      if (len > cap) {
+        throw new UsageError(
+          `LEN ${formatBytes(len)} is more than ${formatBytes(cap)}, the most read writes${raw || output !== undefined ? '' : ' as a hexdump (use --raw or -o FILE)'}; for a big span use export --format raw --start/--end (sparse)`,
+        );
+      }
       const want = parsePid(opts.pid);
-      if (opts.output !== undefined) checkOutput(opts.output);
+      if (output !== undefined) checkOutput(output);
       const stack = await openTarget(dir, { parent: opts.parent });
       try {
         const pid = await stack.pickPid(want);
         const mem = await stack.process(pid);
         const zero = opts.zero === true;
         if (!zero) await assertReadable(mem, addr, len, dir);
-        if (opts.output !== undefined) await readToFile(mem, addr, len, zero, opts.output);
-        else await readToStdout(mem, addr, len, zero, opts.raw === true);
+        if (output !== undefined) await readToFile(mem, addr, len, zero, output);
+        else await readToStdout(mem, addr, len, zero, raw);
       } finally {
         await stack.close();
       }
     });
+}
+
+/** Start of the kernel's half of the x86-64 address space (where [vsyscall] lives). */
+const KERNEL_HALF = 0xffff800000000000n;
+
+/**
+ * `maps` lists [vsyscall] (0xffffffffff600000), but CRIU never dumps it (its page is the kernel's,
+ * the same in every process): an address there is answered as such, not as a usage error.
+ */
+function refuseKernelAddress(dir: string, text: string): void {
+  if (!/^(?:0x[0-9a-f]+|[0-9]+)$/i.test(text)) return;
+  const a = BigInt(text);
+  if (a < KERNEL_HALF) return;
+  const vsyscall = a >= 0xffffffffff600000n && a < 0xffffffffff601000n;
+  throw new StackError(
+    `${dir}: ${text}: ${vsyscall ? 'in the [vsyscall] VMA, which' : 'in the kernel half of the address space, which'} CRIU never dumps (the kernel provides it at restore): the images hold no bytes there`,
+    'PAGESTACK_MEMORY_NOT_DUMPED',
+    { file: dir },
+  );
 }
 
 function checkOutput(path: string): void {
@@ -85,7 +124,10 @@ async function readToStdout(
   }
 }
 
-/** Raw bytes to `path`, written beside it and renamed into place. */
+/**
+ * Raw bytes to `path`, written beside it and renamed into place. The file is sparse: pages that
+ * read as zeros (not mapped, or zeros with --zero, or dumped zeros) are holes, never written.
+ */
 async function readToFile(
   mem: ProcessMemory,
   addr: number,
@@ -93,10 +135,30 @@ async function readToFile(
   zero: boolean,
   path: string,
 ): Promise<void> {
-  async function* chunks(): AsyncGenerator<Uint8Array> {
+  const out = await AtomicFile.create(path);
+  try {
     for (let off = 0; off < len; off += READ_CHUNK) {
-      yield await mem.read(addr + off, Math.min(READ_CHUNK, len - off), { zero });
+      const n = Math.min(READ_CHUNK, len - off);
+      const s = addr + off;
+      // outside every VMA: zeros (only reachable with --zero), a hole without reading
+      if (!mem.vmas.some((v) => v.start < s + n && s < v.end)) continue;
+      const bytes = await mem.read(s, n, { zero });
+      for (let p = 0; p < n; p += PAGE_SIZE) {
+        const q = Math.min(n, p + PAGE_SIZE);
+        let nonzero = false;
+        for (let i = p; i < q; i++) {
+          if (bytes[i] !== 0) {
+            nonzero = true;
+            break;
+          }
+        }
+        if (nonzero) await out.write(bytes.subarray(p, q), q - p, off + p);
+      }
     }
+    await out.fh.truncate(len);
+  } catch (e) {
+    await out.abort();
+    throw e instanceof PagestackError ? e : outputError(path, e);
   }
-  await writeFileAtomic(path, chunks());
+  await out.commit();
 }

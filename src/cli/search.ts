@@ -36,12 +36,14 @@ export function registerSearch(program: Command): void {
       const context = parseNumber(opts.context, '--context');
       if (context > 1 << 20) throw new UsageError('--context: at most 1 MiB');
       let pattern: ReturnType<typeof compilePattern>;
+      const maxMatch = parseNumber(opts.maxMatch, '--max-match');
+      if (maxMatch < 1) throw new UsageError(`--max-match ${opts.maxMatch}: expected at least 1 (bytes)`);
       try {
         pattern = compilePattern(text, {
           hex: opts.hex === true,
           regex: opts.regex === true,
           utf16: opts.utf16 === true,
-          maxMatch: parseNumber(opts.maxMatch, '--max-match'),
+          maxMatch,
         });
       } catch (e) {
         throw new UsageError((e as Error).message);

@@ -5,7 +5,7 @@
  * present). The images are squashed into a temporary directory beside OUT, removed afterwards.
  */
 
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
@@ -31,11 +31,28 @@ export function registerSquash(program: Command): void {
     )
     .option('--like <archive>', 'write OUT as a checkpoint archive with the metadata members of ARCHIVE')
     .action(async (top, opts) => {
+      const archiveName = ARCHIVE_NAME_RE.exec(basename(opts.output));
+      if (opts.like === undefined && archiveName) {
+        throw new UsageError(
+          `${opts.output}: an archive name, but squash writes an image directory; to write a checkpoint archive give --like ARCHIVE (whose metadata members it takes)`,
+        );
+      }
       if (opts.like !== undefined) {
+        if (!archiveName || !WRITABLE_RE.test(opts.output)) {
+          throw new UsageError(
+            `${opts.output}: squash --like writes .tar, .tar.gz (.tgz) or .tar.zst archives${archiveName ? `, not ${archiveName[0]}` : ''}`,
+          );
+        }
+        checkLike(opts.like);
         if (opts.keepBelow !== undefined)
           throw new UsageError('--like writes a self-contained archive: no --keep-below');
         await squashLike(top, opts.output, opts.like, opts.parent);
         return;
+      }
+      if (opts.keepBelow !== undefined && /^-\d+$/.test(opts.keepBelow)) {
+        throw new UsageError(
+          `--keep-below ${opts.keepBelow}: expected a layer index >= 1 (0 = TOP, 1 = its parent, ...) or a layer directory`,
+        );
       }
       const stack = await openTarget(top, { parent: opts.parent });
       let r: Awaited<ReturnType<typeof squash>>;
@@ -44,7 +61,7 @@ export function registerSquash(program: Command): void {
           stack,
           opts.keepBelow === undefined
             ? { out: opts.output }
-            : { out: opts.output, keepBelow: opts.keepBelow.replace(/^-(?=\d+$)/, '') },
+            : { out: opts.output, keepBelow: opts.keepBelow },
         );
       } finally {
         await stack.close();
@@ -57,6 +74,28 @@ export function registerSquash(program: Command): void {
           `${r.parent === null ? 'no parent' : `parent -> ${r.parent}`}\n`,
       );
     });
+}
+
+/** Names that say "archive" (tar, possibly compressed; .tgz etc.). */
+const ARCHIVE_NAME_RE = /\.(?:tar(?:\.[a-z0-9]+)?|tgz|tbz2?|txz|tzst)$/i;
+/** The archives writeArchiveLike writes (compressionForName: none, gzip, zstd). */
+const WRITABLE_RE = /\.(?:tar|tar\.gz|tgz|tar\.zst)$/i;
+
+/** --like must name an archive file: say so in one line rather than an fs error. */
+function checkLike(path: string): void {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new UsageError(
+      `--like ${path}: no such file; expected a checkpoint archive (.tar, .tar.gz, .tar.zst)`,
+    );
+  }
+  if (!st.isFile()) {
+    throw new UsageError(
+      `--like ${path}: ${st.isDirectory() ? 'a directory' : 'not a regular file'}; expected a checkpoint archive file (.tar, .tar.gz, .tar.zst)`,
+    );
+  }
 }
 
 async function squashLike(

@@ -3,7 +3,9 @@
  * prints each problem on one line (`error: ...`, `warning: ...`, `note: ...`); exits 1 when there
  * is an error. A clean stack prints one `ok: ...` line.
  */
+import { existsSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
+import { PagestackError, UsageError } from '../errors.js';
 import { type VerifyReport, verifyStack } from '../ops/verify.js';
 import { openSource } from '../source/open.js';
 import { commas, toJson } from './format.js';
@@ -18,7 +20,25 @@ export function registerVerify(program: Command): void {
     .addOption(parentOption())
     .option('--json', 'print the report as JSON')
     .action(async (dir, opts) => {
-      const report = await verifyStack(await openSource(dir, { parent: opts.parent }));
+      let report: VerifyReport;
+      try {
+        report = await verifyStack(await openSource(dir, { parent: opts.parent }));
+      } catch (e) {
+        // an existing target that cannot even be opened (a truncated or corrupt archive) is a
+        // finding like any other: reported in verify's own format (a missing one is a usage slip)
+        if (!(e instanceof PagestackError) || e instanceof UsageError || !existsSync(dir)) throw e;
+        report = {
+          top: dir,
+          layers: [],
+          processes: 0,
+          imagesDecoded: 0,
+          pagemaps: 0,
+          dumpedPages: 0,
+          lazyPages: 0,
+          problems: [{ severity: 'error', message: e.message }],
+          ok: false,
+        };
+      }
       cliStreams().stdout(opts.json ? `${toJson(report)}\n` : formatVerify(report));
       if (!report.ok) process.exitCode = 1;
     });

@@ -28,11 +28,12 @@ import {
   mkdir,
   open,
   readlink,
+  realpath,
   rename,
   rm,
   symlink,
 } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { LayerWriteError, PagestackError } from '../errors.js';
 import { encodeImage, schemaForEntry } from '../image/image.js';
 import { PAGE_SHIFT } from '../image/pagemap.js';
@@ -42,6 +43,12 @@ import { DirLayerSource } from '../source/dir.js';
 import type { LayerSource } from '../stack/source.js';
 import { errnoText, exists, fsyncPath as fsyncRaw, writeAll as writeAllRaw } from './fs.js';
 import { cleanStale, OLD_TAG, tempPath } from './output.js';
+
+/**
+ * In a deduplicated layer: the real path of the child it was deduplicated under, the only one it
+ * is valid under (written by dedup, read by verify; DirLayerSource.list skips it).
+ */
+export const DEDUP_MARKER = '.pagestack-dedup';
 
 /** Size of the buffers used to stream pages (and pagemap entries) to disk. */
 export const IO_CHUNK = 4 << 20;
@@ -53,6 +60,30 @@ const COPIES_AT_ONCE = 16;
  * 1.97 s with 32 MiB, 1.82 s with 8 MiB; 4 MiB no better).
  */
 const SYNC_EVERY = 8 << 20;
+
+/**
+ * An output directory inside a layer of an input stack would become a subdirectory of that image
+ * directory, which every later command on the stack refuses ("not a regular file"): refuse it
+ * before writing anything. (Equal to a layer is refused as "already exists", unless replacing.)
+ */
+async function refuseInsideLayers(dest: string, inputs: readonly LayerSource[]): Promise<void> {
+  const abs = resolve(dest);
+  let where = abs;
+  try {
+    where = join(await realpath(dirname(abs)), basename(abs));
+  } catch {
+    // the parent does not exist: begin says so
+  }
+  for (const l of inputs) {
+    if (!(l instanceof DirLayerSource)) continue;
+    const rel = relative(l.id, where);
+    if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) {
+      throw new LayerWriteError(
+        `${dest}: inside the image directory ${l.name}, a layer of the input; write the output outside every input layer`,
+      );
+    }
+  }
+}
 
 /** Runs an fs operation, turning its failure into a one-line LayerWriteError naming `path`. */
 async function fsOp<T>(path: string, what: string, fn: () => Promise<T>): Promise<T> {
@@ -253,8 +284,12 @@ export class LayerWriter {
    * Starts writing `dest`. Without `replace` dest must not exist; with it, dest must be an existing
    * directory that `commit` swaps out (and removes only after the new one is in place).
    */
-  static async begin(dest: string, opts: { replace?: boolean } = {}): Promise<LayerWriter> {
+  static async begin(
+    dest: string,
+    opts: { replace?: boolean; inputs?: readonly LayerSource[] } = {},
+  ): Promise<LayerWriter> {
     const abs = resolve(dest);
+    if (opts.inputs) await refuseInsideLayers(dest, opts.inputs);
     await cleanStale(abs);
     const there = await exists(abs);
     if (opts.replace) {

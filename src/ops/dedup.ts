@@ -21,13 +21,22 @@
  * either the old or the new file, both of which read the same through the top; a leftover
  * temporary file of a dead process is removed by the next run.
  *
+ * Branches: an ancestor with another child (a branch) must not be deduplicated for this top,
+ * since that child may read pages this top rewrote. Dedup refuses (unless --force) when it knows
+ * of one: a directory beside or inside the stack's layers whose parent is an ancestor. A branch
+ * elsewhere on the disk cannot be found (criu dedup does not look at all), and recording children
+ * in their parents would mean writing into every input layer. So each deduplicated layer gets a
+ * `.pagestack-dedup` naming the child it was deduplicated under, and verify of a stack that
+ * reaches it through any other child reports an error: the damage is never silent to verify.
+ *
  * A second run frees nothing more: a file whose released ranges already read as zeros and whose
  * allocation is no more than its kept bytes (plus a little filesystem slack) is left alone.
  */
 
 import { constants } from 'node:fs';
-import { type FileHandle, lstat, open, readdir, stat } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { DEDUP_MARKER } from '../engine/layer-writer.js';
 import { AtomicFile, cleanStale } from '../engine/output.js';
 import { StackError } from '../errors.js';
 import { hex } from '../format.js';
@@ -434,6 +443,23 @@ async function otherChildren(stack: Stack): Promise<{ child: string; ancestor: s
     places.add(l.source.name);
   }
   const found: { child: string; ancestor: string }[] = [];
+  const seen = new Set<string>();
+  const check = async (dir: string): Promise<void> => {
+    try {
+      const st = await lstat(join(dir, 'parent'));
+      if (!st.isSymbolicLink() && !st.isFile()) return;
+      const src = await DirLayerSource.open(dir);
+      if (inStack.has(src.id) || seen.has(src.id)) return;
+      const parent = await src.parent();
+      const anc = parent ? ancestors.get(parent.id) : undefined;
+      if (anc !== undefined) {
+        seen.add(src.id);
+        found.push({ child: dir, ancestor: anc });
+      }
+    } catch {
+      // not an image directory, or a broken link: not our concern
+    }
+  };
   for (const place of places) {
     let names: string[];
     try {
@@ -441,20 +467,7 @@ async function otherChildren(stack: Stack): Promise<{ child: string; ancestor: s
     } catch {
       continue;
     }
-    for (const n of names.sort()) {
-      const dir = join(place, n);
-      try {
-        const st = await lstat(join(dir, 'parent'));
-        if (!st.isSymbolicLink() && !st.isFile()) continue;
-        const src = await DirLayerSource.open(dir);
-        if (inStack.has(src.id)) continue;
-        const parent = await src.parent();
-        const anc = parent ? ancestors.get(parent.id) : undefined;
-        if (anc !== undefined) found.push({ child: dir, ancestor: anc });
-      } catch {
-        // not an image directory, or a broken link: not our concern
-      }
-    }
+    for (const n of names.sort()) await check(join(place, n));
   }
   return found;
 }
@@ -511,6 +524,10 @@ export async function dedupStack(stack: Stack, opts: DedupOptions = {}): Promise
       const r = await dedupFile(f, opts, buf);
       files.push(r);
       opts.onFile?.(r);
+    }
+    if (!opts.dryRun && files.some((f) => f.rewritten || f.alreadyDone)) {
+      // verify of another child of this layer reads this to tell it the pages it needs are gone
+      await writeFile(join(dir, DEDUP_MARKER), `${stack.layers[L - 1]!.source.id}\n`);
     }
     const allocatedAfter = opts.dryRun ? allocatedBefore : await allocatedOf(dir, pagesFiles);
     freed += allocatedBefore - allocatedAfter;

@@ -390,7 +390,10 @@ export async function delta(parentStack: Stack, childStack: Stack, opts: DeltaOp
     bytesBefore: await ownPagesBytes(childStack, pagemaps),
     bytesAfter: 0,
   };
-  const w = await LayerWriter.begin(out, { replace: opts.inPlace === true });
+  const w = await LayerWriter.begin(out, {
+    replace: opts.inPlace === true,
+    inputs: [...parentStack.layers, ...childStack.layers].map((l) => l.source),
+  });
   // Files whose last writes and fsync run while the next pagemap is compared and the rest is
   // copied; all are awaited before commit (and before abort removes the directory).
   const finishing: Promise<void>[] = [];

@@ -64,7 +64,7 @@ export async function lazyImages(opts: LazyImagesOptions): Promise<LazyImagesRes
     const top = stack.top;
     const pagemaps = top.files.filter((f) => /^pagemap-.+\.img$/.test(f));
     const res: LazyImagesResult = { out: opts.out, pagemaps: 0, lazyPages: 0, presentPages: 0, entries: 0 };
-    const w = await LayerWriter.begin(opts.out);
+    const w = await LayerWriter.begin(opts.out, { inputs: stack.layers.map((l) => l.source) });
     try {
       for (const pm of pagemaps) {
         const cols = await stack.pagemapColumns(pm, 0);

@@ -168,7 +168,7 @@ export async function squash(stack: Stack, opts: SquashOptions): Promise<SquashR
     pulledUpPages: 0,
     bytesWritten: 0,
   };
-  const w = await LayerWriter.begin(opts.out);
+  const w = await LayerWriter.begin(opts.out, { inputs: stack.layers.map((l) => l.source) });
   try {
     for (const flat of flats) {
       const entries = new PagemapEntries();

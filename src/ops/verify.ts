@@ -15,6 +15,9 @@
  * A layer whose pages files have punched holes (`criu dedup`) is reported as a note: it is only
  * valid under its children, which is fine as long as the stack is read through the top.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DEDUP_MARKER } from '../engine/layer-writer.js';
 import { ImageFormatError, PagestackError, StackError } from '../errors.js';
 import { hex } from '../format.js';
 import { type CriuImage, decodeImage } from '../image/image.js';
@@ -27,6 +30,7 @@ import {
   PE_PRESENT,
 } from '../image/pagemap.js';
 import { coreView, pstreeEntry } from '../image/views.js';
+import { DirLayerSource } from '../source/dir.js';
 import { LAZY, type LayerPagemap, resolvePagemap } from '../stack/resolve.js';
 import type { LayerSource } from '../stack/source.js';
 import { type Layer, MAX_STACK_DEPTH, Stack } from '../stack/stack.js';
@@ -242,7 +246,13 @@ export async function verifyStack(top: LayerSource, opts: VerifyOptions = {}): P
         out.error(describe(e, `${d.name}/${f}`));
       }
     }
-    if (holes > 0) {
+    const dedupUnder = i > 0 ? await dedupMarker(d.layer.source) : null;
+    const child = sources[i - 1];
+    if (dedupUnder !== null && child && dedupUnder !== child.id) {
+      out.error(
+        `${d.name}: was deduplicated under another child (${dedupUnder}), not under ${child.name}: pages ${child.name} needs from it may have been released and read as zeros`,
+      );
+    } else if (holes > 0) {
       if (i > 0) {
         out.note(
           `${d.name}: deduplicated (pages files have ${holes} of ${total} bytes punched out): valid only under its children, not as a snapshot on its own`,
@@ -535,4 +545,14 @@ function checkInsideVmas(
 export function assertVerified(report: VerifyReport): void {
   const first = report.problems.find((p) => p.severity === 'error');
   if (first) throw new StackError(first.message);
+}
+
+/** The child a layer was deduplicated under (dedup's DEDUP_MARKER), for image directories. */
+async function dedupMarker(src: LayerSource): Promise<string | null> {
+  if (!(src instanceof DirLayerSource)) return null;
+  try {
+    return (await readFile(join(src.name, DEDUP_MARKER), 'utf8')).trim() || null;
+  } catch {
+    return null;
+  }
 }

@@ -83,6 +83,9 @@ async function looksLikeArchive(path: string): Promise<boolean> {
   }
 }
 
+/** `.pagestack-dedup` (engine/layer-writer.ts DEDUP_MARKER). */
+const PAGESTACK_MARKER_RE = /^\.pagestack-dedup$/;
+
 export class DirLayerSource implements LayerSource {
   readonly name: string;
   readonly id: string;
@@ -117,7 +120,8 @@ export class DirLayerSource implements LayerSource {
   }
 
   async list(): Promise<string[]> {
-    return (await readdir(this.name)).sort();
+    // pagestack's own marker files (engine/layer-writer.ts) are not part of the image
+    return (await readdir(this.name)).filter((f) => !PAGESTACK_MARKER_RE.test(f)).sort();
   }
 
   async readFile(file: string): Promise<Uint8Array | null> {

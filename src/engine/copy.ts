@@ -48,8 +48,14 @@ export function copyOpsFor(
   return ops;
 }
 
-/** Chunk size: big reads, yet two buffers stay within the L3 cache (measured 1-8 MiB: 4 MiB). */
-export const DEFAULT_CHUNK = 4 << 20;
+/**
+ * Chunk size: 128 KiB, as cat's. Measured on an idle machine (1.5 GiB of pages files into one
+ * file, page cache warm): a plain Node read/write loop took 0.63 s with 128 KiB buffers and
+ * 2.54 s with 4 MiB ones (the time is in the kernel's write; a buffer that fits the L2 cache is
+ * copied into the page cache much faster); the 1 GiB 4-layer export went from 1.05-1.65 s at
+ * 4 MiB to 0.91-1.1 s.
+ */
+export const DEFAULT_CHUNK = 128 << 10;
 
 interface Part {
   file: RandomAccessFile;

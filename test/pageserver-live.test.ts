@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cli } from './helpers/cli.js';
@@ -19,8 +19,10 @@ import {
   buildProgram,
   findCriu,
   killPid,
+  lazyRestore,
   logTail,
   makeCerts,
+  pageServerDump,
   runCriu,
   startProgram,
   track,
@@ -63,26 +65,7 @@ test('live: 3 dumps of series through pagestack page-server -> 3-layer stack; cr
     for (let i = 1; i <= 3; i++) {
       const d = join(dir, `dump${i}`);
       mkdirSync(d);
-      const r = await runCriu(
-        criu,
-        [
-          'dump',
-          '-t',
-          String(pid),
-          '-D',
-          d,
-          '--page-server',
-          '--address',
-          '127.0.0.1',
-          '--port',
-          port,
-          '--leave-running',
-          '-v4',
-          '-o',
-          join(d, 'dump.log'),
-        ],
-        dir,
-      );
+      const r = await pageServerDump(criu, pid, d, port, dir);
       assert.equal(r.code, 0, `dump ${i} failed:\n${logTail(join(d, 'dump.log'))}\n${log}`);
       await waitFor(`layer ${i}`, () => log.includes(`layer ${join(stack, String(i))} written`));
       const add = await cli(['add-images', join(stack, String(i)), d]);
@@ -148,32 +131,8 @@ test('live: 3 dumps of series through pagestack page-server -> 3-layer stack; cr
         'lazy page-server to listen',
         () => /listening on 127\.0\.0\.1:(\d+)/.exec(lazyLog)?.[1],
       );
-      const daemon = runCriu(
-        criu,
-        [
-          'lazy-pages',
-          '--page-server',
-          '--address',
-          '127.0.0.1',
-          '--port',
-          lport,
-          '-D',
-          R,
-          '-v4',
-          '-o',
-          join(dir, 'lazy-pages.log'),
-        ],
-        dir,
-      );
-      await waitFor('lazy-pages.socket', () => existsSync(join(R, 'lazy-pages.socket')));
-      const lr = await runCriu(
-        criu,
-        ['restore', '-D', R, '--lazy-pages', '-d', '-v4', '-o', join(dir, 'lazy-restore.log')],
-        dir,
-      );
-      track(pid);
+      const { restore: lr, daemon: d } = await lazyRestore(criu, R, lport, dir, () => track(pid));
       assert.equal(lr.code, 0, `lazy restore failed:\n${logTail(join(dir, 'lazy-restore.log'))}`);
-      const d = await daemon;
       assert.equal(d.code, 0, `lazy-pages failed:\n${logTail(join(dir, 'lazy-pages.log'))}\n${lazyLog}`);
       rmSync(join(markers, 'series.verified'), { force: true });
       process.kill(pid, 'SIGUSR2');
@@ -242,33 +201,15 @@ test('live: criu dump --tls into pagestack page-server --tls; a client certifica
     );
     const dump = (d: string, cert: string, key: string) => {
       mkdirSync(d);
-      return runCriu(
-        criu,
-        [
-          'dump',
-          '-t',
-          String(pid),
-          '-D',
-          d,
-          '--page-server',
-          '--address',
-          '127.0.0.1',
-          '--port',
-          port,
-          '--leave-running',
-          '--tls',
-          '--tls-cacert',
-          c.ca,
-          '--tls-cert',
-          cert,
-          '--tls-key',
-          key,
-          '-v4',
-          '-o',
-          join(d, 'dump.log'),
-        ],
-        dir,
-      );
+      return pageServerDump(criu, pid, d, port, dir, [
+        '--tls',
+        '--tls-cacert',
+        c.ca,
+        '--tls-cert',
+        cert,
+        '--tls-key',
+        key,
+      ]);
     };
     const ok = await dump(join(dir, 'd1'), c.cliCert, c.cliKey);
     assert.equal(ok.code, 0, `TLS dump failed:\n${logTail(join(dir, 'd1', 'dump.log'))}\n${log}`);
@@ -345,26 +286,7 @@ test('live: tree (3 processes, shared memory, a thread): 2 dumps through page-se
     for (let i = 1; i <= 2; i++) {
       const d = join(dir, `dump${i}`);
       mkdirSync(d);
-      const r = await runCriu(
-        criu,
-        [
-          'dump',
-          '-t',
-          String(pids[0]),
-          '-D',
-          d,
-          '--page-server',
-          '--address',
-          '127.0.0.1',
-          '--port',
-          port,
-          '--leave-running',
-          '-v4',
-          '-o',
-          join(d, 'dump.log'),
-        ],
-        dir,
-      );
+      const r = await pageServerDump(criu, pids[0]!, d, port, dir);
       assert.equal(r.code, 0, `dump ${i}:\n${logTail(join(d, 'dump.log'))}`);
       await waitFor(`layer ${i}`, () => recv.log.includes(`layer ${join(stack, String(i))} written`));
       const add = await cli(['add-images', join(stack, String(i)), d]);
@@ -393,32 +315,11 @@ test('live: tree (3 processes, shared memory, a thread): 2 dumps through page-se
       'lazy page-server',
       () => /listening on 127\.0\.0\.1:(\d+)/.exec(lazy.log)?.[1],
     );
-    const daemon = runCriu(
-      criu,
-      [
-        'lazy-pages',
-        '--page-server',
-        '--address',
-        '127.0.0.1',
-        '--port',
-        lport,
-        '-D',
-        R,
-        '-v4',
-        '-o',
-        join(dir, 'lazy-pages.log'),
-      ],
-      dir,
-    );
-    await waitFor('lazy-pages.socket', () => existsSync(join(R, 'lazy-pages.socket')));
-    const lr = await runCriu(
-      criu,
-      ['restore', '-D', R, '--lazy-pages', '-d', '-v4', '-o', join(dir, 'lazy-restore.log')],
-      dir,
-    );
-    for (const p of pids) track(p);
+    const { restore: lr, daemon } = await lazyRestore(criu, R, lport, dir, () => {
+      for (const p of pids) track(p);
+    });
     assert.equal(lr.code, 0, `lazy restore:\n${logTail(join(dir, 'lazy-restore.log'))}`);
-    assert.equal((await daemon).code, 0, logTail(join(dir, 'lazy-pages.log')));
+    assert.equal(daemon.code, 0, logTail(join(dir, 'lazy-pages.log')));
     const v = await verifyAll();
     const served = await waitFor('lazy summary', () => /lazy session done: .*/.exec(lazy.log)?.[0]);
     process.stdout.write(`# tree restored lazily: ${v}; ${served}\n`);

@@ -15,7 +15,7 @@ import { addImages } from '../src/ops/add-images.js';
 import { layerNumbers } from '../src/server/ingest.js';
 import { PageServer, type SessionResult } from '../src/server/page-server.js';
 import { assertVerifies, LiveSession, requireLive, SKIP_LIVE } from './helpers/live-criu.js';
-import { logTail, runCriu } from './helpers/pageserver-live.js';
+import { logTail, pageServerDump } from './helpers/pageserver-live.js';
 
 const live = new LiveSession('ps-load');
 
@@ -35,26 +35,7 @@ test('live: 20 dumps of series in a row through page-server -> 20 layers; layers
       const d = join(live.dir, 'dumps', String(i));
       mkdirSync(d, { recursive: true });
       const log = join(d, 'dump.log');
-      const r = await runCriu(
-        criu,
-        [
-          'dump',
-          '-t',
-          String(pid),
-          '-D',
-          d,
-          '--page-server',
-          '--address',
-          '127.0.0.1',
-          '--port',
-          String(server.port),
-          '--leave-running',
-          '-v4',
-          '-o',
-          log,
-        ],
-        live.dir,
-      );
+      const r = await pageServerDump(criu, pid, d, String(server.port), live.dir, [], log);
       assert.equal(r.code, 0, `dump ${i}:\n${logTail(log)}`);
       while (results.length < i) await new Promise((ok) => setTimeout(ok, 10));
       assert.equal(results[i - 1]!.ok, true, results[i - 1]!.error);

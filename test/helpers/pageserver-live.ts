@@ -118,6 +118,82 @@ export function runCriu(criu: string, args: string[], cwd: string): Promise<Criu
 }
 
 /** The last lines of a CRIU log, for assertion messages. */
+/**
+ * `criu dump -t PID -D d --page-server --address 127.0.0.1 --port PORT --leave-running` (with
+ * `extra` options, e.g. TLS), logging at -v4 to `log` (default d/dump.log).
+ */
+export function pageServerDump(
+  criu: string,
+  pid: number,
+  d: string,
+  port: string | number,
+  cwd: string,
+  extra: readonly string[] = [],
+  log = join(d, 'dump.log'),
+): Promise<CriuRun> {
+  return runCriu(
+    criu,
+    [
+      'dump',
+      '-t',
+      String(pid),
+      '-D',
+      d,
+      '--page-server',
+      '--address',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--leave-running',
+      ...extra,
+      '-v4',
+      '-o',
+      log,
+    ],
+    cwd,
+  );
+}
+
+/**
+ * A lazy restore from the restore-side directory R: `criu lazy-pages --page-server` pulling from
+ * the page server on `port`, then `criu restore --lazy-pages -d` once the daemon's socket is there.
+ * `restored` runs as soon as the restore returns (to track the restored pids before waiting for
+ * the daemon). Returns both runs (logs in `dir`: lazy-pages.log, lazy-restore.log); the caller asserts.
+ */
+export async function lazyRestore(
+  criu: string,
+  R: string,
+  port: string,
+  dir: string,
+  restored: () => void,
+): Promise<{ restore: CriuRun; daemon: CriuRun }> {
+  const daemon = runCriu(
+    criu,
+    [
+      'lazy-pages',
+      '--page-server',
+      '--address',
+      '127.0.0.1',
+      '--port',
+      port,
+      '-D',
+      R,
+      '-v4',
+      '-o',
+      join(dir, 'lazy-pages.log'),
+    ],
+    dir,
+  );
+  await waitFor('lazy-pages.socket', () => existsSync(join(R, 'lazy-pages.socket')));
+  const restore = await runCriu(
+    criu,
+    ['restore', '-D', R, '--lazy-pages', '-d', '-v4', '-o', join(dir, 'lazy-restore.log')],
+    dir,
+  );
+  restored();
+  return { restore, daemon: await daemon };
+}
+
 export function logTail(path: string, lines = 15): string {
   try {
     return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');

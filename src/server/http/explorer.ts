@@ -8,7 +8,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ErrorCode, MemoryAccessError, PagestackError } from '../../errors.js';
+import { type ErrorCode, MemoryAccessError, PagestackError, RequestError } from '../../errors.js';
 import { PAGE_SIZE } from '../../image/pagemap.js';
 import { diffStacks, type PageRanges } from '../../ops/diff.js';
 import { type MapsExtent, type ProcessMaps, processMaps } from '../../ops/maps.js';
@@ -18,7 +18,6 @@ import { openTarget } from '../../source/open.js';
 import type { ProcessMemory } from '../../stack/process.js';
 import { partitionPoint } from '../../stack/search.js';
 import { openStack, type Stack } from '../../stack/stack.js';
-import { RequestError } from './errors.js';
 import { replyOf, runSearch, type SearchJob, type SearchReply } from './search-worker.js';
 import {
   buildStrip,

@@ -18,8 +18,13 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
-import { type ErrorCode, PagestackError } from '../../errors.js';
-import { ForeignRequestError, NotFoundError, RequestError } from './errors.js';
+import {
+  type ErrorCode,
+  ForeignRequestError,
+  NotFoundError,
+  PagestackError,
+  RequestError,
+} from '../../errors.js';
 import { DEFAULT_SEARCH_MATCHES, type Explorer } from './explorer.js';
 import type { ErrorInfo } from './types.js';
 

@@ -15,27 +15,46 @@ import { FIX, ROOT } from './helpers/fixtures.js';
 
 const TOP = join(FIX, 'series-stack', '3');
 
-test('pagestack ui prints a loopback URL, serves the stack and stops on SIGTERM', async () => {
-  assert.ok(existsSync(join(ROOT, 'dist', 'web', 'index.html')), 'the page is built (npm run build)');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'ui', TOP], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+/** `pagestack ui TARGET` as a process of its own, once it printed its URL; stderr collected as it comes. */
+async function startUi(target: string) {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'ui', target],
+    {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const io = { err: '' };
+  child.stderr.on('data', (d: Buffer) => {
+    io.err += d;
+  });
+  /** SIGKILL by pid if it is still running (the finally of every test). */
+  const kill = () => {
+    if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+  };
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
-      let err = '';
       child.stdout.on('data', (d: Buffer) => {
         out += d;
         const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
         if (m) resolve(m[1]!);
       });
-      child.stderr.on('data', (d: Buffer) => {
-        err += d;
-      });
-      child.on('exit', (code) => reject(new Error(`exited ${code} before printing a URL: ${err}`)));
+      child.on('exit', (code) => reject(new Error(`exited ${code} before printing a URL: ${io.err}`)));
     });
+    return { child, url, exited, io, kill };
+  } catch (e) {
+    kill();
+    throw e;
+  }
+}
+
+test('pagestack ui prints a loopback URL, serves the stack and stops on SIGTERM', async () => {
+  assert.ok(existsSync(join(ROOT, 'dist', 'web', 'index.html')), 'the page is built (npm run build)');
+  const { child, url, exited, kill } = await startUi(TOP);
+  try {
     const stack = (await (await fetch(`${url}api/stack`)).json()) as StackInfo;
     assert.equal(stack.layers.length, 3);
     assert.deepEqual(
@@ -49,7 +68,7 @@ test('pagestack ui prints a loopback URL, serves the stack and stops on SIGTERM'
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
   } finally {
-    if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    kill();
   }
 });
 
@@ -75,41 +94,20 @@ test('pagestack ui: the URL at once, a stack broken below the top said on stderr
     symlinkSync(`../${Number(n) - 1}`, join(dir, n, 'parent'));
   }
   truncateSync(join(dir, '1', 'pagemap-25238.img'), 100);
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'ui', join(dir, '3')],
-    {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    },
-  );
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const { child, url, exited, io, kill } = await startUi(join(dir, '3'));
   try {
-    let err = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d;
-        const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      child.stderr.on('data', (d: Buffer) => {
-        err += d;
-      });
-      child.on('exit', (code) => reject(new Error(`exited ${code} before printing a URL: ${err}`)));
-    });
     const maps = await fetch(`${url}api/maps?pid=25238`);
     assert.equal(maps.status, 422);
     const body = (await maps.json()) as { error: { message: string } };
     assert.match(body.error.message, /1\/pagemap-25238\.img: offset \d+/);
-    for (let i = 0; i < 100 && !err.includes('pagemap-25238.img'); i++)
+    for (let i = 0; i < 100 && !io.err.includes('pagemap-25238.img'); i++)
       await new Promise((r) => setTimeout(r, 50));
-    assert.equal(err.trim().split('\n').length, 1, err);
-    assert.match(err, /^pagestack ui: .*1\/pagemap-25238\.img: offset \d+.*\(the page shows it too\)/);
+    assert.equal(io.err.trim().split('\n').length, 1, io.err);
+    assert.match(io.err, /^pagestack ui: .*1\/pagemap-25238\.img: offset \d+.*\(the page shows it too\)/);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
   } finally {
-    if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    kill();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -11,6 +11,8 @@ import { decodeToJsonText, encodeFromJsonText, encodeImage } from '../src/image/
 import { type JsonValue, parseJson } from '../src/image/jsontext.js';
 import type { Message } from '../src/image/schema.js';
 import { assertSameJson } from './helpers/assert.js';
+import { cli } from './helpers/cli.js';
+import { testDir } from './helpers/files.js';
 import { FIX, fixtureImages } from './helpers/fixtures.js';
 
 const CRIT_JSON = join(FIX, 'crit-json');
@@ -44,6 +46,21 @@ describe('our crit JSON equals crit 4.2 output for every fixture image', () => {
       for (const pretty of [false, true]) {
         const crit = readFileSync(join(CRIT_JSON, `${rel}${pretty ? '.pretty' : ''}.json`), 'utf8');
         assert.equal(decodeToJsonText(buf, pretty), crit.trimEnd(), `${rel}${pretty ? ' --pretty' : ''}`);
+      }
+    }
+  });
+
+  test("`decode -o FILE` writes crit's `decode -o` file byte for byte (no newline at the end)", async () => {
+    const dir = testDir('crit-json-o');
+    const some = IMAGES.filter((rel) => /(^|\/)(pagemap-|core-|pstree|mm-)/.test(rel));
+    assert.ok(some.length >= 8);
+    for (const rel of some) {
+      for (const pretty of [false, true]) {
+        const out = join(dir, 'out.json');
+        const r = await cli(['decode', join(FIX, rel), '-o', out, ...(pretty ? ['--pretty'] : [])]);
+        assert.equal(r.code, 0, r.err);
+        const crit = readFileSync(join(CRIT_JSON, `${rel}${pretty ? '.pretty' : ''}.json`));
+        assert.ok(readFileSync(out).equals(crit), `${rel}${pretty ? ' --pretty' : ''}`);
       }
     }
   });

@@ -86,8 +86,8 @@ export function registerDecode(program: Command): void {
           for (let at = 0; at < c.length; ) at += writeSync(fd, c, at, c.length - at);
         };
         try {
+          // no newline at the end: crit adds one only on standard output, so the file is crit's
           emitJsonChunks(buf, pretty, write);
-          write(NEWLINE);
         } catch (e) {
           await out.abort();
           const n = named(e);

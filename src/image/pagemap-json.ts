@@ -242,6 +242,8 @@ function toWords(b: Uint8Array): Int32Array {
   return w;
 }
 
+/** The first chunk is handed over after this many entries (see run). */
+const EARLY_FLUSH = 256;
 const CHUNK_ROOM = 512; // an entry of the quick or fields-1..5 forms takes less than 400 bytes
 const TAIL_SLOTS = 16384;
 const TAIL_SHIFT = 18; // 32 - log2(TAIL_SLOTS): the top bits of a multiplicative hash
@@ -321,12 +323,28 @@ class PagemapJsonWriter {
     const headWords = this.headWords;
     const headLen = this.HEADS[3]!.length;
     const headN = headWords.length;
-    const { tailKeyLo, tailKeyHi, tailKeyLen, tailAt, tailLen } = this;
+    const { tailKeyLo, tailKeyHi, tailKeyLen, tailAt, tailLen, HEADS, CLOSE, f } = this;
     const limit = CHUNK - CHUNK_ROOM;
     let off = this.start;
     let i = 0;
+    // JIT: the loop below is compiled while it runs (on-stack replacement), from what it has seen
+    // so far; a call or a field it first meets later throws that code away and the loop goes on
+    // in the interpreter until it is compiled again (measured: three such rounds, ~90 ms of 1M
+    // entries' ~200 ms). So the rare paths' inputs are hoisted into locals above, the chunk
+    // hand-over is written out here (a closure called once has no feedback of its own yet) and
+    // also runs early, at entry EARLY_FLUSH (the function's feedback is only collected once it
+    // has run a little: V8 allocates it lazily), and no arithmetic changes representation midway.
+    const reuse = this.reuse;
     for (; off < n; i++) {
-      if (q > limit) flush();
+      if (q > limit || i === EARLY_FLUSH) {
+        // what flush() does (q > 0: the head is in)
+        emit(buf.subarray(0, q));
+        if (!reuse) {
+          buf = new Uint8Array(CHUNK);
+          dv = new DataView(buf.buffer);
+        }
+        q = 0;
+      }
       // the same framing checks, in the same order, as forEachEntry in the generic path
       const s = off + 4;
       const e = s + entryLength(b, off, i);
@@ -382,7 +400,7 @@ class PagemapJsonWriter {
             q = pretty
               ? writeHex64(buf, q, lo >>> 0, hi >>> 0)
               : hi > 0 && hi < 0x200000 // (hi is signed here: a negative one is >= 2^31)
-                ? writeDecimalWords(dv, q, hi * TWO32 + (lo >>> 0))
+                ? writeDecimalWords(dv, q, hi * TWO32 + lo + (lo < 0 ? TWO32 : 0))
                 : writeU64(buf, q, lo >>> 0, hi >>> 0);
             const pool = this.pool;
             const len = tailLen[slot]!;
@@ -394,7 +412,6 @@ class PagemapJsonWriter {
       }
 
       // Any other entry of fields 1..5
-      const f = this.f;
       f.have = 0;
       if (!readFields(b, s, e, f)) {
         // the generic way: prints odd entries as the generic path does, throws its errors for bad ones
@@ -402,7 +419,7 @@ class PagemapJsonWriter {
         continue;
       }
       const have = f.have;
-      q = copy(buf, q, this.HEADS[1 + (have & 2)]!);
+      q = copy(buf, q, HEADS[1 + (have & 2)]!);
       if (have === 0) {
         buf[q++] = 0x7d; // {}
         continue;
@@ -413,7 +430,7 @@ class PagemapJsonWriter {
       q += mid.length;
       if (have & 32) {
         q = writeU64(buf, q, f.nLo, f.nHi);
-        q = copy(buf, q, this.CLOSE);
+        q = copy(buf, q, CLOSE);
       }
     }
     put(ascii.encode(pretty ? (i === 0 ? ']\n}' : '\n    ]\n}') : ']}'));

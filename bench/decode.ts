@@ -12,8 +12,10 @@
  *     `crit decode -i F -o out2.json`, interleaved (P C P C' P: pagestack's median of the runs around
  *     the crit runs, each crit once: it takes 10-20 s), and the ratio crit / pagestack. The crit is
  *     CRIU 4.2's (env PAGESTACK_CRIT, else ../shared/criu-4.2/bin/crit beside the repo; run with a
- *     clean environment), skipped with one line when there is none; Debian's /usr/bin/crit (3.17)
- *     is a second line. `--quick` skips the crit runs.
+ *     clean environment, as pagestack is; completed into a runnable copy when its generated modules are missing,
+ *     see crit42.ts), skipped with one line when there is none; Debian's /usr/bin/crit (3.17)
+ *     is a second line; each crit's JSON is compared with pagestack's. `--quick` skips the crit
+ *     runs.
  *
  * The machine is shared: the load average is printed with the figures, and in-process rates are
  * also given per CPU second (process.cpuUsage), which waiting for a core does not inflate.
@@ -21,13 +23,14 @@
  * end) are printed next to them. The generated data is deleted at the end (also on error).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeImage, decodeToJsonText, forEachEntry, readFraming } from '../src/image/image.js';
 import { decodePagemap } from '../src/image/pagemap.js';
 import { decodeToJsonChunks, emitJsonChunks } from '../src/image/pagemap-json.js';
+import { type CritCommand, crit42 } from './crit42.js';
 import { makePagemap } from './pagemap-gen.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,6 +38,12 @@ const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const DEBIAN_CRIT = '/usr/bin/crit';
 const CRIT42 = process.env['PAGESTACK_CRIT'] ?? join(ROOT, '..', 'shared', 'criu-4.2', 'bin', 'crit');
 const QUICK = process.argv.includes('--quick');
+/**
+ * The environment both sides run in: PATH only, as crit 4.2 runs. (This matters for Node: a
+ * NODE_EXTRA_CA_CERTS in the environment, as some sandboxes set for their proxy, makes every Node
+ * process parse that CA bundle at start-up, ~50 ms on this machine, before any of our code runs.)
+ */
+const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/bin' };
 const N = 1_000_000;
 
 const load = (): string => `load ${loadavg()[0]!.toFixed(2)}`;
@@ -149,31 +158,40 @@ function main(): void {
     const ps: number[] = [];
     const runPs = (): void => {
       rmSync(out, { force: true }); // a fresh file each time, as crit writes
-      const r = wall(process.execPath, [CLI, 'decode', file, '-o', out]);
+      const r = wall(process.execPath, [CLI, 'decode', file, '-o', out], CLEAN_ENV);
       if (r.status !== 0) throw new Error(`pagestack decode failed (${r.status}): ${r.stderr}`);
       ps.push(r.seconds);
     };
     const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
-    const crits: { name: string; path: string; env?: NodeJS.ProcessEnv }[] = [];
+    const crits: CritCommand[] = [];
     if (QUICK) console.log('  (--quick: no crit runs)');
     else {
-      if (existsSync(CRIT42)) {
-        crits.push({ name: 'crit 4.2', path: CRIT42, env: { PATH: '/usr/sbin:/usr/bin:/bin' } });
-      } else console.log(`  crit 4.2: not found at ${CRIT42} (set PAGESTACK_CRIT): skipped`);
-      if (existsSync(DEBIAN_CRIT)) crits.push({ name: "Debian's crit 3.17", path: DEBIAN_CRIT });
-      else console.log(`  ${DEBIAN_CRIT} not installed: no Debian crit line`);
+      const c42 = crit42(CRIT42, dir);
+      if (typeof c42 === 'string') console.log(`  crit 4.2: ${c42}: skipped`);
+      else {
+        crits.push(c42);
+        if (c42.note) console.log(`  crit 4.2: ${c42.note}`);
+      }
+      if (existsSync(DEBIAN_CRIT)) {
+        crits.push({ name: "Debian's crit 3.17", cmd: DEBIAN_CRIT, pre: [], env: CLEAN_ENV, note: '' });
+      } else console.log(`  ${DEBIAN_CRIT} not installed: no Debian crit line`);
     }
     runPs();
     const critSeconds: number[] = [];
     for (const c of crits) {
       const out2 = join(dir, 'out2.json');
       rmSync(out2, { force: true });
-      const r = wall(c.path, ['decode', '-i', file, '-o', out2], c.env);
+      const r = wall(c.cmd, [...c.pre, 'decode', '-i', file, '-o', out2], c.env);
       if (r.status !== 0) {
         // a crit that does not run here is a missing baseline, not a failed benchmark
-        console.log(`  ${c.name} (${c.path}) does not run: ${r.stderr.split('\n').pop()}`);
+        console.log(`  ${c.name} (${c.cmd}) does not run: ${r.stderr.split('\n').pop()}`);
         critSeconds.push(Number.NaN);
-      } else critSeconds.push(r.seconds);
+      } else {
+        critSeconds.push(r.seconds);
+        // the same work: crit's file and pagestack's are the same bytes
+        const same = readFileSync(out2).equals(readFileSync(out));
+        console.log(`  ${c.name}: its JSON ${same ? 'equals' : 'DIFFERS from'} pagestack's, byte for byte`);
+      }
       runPs();
     }
     while (ps.length < 3) runPs();

@@ -2,8 +2,10 @@
  * The copy loop of every export: pieces of pages files to places in an output.
  *
  * Pieces that continue each other in the same pages file and in the output are merged, then cut
- * into chunks of a few MiB; while one chunk is written the next one is read (two buffers in
- * flight). Never page by page.
+ * into chunks of 128 KiB (DEFAULT_CHUNK). Never page by page. Into a regular file from local
+ * files, chunks are read on this thread and, for big copies, written from a second one
+ * (write-thread.ts) so that the two kernel copies overlap; otherwise the next chunk is read while
+ * the last one is written (two buffers in flight).
  */
 import { ExportError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
@@ -11,6 +13,7 @@ import type { RandomAccessFile } from '../stack/source.js';
 import { type OutputSink, writeAt } from './output.js';
 import { noProgress, type ProgressReporter } from './progress.js';
 import type { MemoryRun } from './runs.js';
+import { MAX_WRITES_PER_SLOT, WriteThread } from './write-thread.js';
 
 /** One read from a pages file to a place in the output. */
 export interface CopyOp {
@@ -72,19 +75,22 @@ interface Chunk {
   length: number;
 }
 
-function* chunksOf(ops: readonly CopyOp[], chunkSize: number): Generator<Chunk> {
+/** Chunks of at most `chunkSize` bytes and `maxWrites` contiguous output ranges. */
+function* chunksOf(ops: readonly CopyOp[], chunkSize: number, maxWrites = Infinity): Generator<Chunk> {
   let c: Chunk = { parts: [], writes: [], length: 0 };
   for (const op of ops) {
     let done = 0;
     while (done < op.length) {
-      if (c.length === chunkSize) {
+      const out = op.out + done;
+      let w: Chunk['writes'][number] | undefined = c.writes[c.writes.length - 1];
+      const continues = w !== undefined && w.out + w.length === out;
+      if (c.length === chunkSize || (!continues && c.writes.length === maxWrites)) {
         yield c;
         c = { parts: [], writes: [], length: 0 };
+        w = undefined;
       }
       const n = Math.min(op.length - done, chunkSize - c.length);
       c.parts.push({ file: op.file, position: op.position + done, length: n, at: c.length });
-      const out = op.out + done;
-      const w = c.writes[c.writes.length - 1];
       if (w && w.out + w.length === out) w.length += n;
       else c.writes.push({ at: c.length, length: n, out });
       c.length += n;
@@ -114,11 +120,29 @@ function readSyncOrThrow(
   }
 }
 
+/** Pieces of one file read with one call (`first`..`last` of its parts sorted by position). */
+interface ReadGroup {
+  file: RandomAccessFile;
+  parts: Part[];
+  first: number;
+  last: number;
+  /** File bytes the call reads (the parts and the gaps between them). */
+  length: number;
+}
+
 /**
- * Local files: positioned reads on this thread, while the previous chunk's write runs in the
- * thread pool; no promise per piece. Pieces of one file that lie close together (a stack whose
- * layers interleave page by page gives hundreds per chunk) are read with one call into a scratch
- * buffer and copied out: a few KiB of copying costs less than a system call.
+ * Local files: positioned reads on this thread, no promise per piece. Pieces of one file that
+ * lie close together (a stack whose layers interleave page by page gives hundreds per chunk) are
+ * read with one call, the gaps thrown away: a few KiB of extra copying costs less than a system
+ * call.
+ *
+ * Where such a group's pieces sit in the chunk as they sit in the file (the bottom layer of a
+ * stack: a full dump whose pages are at file offsets in address order, with holes where upper
+ * layers rewrote pages), the call reads straight into the chunk: the gaps land exactly where the
+ * other pieces go, and those are read afterwards, over them. That is done for one file per chunk
+ * (the one with most bytes in it) and only for groups whose spans do not overlap, so that nothing
+ * it spills over is a piece already in place. Other groups go through a scratch buffer and are
+ * copied out piece by piece.
  */
 function readChunkSync(c: Chunk, buf: Uint8Array): void {
   const byFile = new Map<RandomAccessFile, Part[]>();
@@ -127,11 +151,16 @@ function readChunkSync(c: Chunk, buf: Uint8Array): void {
     if (l) l.push(p);
     else byFile.set(p.file, [p]);
   }
+  let main: RandomAccessFile | null = null;
+  let mainBytes = 0;
+  const groups: ReadGroup[] = [];
   for (const [file, parts] of byFile) {
     parts.sort((a, b) => a.position - b.position);
+    let bytes = 0;
     let i = 0;
     while (i < parts.length) {
       const first = parts[i]!;
+      bytes += first.length;
       let end = first.position + first.length;
       let j = i + 1;
       while (j < parts.length) {
@@ -144,26 +173,63 @@ function readChunkSync(c: Chunk, buf: Uint8Array): void {
           break;
         }
         end = q.position + q.length;
+        bytes += q.length;
         j++;
       }
-      if (j === i + 1) {
-        const n = readSyncOrThrow(file, buf, first.at, first.length, first.position);
-        // a pages file cut short: Stack checked sizes, so only a file shrinking under us gets here
-        if (n < first.length) buf.fill(0, first.at + n, first.at + first.length);
-      } else {
-        scratch ??= new Uint8Array(MERGE_MAX);
-        const len = end - first.position;
-        const n = readSyncOrThrow(file, scratch, 0, len, first.position);
-        if (n < len) scratch.fill(0, n, len);
-        for (let k = i; k < j; k++) {
-          const p = parts[k]!;
-          const off = p.position - first.position;
-          buf.set(scratch.subarray(off, off + p.length), p.at);
-        }
-      }
+      groups.push({ file, parts, first: i, last: j - 1, length: end - first.position });
       i = j;
     }
+    if (bytes > mainBytes) {
+      mainBytes = bytes;
+      main = file;
+    }
   }
+  // the main file's groups that can be read in place, in chunk order, spans apart
+  let spanEnd = 0;
+  const direct = new Set<ReadGroup>();
+  const inPlace = groups
+    .filter((g) => g.file === main && g.last > g.first && laidOutAsInFile(g, buf.length))
+    .sort((a, b) => a.parts[a.first]!.at - b.parts[b.first]!.at);
+  for (const g of inPlace) {
+    const at = g.parts[g.first]!.at;
+    if (at < spanEnd) continue;
+    direct.add(g);
+    spanEnd = at + g.length;
+  }
+  for (const g of direct) {
+    const first = g.parts[g.first]!;
+    const n = readSyncOrThrow(g.file, buf, first.at, g.length, first.position);
+    // a pages file cut short: Stack checked sizes, so only a file shrinking under us gets here
+    if (n < g.length) buf.fill(0, first.at + n, first.at + g.length);
+  }
+  for (const g of groups) {
+    if (direct.has(g)) continue;
+    const first = g.parts[g.first]!;
+    if (g.last === g.first) {
+      const n = readSyncOrThrow(g.file, buf, first.at, first.length, first.position);
+      if (n < first.length) buf.fill(0, first.at + n, first.at + first.length);
+      continue;
+    }
+    scratch ??= new Uint8Array(MERGE_MAX);
+    const n = readSyncOrThrow(g.file, scratch, 0, g.length, first.position);
+    if (n < g.length) scratch.fill(0, n, g.length);
+    for (let k = g.first; k <= g.last; k++) {
+      const p = g.parts[k]!;
+      const off = p.position - first.position;
+      buf.set(scratch.subarray(off, off + p.length), p.at);
+    }
+  }
+}
+
+/** Whether a group's pieces are as far apart in the chunk as in the file (and the span fits). */
+function laidOutAsInFile(g: ReadGroup, bufLength: number): boolean {
+  const first = g.parts[g.first]!;
+  if (first.at + g.length > bufLength) return false;
+  for (let k = g.first + 1; k <= g.last; k++) {
+    const p = g.parts[k]!;
+    if (p.at - first.at !== p.position - first.position) return false;
+  }
+  return true;
 }
 
 async function readChunk(c: Chunk, buf: Uint8Array): Promise<void> {
@@ -196,6 +262,14 @@ async function writeChunk(
 /** A turn for the event loop (no thread involved). */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * Copies at least this big write from a second thread (write-thread.ts); below, the thread's
+ * start-up (~20-40 ms) costs more than the overlap saves.
+ */
+export const THREADED_MIN = 32 << 20;
+/** Chunks in flight between the reading and the writing thread (8 x 128 KiB: within L2). */
+const THREAD_SLOTS = 8;
+
 /** Start writing back to disk after this many bytes (see copyInto). */
 export const FLUSH_EVERY = 64 << 20;
 
@@ -214,6 +288,8 @@ export async function copyInto(
   chunkSize = DEFAULT_CHUNK,
   /** For a non-regular sink: the output offset it is at (everything before is written). */
   expect: { next: number } = { next: 0 },
+  /** Copies of at least this many bytes write from a second thread (tests lower it). */
+  threadedMin = THREADED_MIN,
 ): Promise<void> {
   let total = 0;
   for (const op of ops) total += op.length;
@@ -236,7 +312,45 @@ export async function copyInto(
     }
   };
   const writeSync = out.writeSync?.bind(out);
-  if (writeSync && ops.every((op) => op.file.readSync)) {
+  const localReads = ops.every((op) => op.file.readSync);
+  if (out.fd !== undefined && writeSync && localReads && total >= threadedMin) {
+    // local files into a regular file, big: read here, write on a second thread (write-thread.ts)
+    const writer = new WriteThread(out.fd, THREAD_SLOTS, size);
+    const lengths = new Float64Array(THREAD_SLOTS);
+    let seen = 0;
+    const advance = () => {
+      const w = writer.written;
+      let n = 0;
+      for (; seen < w; seen++) n += lengths[seen % THREAD_SLOTS]!;
+      if (n > 0) afterWrite(n);
+    };
+    let finished = false;
+    try {
+      let sinceYield = 0;
+      for (const c of chunksOf(ops, size, MAX_WRITES_PER_SLOT)) {
+        const buf = await writer.nextSlot();
+        advance();
+        readChunkSync(c, buf);
+        lengths[k % THREAD_SLOTS] = c.length;
+        writer.publish(c.writes);
+        k++;
+        // a turn for the event loop (signals, progress, write-back flushes) every 1 MiB
+        if (++sinceYield === THREAD_SLOTS) {
+          sinceYield = 0;
+          await yieldToLoop();
+        }
+      }
+      await writer.finish();
+      finished = true;
+      advance();
+      if (flushing) await flushing;
+    } finally {
+      if (!finished) await writer.stop();
+      if (flushing) await (flushing as Promise<void>).catch(() => {});
+    }
+    return;
+  }
+  if (writeSync && localReads) {
     // local files into a regular file: read and write each chunk on this thread, one buffer
     // (measured, 1 GiB 4-layer export at load 10: 1.3-1.7 s instead of 2.3-5.7 s, which was spent
     // waiting for the thread pool's writes to be scheduled); a turn for the event loop between

@@ -208,6 +208,11 @@ export interface OutputSink {
    * round trip per chunk; on a busy machine each of those is a wake-up that waits for a CPU.
    */
   writeSync?(buf: Uint8Array, at: number, length: number, pos: number): void;
+  /**
+   * The file descriptor of a positioned regular file (the one `writeSync` writes), for a copy
+   * loop that writes from a second thread (copyInto).
+   */
+  readonly fd?: number;
 }
 
 function fileSink(fh: FileHandle, name: string, positioned: boolean, durable = false): OutputSink {
@@ -224,6 +229,7 @@ function fileSink(fh: FileHandle, name: string, positioned: boolean, durable = f
     },
     ...(positioned
       ? {
+          fd: fh.fd,
           writeSync(buf: Uint8Array, at: number, length: number, pos: number): void {
             let done = 0;
             while (done < length) done += writeSync(fh.fd, buf, at + done, length - done, pos + done);

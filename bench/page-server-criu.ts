@@ -14,7 +14,19 @@
  * The load average is printed with every figure (the machine is shared).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -171,7 +183,12 @@ export async function liveBench(o: LiveOptions): Promise<void> {
       );
     };
 
-    const criuReceive = async (): Promise<number> => {
+    /**
+     * One dump to `criu page-server`; `ms` its time, `durableMs` that plus an fsync of every file
+     * it wrote, done after it (CRIU's server does not fsync; pagestack's layer is fsynced before it
+     * appears, so this is the like-for-like figure).
+     */
+    const criuReceive = async (): Promise<{ ms: number; durableMs: number }> => {
       const srvDir = join(dir, `criu-srv-${n}`);
       const dumpDir = join(dir, `criu-dump-${n++}`);
       mkdirSync(srvDir);
@@ -200,11 +217,20 @@ export async function liveBench(o: LiveOptions): Promise<void> {
       const dump = dumpTo(port, dumpDir, join(dumpDir, 'dump.log'));
       const [dc, sc] = await Promise.all([dump.done, srv.done]);
       const ms = performance.now() - t;
+      for (const f of readdirSync(srvDir)) {
+        const fd = openSync(join(srvDir, f), 'r');
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      const durableMs = performance.now() - t;
       must(dc, 'criu dump to criu page-server', join(dumpDir, 'dump.log'));
       must(sc, 'criu page-server', join(srvDir, 'ps.log'));
       rmSync(srvDir, { recursive: true });
       rmSync(dumpDir, { recursive: true });
-      return ms;
+      return { ms, durableMs };
     };
 
     /** One dump into `stack`; returns the time and the dump's -D (for add-images). */
@@ -228,10 +254,14 @@ export async function liveBench(o: LiveOptions): Promise<void> {
     };
 
     const rate = (ms: number) => `${((mib / ms) * 1000).toFixed(0)} MiB/s`;
-    const line = (what: string, c: number, p: number, extra = '') =>
+    const line = (what: string, c: { ms: number; durableMs: number }, p: number, extra = '') =>
       o.out(
-        `  ${what}: criu page-server ${c.toFixed(0)} ms (${rate(c)}), pagestack ${p.toFixed(0)} ms (${rate(p)}), ${(c / p).toFixed(2)}x CRIU's speed${extra}  [load ${load()}]`,
+        `  ${what}: criu page-server ${c.ms.toFixed(0)} ms (${rate(c.ms)}), pagestack ${p.toFixed(0)} ms (${rate(p)}), ${(c.ms / p).toFixed(2)}x CRIU's speed; criu page-server + fsync ${c.durableMs.toFixed(0)} ms: ${(c.durableMs / p).toFixed(2)}x${extra}  [load ${load()}]`,
       );
+    const best = (a: { ms: number; durableMs: number }, b: { ms: number; durableMs: number }) => ({
+      ms: Math.min(a.ms, b.ms),
+      durableMs: Math.min(a.durableMs, b.durableMs),
+    });
     o.out(
       `page-server receive, live: criu dump of a ${mib} MiB process over loopback (${o.rounds} rounds each, interleaved, best shown):`,
     );
@@ -239,11 +269,11 @@ export async function liveBench(o: LiveOptions): Promise<void> {
     // first layer
     const base = join(dir, 'stack');
     const fresh = join(dir, 'fresh');
-    let c1 = Infinity;
+    let c1 = { ms: Infinity, durableMs: Infinity };
     let p1 = Infinity;
     let layer1Dump = '';
     for (let i = 0; i < o.rounds; i++) {
-      c1 = Math.min(c1, await criuReceive());
+      c1 = best(c1, await criuReceive());
       const r = await pagestackReceive(fresh);
       p1 = Math.min(p1, r.ms);
       if (i === o.rounds - 1) {
@@ -253,7 +283,7 @@ export async function liveBench(o: LiveOptions): Promise<void> {
       } else rmSync(r.dumpDir, { recursive: true });
       rmSync(fresh, { recursive: true, force: true });
       o.out(
-        `    round ${i + 1}: criu so far ${c1.toFixed(0)} ms, pagestack ${r.ms.toFixed(0)} ms  [load ${load()}]`,
+        `    round ${i + 1}: criu so far ${c1.ms.toFixed(0)} ms (+ fsync ${c1.durableMs.toFixed(0)} ms), pagestack ${r.ms.toFixed(0)} ms  [load ${load()}]`,
       );
     }
     line('first layer (all pages new)  ', c1, p1);
@@ -261,12 +291,12 @@ export async function liveBench(o: LiveOptions): Promise<void> {
     // second layer: 10% of the pages rewritten
     process.kill(pid, 'SIGUSR1');
     await waitFor('fill step 1', () => existsSync(join(markers, 'fill.step1')));
-    let c2 = Infinity;
+    let c2 = { ms: Infinity, durableMs: Infinity };
     let p2 = Infinity;
     let kept = 0;
     let layer2Dump = '';
     for (let i = 0; i < o.rounds; i++) {
-      c2 = Math.min(c2, await criuReceive());
+      c2 = best(c2, await criuReceive());
       const r = await pagestackReceive(base);
       p2 = Math.min(p2, r.ms);
       kept = r.r.stats?.pagesKept ?? 0;
@@ -275,7 +305,7 @@ export async function liveBench(o: LiveOptions): Promise<void> {
         rmSync(r.dumpDir, { recursive: true });
       } else layer2Dump = r.dumpDir;
       o.out(
-        `    round ${i + 1}: criu so far ${c2.toFixed(0)} ms, pagestack ${r.ms.toFixed(0)} ms  [load ${load()}]`,
+        `    round ${i + 1}: criu so far ${c2.ms.toFixed(0)} ms (+ fsync ${c2.durableMs.toFixed(0)} ms), pagestack ${r.ms.toFixed(0)} ms  [load ${load()}]`,
       );
     }
     line('second layer (90% unchanged) ', c2, p2, `; pagestack kept ${kept} of ${pages} pages`);

@@ -35,6 +35,7 @@ import { pagemapFileName } from '../protocol/pageserver/iov.js';
 import { openStackDir } from '../source/open.js';
 import type { PagemapMemory } from '../stack/memory.js';
 import { findExtent } from '../stack/resolve.js';
+import type { RandomAccessFile } from '../stack/source.js';
 import type { Stack } from '../stack/stack.js';
 
 /** CRIU's receiving page server starts its pages ids here (up_page_ids_base() in criu/image.c). */
@@ -193,6 +194,7 @@ export class LayerIngest {
 
   /** A piece of the current entry's page data. */
   async data(bytes: Uint8Array): Promise<void> {
+    if (this.dataSync(bytes)) return;
     let off = 0;
     while (off < bytes.length) {
       const n = Math.min(bytes.length - off, STAGE_BYTES - this.stageFill);
@@ -203,20 +205,52 @@ export class LayerIngest {
     }
   }
 
+  /**
+   * `data` on this thread, where the stack below is local files (or there is none): the reads
+   * of the pages below and the writes of the kept pages are page-cache copies, done without a
+   * thread-pool round trip each, during which the socket would not be read. Returns false (and
+   * does nothing) where the stack below needs asynchronous reads.
+   */
+  dataSync(bytes: Uint8Array): boolean {
+    if (!this.belowIsSync()) return false;
+    let off = 0;
+    while (off < bytes.length) {
+      const n = Math.min(bytes.length - off, STAGE_BYTES - this.stageFill);
+      this.stage.set(bytes.subarray(off, off + n), this.stageFill);
+      this.stageFill += n;
+      off += n;
+      if (this.stageFill === STAGE_BYTES) this.flushStageSync();
+    }
+    return true;
+  }
+
   /** The current entry's data is complete. */
   async dataEnd(): Promise<void> {
-    await this.flushStage();
+    if (this.belowIsSync()) this.flushStageSync();
+    else await this.flushStage();
     this.dataEntry = null;
   }
 
-  /** Compares the staged pages with the stack below and writes entries and kept pages. */
-  private async flushStage(): Promise<void> {
-    const e = this.dataEntry!;
-    const c = this.cur!;
-    const k = this.stageFill / PAGE_SIZE; // whole pages: STAGE_BYTES and every entry are page multiples
-    if (k === 0) return;
-    const v0 = e.vpage + e.done;
+  /** Whether the open pagemap's stack below (if any) is read synchronously. */
+  private belowIsSync(): boolean {
+    const below = this.cur?.below;
+    return !below || below.files.every((f) => !f || f.readSync !== undefined);
+  }
+
+  /**
+   * Which staged pages equal the page at their address in the stack below: `same[p]` = 1. Reads
+   * the pages below into `belowBuf` at the stage's offsets, with `read` (sync or not).
+   */
+  private compareRuns(
+    v0: number,
+    k: number,
+  ): {
+    same: Uint8Array;
+    reads: { file: RandomAccessFile; at: number; len: number; pos: number; a: number }[];
+  } {
     const same = new Uint8Array(k);
+    const reads: { file: RandomAccessFile; at: number; len: number; pos: number; a: number }[] = [];
+    const c = this.cur!;
     const x = c.below?.extents;
     if (x && c.below) {
       for (let j = findExtent(x, v0); j < x.count && x.start[j]! < v0 + k; j++) {
@@ -225,24 +259,79 @@ export class LayerIngest {
         const a = Math.max(v0, x.start[j]!);
         const b = Math.min(v0 + k, x.end[j]!);
         if (b <= a) continue;
-        const file = c.below.files[layer]!;
-        const len = (b - a) * PAGE_SIZE;
-        const at = (a - v0) * PAGE_SIZE;
-        const pos = x.offset[j]! + (a - x.start[j]!) * PAGE_SIZE;
-        let got = 0;
-        while (got < len) {
-          const r = await file.read(this.belowBuf, at + got, len - got, pos + got);
-          if (r === 0) break;
-          got += r;
-        }
-        const full = Math.floor(got / PAGE_SIZE);
-        for (let p = 0; p < full; p++) {
-          const o = at + p * PAGE_SIZE;
-          if (this.stage.compare(this.belowBuf, o, o + PAGE_SIZE, o, o + PAGE_SIZE) === 0)
-            same[a - v0 + p] = 1;
-        }
+        reads.push({
+          file: c.below.files[layer]!,
+          at: (a - v0) * PAGE_SIZE,
+          len: (b - a) * PAGE_SIZE,
+          pos: x.offset[j]! + (a - x.start[j]!) * PAGE_SIZE,
+          a,
+        });
       }
     }
+    return { same, reads };
+  }
+
+  /** Marks the pages of one read below (`got` bytes of it in belowBuf) that equal the stage. */
+  private markSame(same: Uint8Array, v0: number, r: { at: number; a: number }, got: number): void {
+    const full = Math.floor(got / PAGE_SIZE);
+    for (let p = 0; p < full; p++) {
+      const o = r.at + p * PAGE_SIZE;
+      if (this.stage.compare(this.belowBuf, o, o + PAGE_SIZE, o, o + PAGE_SIZE) === 0) same[r.a - v0 + p] = 1;
+    }
+  }
+
+  /** Compares the staged pages with the stack below and writes entries and kept pages. */
+  private async flushStage(): Promise<void> {
+    const e = this.dataEntry!;
+    const k = this.stageFill / PAGE_SIZE; // whole pages: STAGE_BYTES and every entry are page multiples
+    if (k === 0) return;
+    const v0 = e.vpage + e.done;
+    const { same, reads } = this.compareRuns(v0, k);
+    for (const r of reads) {
+      let got = 0;
+      while (got < r.len) {
+        const n = await r.file.read(this.belowBuf, r.at + got, r.len - got, r.pos + got);
+        if (n === 0) break;
+        got += n;
+      }
+      this.markSame(same, v0, r, got);
+    }
+    for (const run of this.keptRuns(same, v0, k)) {
+      await this.cur!.pages.append(this.stage, run.at, run.len);
+    }
+    e.done += k;
+    this.stageFill = 0;
+  }
+
+  /** flushStage on this thread (belowIsSync). */
+  private flushStageSync(): void {
+    const e = this.dataEntry!;
+    const k = this.stageFill / PAGE_SIZE;
+    if (k === 0) return;
+    const v0 = e.vpage + e.done;
+    const { same, reads } = this.compareRuns(v0, k);
+    for (const r of reads) {
+      let got = 0;
+      while (got < r.len) {
+        const n = r.file.readSync!(this.belowBuf, r.at + got, r.len - got, r.pos + got);
+        if (n === 0) break;
+        got += n;
+      }
+      this.markSame(same, v0, r, got);
+    }
+    for (const run of this.keptRuns(same, v0, k)) this.cur!.pages.appendSync(this.stage, run.at, run.len);
+    e.done += k;
+    this.stageFill = 0;
+  }
+
+  /**
+   * Pushes the entries of the staged pages (runs of kept / PE_PARENT pages) and returns the kept
+   * runs' places in the stage, for the caller to append.
+   */
+  private keptRuns(same: Uint8Array, v0: number, k: number): { at: number; len: number }[] {
+    const e = this.dataEntry!;
+    const c = this.cur!;
+    const kept: { at: number; len: number }[] = [];
     let p = 0;
     while (p < k) {
       const s = same[p]!;
@@ -253,13 +342,12 @@ export class LayerIngest {
         this.stats.pagesShared += q - p;
       } else {
         c.entries.push(e.index, v0 + p, q - p, e.flags);
-        await c.pages.append(this.stage, p * PAGE_SIZE, (q - p) * PAGE_SIZE);
+        kept.push({ at: p * PAGE_SIZE, len: (q - p) * PAGE_SIZE });
         this.stats.pagesKept += q - p;
       }
       p = q;
     }
-    e.done += k;
-    this.stageFill = 0;
+    return kept;
   }
 
   private async closePagemap(): Promise<void> {

@@ -7,9 +7,15 @@ import { writeSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
 import { errnoText } from '../engine/fs.js';
 import { AtomicFile } from '../engine/output.js';
-import { ImageFormatError, OutputError, PagestackError, RawImageError, UsageError } from '../errors.js';
+import {
+  ArchiveError,
+  ImageFormatError,
+  OutputError,
+  PagestackError,
+  RawImageError,
+  UsageError,
+} from '../errors.js';
 import { decodeToJsonChunks, emitJsonChunks } from '../image/pagemap-json.js';
-import { ArchiveError, openArchiveSource } from '../source/archive/index.js';
 import { cliStreams, readWholeFile } from './io.js';
 
 const NEWLINE = new Uint8Array([10]);
@@ -37,6 +43,8 @@ export function registerDecode(program: Command): void {
       let file = path;
       if (member === undefined) buf = await readWholeFile(path);
       else {
+        // loaded only for an archive: its decompressors take ~30 ms to load, a plain decode none
+        const { openArchiveSource } = await import('../source/archive/index.js');
         const src = await openArchiveSource(path);
         try {
           const inDir = await src.readFile(member);

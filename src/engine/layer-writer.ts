@@ -155,6 +155,11 @@ export class PagesWriter {
     this.spare = Buffer.allocUnsafe(chunk);
   }
 
+  /** The file's descriptor (for a writer on another thread: the page server's ingest thread). */
+  get fd(): number {
+    return this.fh.fd;
+  }
+
   /** Bytes appended so far. */
   get size(): number {
     return this.pos + this.fill;

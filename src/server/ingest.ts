@@ -37,11 +37,21 @@ import type { PagemapMemory } from '../stack/memory.js';
 import { findExtent } from '../stack/resolve.js';
 import type { RandomAccessFile } from '../stack/source.js';
 import type { Stack } from '../stack/stack.js';
+import { IngestThread } from './ingest-thread.js';
 
 /** CRIU's receiving page server starts its pages ids here (up_page_ids_base() in criu/image.c). */
 export const FIRST_PAGES_ID = 0x10001;
 /** Bytes of received pages compared with the stack below at a time. */
 const STAGE_BYTES = 1 << 20;
+/** Batches in flight with the ingest thread. */
+const THREAD_SLOTS = 4;
+/** The ingest thread starts an fdatasync of a pages file every this many bytes written. */
+const SYNC_EVERY = 8 << 20;
+
+/** What waits for the ingest thread, in order: a batch's result, or an entry behind it. */
+type Pending =
+  | { kind: 'batch'; cur: OpenPagemap; seq: number; index: number; v0: number; k: number; flags: number }
+  | { kind: 'entry'; cur: OpenPagemap; index: number; vpage: number; n: number; flags: number };
 
 export interface IngestStats {
   layer: string;
@@ -63,6 +73,8 @@ interface OpenPagemap {
   pages: PagesWriter;
   entries: PagemapEntries;
   below: PagemapMemory | null;
+  /** Its batches go to the ingest thread (the stack below, if any, is local files). */
+  threaded: boolean;
   /** Page after the last entry's end (entries must ascend). */
   endPage: number;
   entryIndex: number;
@@ -93,6 +105,11 @@ export class LayerIngest {
   private readonly belowBuf = Buffer.allocUnsafe(STAGE_BYTES);
   private stageFill = 0;
   private finished = false;
+  /** The ingest thread (ingest-thread.ts), and what waits for its results, in order. */
+  private readonly thread: IngestThread | null;
+  private readonly queue: Pending[] = [];
+  /** The slot being filled (the stage, when threaded), or null. */
+  private slotBuf: Uint8Array | null = null;
 
   private constructor(
     number: number,
@@ -100,7 +117,9 @@ export class LayerIngest {
     writer: LayerWriter,
     below: Stack | null,
     belowName: string | null,
+    threaded: boolean,
   ) {
+    this.thread = threaded ? new IngestThread(THREAD_SLOTS, STAGE_BYTES, SYNC_EVERY) : null;
     this.number = number;
     this.dest = dest;
     this.writer = writer;
@@ -118,13 +137,18 @@ export class LayerIngest {
   }
 
   /** Starts layer `number` of `stackDir` on top of layer `belowNumber` (null: the first layer). */
-  static async begin(stackDir: string, number: number, belowNumber: number | null): Promise<LayerIngest> {
+  static async begin(
+    stackDir: string,
+    number: number,
+    belowNumber: number | null,
+    opts: { thread?: boolean } = {},
+  ): Promise<LayerIngest> {
     const dest = join(stackDir, String(number));
     const belowName = belowNumber === null ? null : String(belowNumber);
     const below = belowName === null ? null : await openStackDir(join(stackDir, belowName));
     try {
       const writer = await LayerWriter.begin(dest);
-      return new LayerIngest(number, dest, writer, below, belowName);
+      return new LayerIngest(number, dest, writer, below, belowName, opts.thread ?? true);
     } catch (e) {
       await below?.close();
       throw e;
@@ -144,7 +168,18 @@ export class LayerIngest {
     const pages = await this.writer.createPages(`pages-${pagesId}.img`);
     let below: PagemapMemory | null = null;
     if (this.below?.top.files.includes(name)) below = await this.below.memory(name);
-    this.cur = { name, pagesId, pages, entries: new PagemapEntries(), below, endPage: 0, entryIndex: 0 };
+    const threaded = this.thread !== null && (!below || below.files.every((f) => !f || f.fd !== undefined));
+    if (threaded) this.thread!.name(pagesId, pages.path);
+    this.cur = {
+      name,
+      pagesId,
+      pages,
+      entries: new PagemapEntries(),
+      below,
+      threaded,
+      endPage: 0,
+      entryIndex: 0,
+    };
     this.stats.pagemaps++;
   }
 
@@ -173,7 +208,9 @@ export class LayerIngest {
       return;
     }
     if (flags & PE_PARENT) this.checkCovered(c, vaddr, vpage, n);
-    c.entries.push(index, vpage, n, flags);
+    // after the batches still with the ingest thread, whose entries come first
+    if (this.queue.length > 0) this.queue.push({ kind: 'entry', cur: c, index, vpage, n, flags });
+    else c.entries.push(index, vpage, n, flags);
     this.stats.pagesWithoutData += n;
   }
 
@@ -194,6 +231,7 @@ export class LayerIngest {
 
   /** A piece of the current entry's page data. */
   async data(bytes: Uint8Array): Promise<void> {
+    if (this.cur?.threaded) return this.dataThreaded(bytes);
     if (this.dataSync(bytes)) return;
     let off = 0;
     while (off < bytes.length) {
@@ -226,9 +264,79 @@ export class LayerIngest {
 
   /** The current entry's data is complete. */
   async dataEnd(): Promise<void> {
-    if (this.belowIsSync()) this.flushStageSync();
+    if (this.cur?.threaded) this.publishBatch();
+    else if (this.belowIsSync()) this.flushStageSync();
     else await this.flushStage();
     this.dataEntry = null;
+  }
+
+  /** `data` with the ingest thread: the bytes go straight into its slots, a slot per batch. */
+  private async dataThreaded(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < bytes.length) {
+      this.slotBuf ??= await this.nextSlot();
+      const n = Math.min(bytes.length - off, STAGE_BYTES - this.stageFill);
+      this.slotBuf.set(bytes.subarray(off, off + n), this.stageFill);
+      this.stageFill += n;
+      off += n;
+      if (this.stageFill === STAGE_BYTES) this.publishBatch();
+    }
+  }
+
+  /** A free stage buffer (one comes back with each answered batch), results taken on the way. */
+  private async nextSlot(): Promise<Uint8Array> {
+    const buf = await this.thread!.nextBuffer();
+    this.collect();
+    return buf;
+  }
+
+  /** Hands the staged pages of the current entry to the ingest thread. */
+  private publishBatch(): void {
+    const e = this.dataEntry!;
+    const c = this.cur!;
+    const k = this.stageFill / PAGE_SIZE;
+    if (k === 0) return;
+    const t = this.thread!;
+    const v0 = e.vpage + e.done;
+    const { reads } = this.compareRuns(v0, k);
+    const seq = t.publishedCount;
+    t.publish(
+      this.slotBuf!,
+      c.pagesId,
+      c.pages.fd,
+      k,
+      reads.map((r) => ({ fd: r.file.fd!, pos: r.pos, at: r.at, len: r.len })),
+    );
+    this.queue.push({ kind: 'batch', cur: c, seq, index: e.index, v0, k, flags: e.flags });
+    e.done += k;
+    this.stageFill = 0;
+    this.slotBuf = null;
+  }
+
+  /** Turns the results the ingest thread has finished into entries, in order. */
+  private collect(): void {
+    const t = this.thread;
+    let i = 0;
+    for (; i < this.queue.length; i++) {
+      const it = this.queue[i]!;
+      if (it.kind === 'entry') {
+        it.cur.entries.push(it.index, it.vpage, it.n, it.flags);
+        continue;
+      }
+      if (!t || it.seq >= t.doneCount) break;
+      const same = t.takeResult(it.seq);
+      if (!same) break; // it failed: the caller gets the error from the thread
+      this.pushRuns(it.cur, it.index, it.flags, same, it.v0, it.k);
+    }
+    this.queue.splice(0, i);
+  }
+
+  /** Waits for everything with the ingest thread and takes the results. */
+  private async drain(): Promise<void> {
+    if (!this.thread || this.queue.length === 0) return;
+    await this.thread.waitDone(this.thread.publishedCount);
+    this.collect();
+    this.thread.check();
   }
 
   /** Whether the open pagemap's stack below (if any) is read synchronously. */
@@ -330,7 +438,18 @@ export class LayerIngest {
    */
   private keptRuns(same: Uint8Array, v0: number, k: number): { at: number; len: number }[] {
     const e = this.dataEntry!;
-    const c = this.cur!;
+    return this.pushRuns(this.cur!, e.index, e.flags, same, v0, k);
+  }
+
+  /** The entries of `k` pages from `v0` of source entry `index`, PE_PARENT where `same`. */
+  private pushRuns(
+    c: OpenPagemap,
+    index: number,
+    flags: number,
+    same: Uint8Array,
+    v0: number,
+    k: number,
+  ): { at: number; len: number }[] {
     const kept: { at: number; len: number }[] = [];
     let p = 0;
     while (p < k) {
@@ -338,10 +457,10 @@ export class LayerIngest {
       let q = p + 1;
       while (q < k && same[q] === s) q++;
       if (s) {
-        c.entries.push(e.index, v0 + p, q - p, PE_PARENT);
+        c.entries.push(index, v0 + p, q - p, PE_PARENT);
         this.stats.pagesShared += q - p;
       } else {
-        c.entries.push(e.index, v0 + p, q - p, e.flags);
+        c.entries.push(index, v0 + p, q - p, flags);
         kept.push({ at: p * PAGE_SIZE, len: (q - p) * PAGE_SIZE });
         this.stats.pagesKept += q - p;
       }
@@ -353,6 +472,8 @@ export class LayerIngest {
   private async closePagemap(): Promise<void> {
     const c = this.cur;
     if (!c) return;
+    // the ingest thread writes this pages file: done with it before it is closed
+    await this.drain();
     this.cur = null;
     await c.pages.close();
     await this.writer.writePagemap(c.name, c.pagesId, c.entries);
@@ -362,6 +483,7 @@ export class LayerIngest {
   async commit(): Promise<IngestStats> {
     if (this.dataEntry) throw new IngestError('CLOSE inside page data');
     await this.closePagemap();
+    await this.thread?.finish();
     if (this.belowName !== null) await this.writer.symlink('parent', `../${this.belowName}`);
     await this.writer.commit();
     this.finished = true;
@@ -373,6 +495,8 @@ export class LayerIngest {
   async abort(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
+    // before any descriptor it uses is closed
+    await this.thread?.stop();
     await this.cur?.pages.discard();
     this.cur = null;
     await this.writer.abort();

@@ -24,6 +24,10 @@ class LocalFile implements RandomAccessFile {
     this.allocated = st.blocks * 512;
   }
 
+  get fd(): number {
+    return this.fh.fd;
+  }
+
   async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     let done = 0;
     while (done < length) {

@@ -17,6 +17,11 @@ export interface RandomAccessFile {
    * backend can; returns the count read, short only at the end of the file.
    */
   readvSync?(bufs: readonly Uint8Array[], position: number): number;
+  /**
+   * The OS file descriptor, where the bytes are exactly a local file's (offset 0 is the file's
+   * start): for readers on another thread (the page server's ingest thread). Never closed by them.
+   */
+  readonly fd?: number;
   /** Bytes actually allocated (st_blocks * 512), where known: shows punched holes. */
   readonly allocated?: number;
   close(): Promise<void>;

@@ -528,7 +528,11 @@ async function lazySession(
               : 'not dumped';
           throw cannot(`page 0x${m.vaddr.toString(16)} is ${why}; cannot answer`);
         }
-        const data = await mem.read(v0 * 4096, got * 4096);
+        // local files: read on this thread (a GET's pages are many pieces across the layers, each
+        // a thread-pool round trip otherwise, while the restored process waits on its fault)
+        const data = mem.files.every((f) => !f || f.readSync)
+          ? mem.readSync(v0 * 4096, got * 4096)
+          : await mem.read(v0 * 4096, got * 4096);
         sock.write(getAnswerHeader(m, got, parser.format ?? 'iov32'));
         if (!sock.write(data)) await new Promise<void>((ok) => sock.once('drain', () => ok()));
         gets++;

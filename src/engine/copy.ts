@@ -245,7 +245,9 @@ function readGroupv(g: ReadGroup, buf: Uint8Array): boolean {
   try {
     n = g.file.readvSync!(iov, g.parts[g.first]!.position);
   } catch (e) {
-    throw new ExportError(`reading a pages file at offset ${g.parts[g.first]!.position}: ${(e as Error).message}`);
+    throw new ExportError(
+      `reading a pages file at offset ${g.parts[g.first]!.position}: ${(e as Error).message}`,
+    );
   }
   return n === g.length;
 }

@@ -65,7 +65,7 @@ function send(port: number, bytes: Uint8Array, expect: number, chunk = 65536, en
   });
 }
 
-async function startServer(stack: string, opts: { idleTimeoutMs?: number } = {}) {
+async function startServer(stack: string, opts: { idleTimeoutMs?: number; ingestThread?: boolean } = {}) {
   const lines: string[] = [];
   const server = await PageServer.start({ stack, port: 0, log: (l) => lines.push(l), ...opts });
   const results: SessionResult[] = [];
@@ -193,56 +193,58 @@ describe('page-server: captured CRIU 4.2 dumps replayed over loopback', () => {
     }
   });
 
-  test('a changed dump: changed pages kept (with their flags), equal ones PE_PARENT, memory = the new dump', async () => {
-    const stack = testDir('ps-changed');
-    const { server, sessions } = await startServer(stack);
-    try {
-      const first = cap('dump-single', 'client-to-server.bin');
-      await send(server.port, first, 5);
-      await sessions(1);
-      // change pages 3 and 4 of the 256-page entry and the data of one small entry
-      const second = Buffer.from(first);
-      const msgs: { offset: number; dataBytes: number; nrPages: bigint; vaddr: bigint }[] = [];
-      const p = new PageServerParser({ message: (m) => msgs.push(m), data: () => undefined });
-      p.feed(second);
-      const big = msgs.find((m) => m.nrPages === 256n)!;
-      second.fill(0x5a, big.offset + 32 + 3 * 4096, big.offset + 32 + 5 * 4096);
-      const small = msgs.filter((m) => m.nrPages === 1n)[10]!;
-      second[small.offset + 32 + 100] ^= 0xff;
-      await send(server.port, second, 5);
-      const [, r] = await sessions(2);
-      assert.equal(r!.ok, true, r!.error);
-      assert.equal(r!.stats!.pagesKept, 3);
-      assert.equal(r!.stats!.pagesShared, 539);
-      const e = entriesOf(join(stack, '2', 'pagemap-27245.img'));
-      const bigV = Number(big.vaddr / 4096n);
-      const at = e.findIndex(([v]) => v === bigV);
-      assert.deepEqual(e.slice(at, at + 3), [
-        [bigV, 3, 1],
-        [bigV + 3, 2, 6],
-        [bigV + 5, 251, 1],
-      ]);
-      assert.ok(e.some(([v, n, f]) => v === Number(small.vaddr / 4096n) && n === 1 && f !== 1));
-      assert.equal(readFileSync(join(stack, '2', 'pages-65537.img')).length, 3 * 4096);
-      const top = await openStackDir(join(stack, '2'));
+  for (const ingestThread of [true, false]) {
+    test(`a changed dump: changed pages kept (with their flags), equal ones PE_PARENT, memory = the new dump (ingest ${ingestThread ? 'on its thread' : 'on the main thread'})`, async () => {
+      const stack = testDir('ps-changed');
+      const { server, sessions } = await startServer(stack, { ingestThread });
       try {
-        const mem = await top.memory('pagemap-27245.img');
-        for (const m of msgs.filter((x) => x.dataBytes > 0)) {
-          const want = second.subarray(m.offset + 32, m.offset + 32 + m.dataBytes);
-          assert.ok(Buffer.from(await mem.read(Number(m.vaddr), m.dataBytes)).equals(want));
+        const first = cap('dump-single', 'client-to-server.bin');
+        await send(server.port, first, 5);
+        await sessions(1);
+        // change pages 3 and 4 of the 256-page entry and the data of one small entry
+        const second = Buffer.from(first);
+        const msgs: { offset: number; dataBytes: number; nrPages: bigint; vaddr: bigint }[] = [];
+        const p = new PageServerParser({ message: (m) => msgs.push(m), data: () => undefined });
+        p.feed(second);
+        const big = msgs.find((m) => m.nrPages === 256n)!;
+        second.fill(0x5a, big.offset + 32 + 3 * 4096, big.offset + 32 + 5 * 4096);
+        const small = msgs.filter((m) => m.nrPages === 1n)[10]!;
+        second[small.offset + 32 + 100] ^= 0xff;
+        await send(server.port, second, 5);
+        const [, r] = await sessions(2);
+        assert.equal(r!.ok, true, r!.error);
+        assert.equal(r!.stats!.pagesKept, 3);
+        assert.equal(r!.stats!.pagesShared, 539);
+        const e = entriesOf(join(stack, '2', 'pagemap-27245.img'));
+        const bigV = Number(big.vaddr / 4096n);
+        const at = e.findIndex(([v]) => v === bigV);
+        assert.deepEqual(e.slice(at, at + 3), [
+          [bigV, 3, 1],
+          [bigV + 3, 2, 6],
+          [bigV + 5, 251, 1],
+        ]);
+        assert.ok(e.some(([v, n, f]) => v === Number(small.vaddr / 4096n) && n === 1 && f !== 1));
+        assert.equal(readFileSync(join(stack, '2', 'pages-65537.img')).length, 3 * 4096);
+        const top = await openStackDir(join(stack, '2'));
+        try {
+          const mem = await top.memory('pagemap-27245.img');
+          for (const m of msgs.filter((x) => x.dataBytes > 0)) {
+            const want = second.subarray(m.offset + 32, m.offset + 32 + m.dataBytes);
+            assert.ok(Buffer.from(await mem.read(Number(m.vaddr), m.dataBytes)).equals(want));
+          }
+        } finally {
+          await top.close();
         }
+        const report = await verifyStack(await DirLayerSource.open(join(stack, '2')));
+        const errors = report.problems.filter(
+          (x) => x.severity === 'error' && !/pstree|inventory|core|mm-/.test(x.message),
+        );
+        assert.deepEqual(errors, []);
       } finally {
-        await top.close();
+        await server.close();
       }
-      const report = await verifyStack(await DirLayerSource.open(join(stack, '2')));
-      const errors = report.problems.filter(
-        (x) => x.severity === 'error' && !/pstree|inventory|core|mm-/.test(x.message),
-      );
-      assert.deepEqual(errors, []);
-    } finally {
-      await server.close();
-    }
-  });
+    });
+  }
 
   test('24-byte headers (CRIU <= 4.1): a hand-made session makes the same layer as the 32-byte one', async () => {
     const stack24 = testDir('ps-24');

@@ -19,8 +19,14 @@
  * below holds only as lazy or not at all is kept. So layers come out incremental although the
  * dumping kernel tracks no dirty memory (and CRIU is told "no parent": see page-server.ts).
  *
- * Memory: received pages are staged in STAGE_BYTES and compared against as many bytes of the
- * stack below; nothing grows with what the peer announces.
+ * Where: the staged pages go to an ingest thread (ingest-thread.ts), which reads the pages below,
+ * compares and writes the kept ones while this thread goes on reading the socket; the results
+ * become entries here, in order. Where the stack below is not local files (no descriptors), the
+ * same work runs on this thread.
+ *
+ * Memory: received pages are staged in STAGE_BYTES (THREAD_SLOTS such buffers with the thread)
+ * and compared against as many bytes of the stack below; nothing grows with what the peer
+ * announces.
  *
  * Refused (the session fails, nothing is written): a pagemap opened twice in one session (CRIU
  * truncates it), entries not in ascending address order or overlapping (CRIU writes them; no

@@ -83,6 +83,11 @@ export interface PageServerOptions {
    * layer `layer` of STACK (default: the highest-numbered one), resolved through its parents.
    */
   lazy?: { layer?: number };
+  /**
+   * Compare and write received pages on an ingest thread beside the socket (default true; see
+   * ingest-thread.ts). false: on the main thread, as a stack below without local files is.
+   */
+  ingestThread?: boolean;
 }
 
 export interface SessionResult {
@@ -323,7 +328,9 @@ export class PageServer {
       `${peer}: session for ${join(this.stack, String(number))}${below === null ? '' : ` on top of ${below}`}`,
     );
     try {
-      ingest = await LayerIngest.begin(this.stack, number, below);
+      ingest = await LayerIngest.begin(this.stack, number, below, {
+        thread: this.opts.ingestThread !== false,
+      });
       const ing = ingest;
       const apply = async (op: Op): Promise<void> => {
         if (op.kind === 'data') return ing.data(op.bytes);

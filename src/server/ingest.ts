@@ -238,7 +238,6 @@ export class LayerIngest {
   /** A piece of the current entry's page data. */
   async data(bytes: Uint8Array): Promise<void> {
     if (this.cur?.threaded) return this.dataThreaded(bytes);
-    if (this.dataSync(bytes)) return;
     let off = 0;
     while (off < bytes.length) {
       const n = Math.min(bytes.length - off, STAGE_BYTES - this.stageFill);
@@ -249,29 +248,9 @@ export class LayerIngest {
     }
   }
 
-  /**
-   * `data` on this thread, where the stack below is local files (or there is none): the reads
-   * of the pages below and the writes of the kept pages are page-cache copies, done without a
-   * thread-pool round trip each, during which the socket would not be read. Returns false (and
-   * does nothing) where the stack below needs asynchronous reads.
-   */
-  dataSync(bytes: Uint8Array): boolean {
-    if (!this.belowIsSync()) return false;
-    let off = 0;
-    while (off < bytes.length) {
-      const n = Math.min(bytes.length - off, STAGE_BYTES - this.stageFill);
-      this.stage.set(bytes.subarray(off, off + n), this.stageFill);
-      this.stageFill += n;
-      off += n;
-      if (this.stageFill === STAGE_BYTES) this.flushStageSync();
-    }
-    return true;
-  }
-
   /** The current entry's data is complete. */
   async dataEnd(): Promise<void> {
     if (this.cur?.threaded) this.publishBatch();
-    else if (this.belowIsSync()) this.flushStageSync();
     else await this.flushStage();
     this.dataEntry = null;
   }
@@ -304,7 +283,7 @@ export class LayerIngest {
     if (k === 0) return;
     const t = this.thread!;
     const v0 = e.vpage + e.done;
-    const { reads } = this.compareRuns(v0, k);
+    const reads = this.belowReads(v0, k);
     const seq = t.publishedCount;
     t.publish(
       this.slotBuf!,
@@ -351,18 +330,11 @@ export class LayerIngest {
     return !below || below.files.every((f) => !f || f.readSync !== undefined);
   }
 
-  /**
-   * Which staged pages equal the page at their address in the stack below: `same[p]` = 1. Reads
-   * the pages below into `belowBuf` at the stage's offsets, with `read` (sync or not).
-   */
-  private compareRuns(
+  /** The reads of the stack below that `k` staged pages from page `v0` are compared with. */
+  private belowReads(
     v0: number,
     k: number,
-  ): {
-    same: Uint8Array;
-    reads: { file: RandomAccessFile; at: number; len: number; pos: number; a: number }[];
-  } {
-    const same = new Uint8Array(k);
+  ): { file: RandomAccessFile; at: number; len: number; pos: number; a: number }[] {
     const reads: { file: RandomAccessFile; at: number; len: number; pos: number; a: number }[] = [];
     const c = this.cur!;
     const x = c.below?.extents;
@@ -382,7 +354,7 @@ export class LayerIngest {
         });
       }
     }
-    return { same, reads };
+    return reads;
   }
 
   /** Marks the pages of one read below (`got` bytes of it in belowBuf) that equal the stage. */
@@ -394,57 +366,37 @@ export class LayerIngest {
     }
   }
 
-  /** Compares the staged pages with the stack below and writes entries and kept pages. */
+  /**
+   * Compares the staged pages with the stack below and writes entries and kept pages, on this
+   * thread (no ingest thread for this pagemap). Where the files allow, with synchronous calls: a
+   * page-cache copy awaited through the thread pool is a round trip during which the socket is
+   * not read.
+   */
   private async flushStage(): Promise<void> {
     const e = this.dataEntry!;
+    const c = this.cur!;
     const k = this.stageFill / PAGE_SIZE; // whole pages: STAGE_BYTES and every entry are page multiples
     if (k === 0) return;
     const v0 = e.vpage + e.done;
-    const { same, reads } = this.compareRuns(v0, k);
-    for (const r of reads) {
+    const sync = this.belowIsSync();
+    const same = new Uint8Array(k);
+    for (const r of this.belowReads(v0, k)) {
       let got = 0;
       while (got < r.len) {
-        const n = await r.file.read(this.belowBuf, r.at + got, r.len - got, r.pos + got);
+        const n = sync
+          ? r.file.readSync!(this.belowBuf, r.at + got, r.len - got, r.pos + got)
+          : await r.file.read(this.belowBuf, r.at + got, r.len - got, r.pos + got);
         if (n === 0) break;
         got += n;
       }
       this.markSame(same, v0, r, got);
     }
-    for (const run of this.keptRuns(same, v0, k)) {
-      await this.cur!.pages.append(this.stage, run.at, run.len);
+    for (const run of this.pushRuns(c, e.index, e.flags, same, v0, k)) {
+      if (sync) c.pages.appendSync(this.stage, run.at, run.len);
+      else await c.pages.append(this.stage, run.at, run.len);
     }
     e.done += k;
     this.stageFill = 0;
-  }
-
-  /** flushStage on this thread (belowIsSync). */
-  private flushStageSync(): void {
-    const e = this.dataEntry!;
-    const k = this.stageFill / PAGE_SIZE;
-    if (k === 0) return;
-    const v0 = e.vpage + e.done;
-    const { same, reads } = this.compareRuns(v0, k);
-    for (const r of reads) {
-      let got = 0;
-      while (got < r.len) {
-        const n = r.file.readSync!(this.belowBuf, r.at + got, r.len - got, r.pos + got);
-        if (n === 0) break;
-        got += n;
-      }
-      this.markSame(same, v0, r, got);
-    }
-    for (const run of this.keptRuns(same, v0, k)) this.cur!.pages.appendSync(this.stage, run.at, run.len);
-    e.done += k;
-    this.stageFill = 0;
-  }
-
-  /**
-   * Pushes the entries of the staged pages (runs of kept / PE_PARENT pages) and returns the kept
-   * runs' places in the stage, for the caller to append.
-   */
-  private keptRuns(same: Uint8Array, v0: number, k: number): { at: number; len: number }[] {
-    const e = this.dataEntry!;
-    return this.pushRuns(this.cur!, e.index, e.flags, same, v0, k);
   }
 
   /** The entries of `k` pages from `v0` of source entry `index`, PE_PARENT where `same`. */

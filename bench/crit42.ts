@@ -13,6 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { CLEAN_ENV } from './env.js';
 
 export interface CritCommand {
   name: string;
@@ -26,7 +27,6 @@ export interface CritCommand {
 
 const DEBIAN_PYCRIU = '/usr/lib/python3/dist-packages/pycriu';
 const PYTHON = '/usr/bin/python3';
-const CLEAN_PATH = '/usr/sbin:/usr/bin:/bin';
 
 /** Patches Debian's pagemap_pb2 descriptor to 4.2's fields and writes the module (argv: dir, out). */
 const PATCH_PAGEMAP = `
@@ -58,7 +58,7 @@ function runs(cmd: string, pre: string[], env: NodeJS.ProcessEnv): string | null
  * (see the head comment). A string says why there is none.
  */
 export function crit42(critPath: string, tmp: string): CritCommand | string {
-  const env = { PATH: CLEAN_PATH };
+  const env = CLEAN_ENV;
   if (!existsSync(critPath)) return `not found at ${critPath} (set PAGESTACK_CRIT)`;
   const why = runs(critPath, [], env);
   if (why === null) return { name: 'crit 4.2', cmd: critPath, pre: [], env, note: '' };

@@ -31,6 +31,7 @@ import { decodeImage, decodeToJsonText, forEachEntry, readFraming } from '../src
 import { decodePagemap } from '../src/image/pagemap.js';
 import { decodeToJsonChunks, emitJsonChunks } from '../src/image/pagemap-json.js';
 import { type CritCommand, crit42 } from './crit42.js';
+import { CLEAN_ENV } from './env.js';
 import { makePagemap } from './pagemap-gen.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,12 +39,6 @@ const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const DEBIAN_CRIT = '/usr/bin/crit';
 const CRIT42 = process.env['PAGESTACK_CRIT'] ?? join(ROOT, '..', 'shared', 'criu-4.2', 'bin', 'crit');
 const QUICK = process.argv.includes('--quick');
-/**
- * The environment both sides run in: PATH only, as crit 4.2 runs. (This matters for Node: a
- * NODE_EXTRA_CA_CERTS in the environment, as some sandboxes set for their proxy, makes every Node
- * process parse that CA bundle at start-up, ~50 ms on this machine, before any of our code runs.)
- */
-const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/bin' };
 const N = 1_000_000;
 
 const load = (): string => `load ${loadavg()[0]!.toFixed(2)}`;

@@ -34,8 +34,8 @@ import { fileURLToPath } from 'node:url';
 import { addImages } from '../src/ops/add-images.js';
 import { lazyImages } from '../src/ops/lazy-images.js';
 import { PageServer, type SessionResult } from '../src/server/page-server.js';
+import { CLEAN_ENV } from './env.js';
 
-const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/bin' };
 const HERE = dirname(fileURLToPath(import.meta.url));
 
 const started = new Set<number>();

@@ -46,6 +46,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodePagemap } from '../src/image/pagemap.js';
 import { openStackDir } from '../src/source/open.js';
+import { CLEAN_ENV } from './env.js';
 import { expectedBytes, type GeneratedStack, generateStack, removeOnExit, rng } from './gen.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -79,17 +80,10 @@ interface RunResult {
   stderr: string;
 }
 
-/**
- * The environment every child runs in: PATH only. (A NODE_EXTRA_CA_CERTS, as some sandboxes set
- * for their proxy, makes each Node process parse that CA bundle at start-up, ~50 ms here, before
- * any of our code runs; cat would not pay it.)
- */
-const CHILD_ENV = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' };
-
 /** Runs a command to its end without blocking the event loop (so Ctrl-C is handled at once). */
 function run(cmd: string, args: string[], stdout: number | 'pipe' = 'pipe'): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { cwd: ROOT, env: CHILD_ENV, stdio: ['ignore', stdout, 'pipe'] });
+    const c = spawn(cmd, args, { cwd: ROOT, env: CLEAN_ENV, stdio: ['ignore', stdout, 'pipe'] });
     running = c;
     let out = '';
     let err = '';

@@ -155,7 +155,7 @@ export class PagesWriter {
     this.spare = Buffer.allocUnsafe(chunk);
   }
 
-  /** The file's descriptor (for a writer on another thread: the page server's ingest thread). */
+  /** The file's descriptor, for a writer on another thread (which appends nothing through this). */
   get fd(): number {
     return this.fh.fd;
   }

@@ -19,7 +19,7 @@ export interface RandomAccessFile {
   readvSync?(bufs: readonly Uint8Array[], position: number): number;
   /**
    * The OS file descriptor, where the bytes are exactly a local file's (offset 0 is the file's
-   * start): for readers on another thread (the page server's ingest thread). Never closed by them.
+   * start): for readers on another thread. They never close it.
    */
   readonly fd?: number;
   /** Bytes actually allocated (st_blocks * 512), where known: shows punched holes. */

@@ -21,7 +21,7 @@ import { createWriteStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { addFRequest, closeRequest, open2Request } from '../src/protocol/pageserver/writer.js';
 import { PageServer } from '../src/server/page-server.js';
 import { rng } from './gen.js';
@@ -33,12 +33,14 @@ const RUN = 256;
 const dst = { kind: 'pid', id: 4242 } as const;
 const optAt = (name: string) => args.indexOf(name);
 const criuAt = optAt('--criu');
-const criuPath =
+const criuArg =
   criuAt < 0
     ? null
     : args[criuAt + 1] && !args[criuAt + 1]!.startsWith('--')
       ? args[criuAt + 1]!
       : (process.env['PAGESTACK_CRIU'] ?? 'criu');
+// a relative path as typed here: criu runs from other directories
+const criuPath = criuArg?.includes('/') ? resolve(criuArg) : criuArg;
 const numOpt = (name: string, dflt: number) =>
   optAt(name) < 0 ? dflt : Number(args[optAt(name) + 1]) || dflt;
 

@@ -14,10 +14,10 @@ import { cli } from './helpers/cli.js';
 import { testDir } from './helpers/files.js';
 import { ROOT } from './helpers/fixtures.js';
 import { entriesOf } from './helpers/images.js';
+import { requireLive, SKIP_LIVE } from './helpers/live-criu.js';
 import {
   alive,
   buildProgram,
-  findCriu,
   killPid,
   lazyRestore,
   logTail,
@@ -30,14 +30,13 @@ import {
   waitFor,
 } from './helpers/pageserver-live.js';
 
-const found = findCriu();
-const skip = 'skip' in found ? found.skip : false;
+const skip = SKIP_LIVE;
 
 test('live: 3 dumps of series through pagestack page-server -> 3-layer stack; criu restore -D STACK/3 and a lazy restore served from the stack both verify', {
   skip,
   timeout: 180_000,
 }, async () => {
-  const criu = 'criu' in found ? found.criu : '';
+  const { criu } = requireLive();
   const dir = testDir('ps-live');
   const markers = join(dir, 'markers');
   const stack = join(dir, 'stack');
@@ -159,7 +158,7 @@ test('live: criu dump --tls into pagestack page-server --tls; a client certifica
   skip,
   timeout: 120_000,
 }, async () => {
-  const criu = 'criu' in found ? found.criu : '';
+  const { criu } = requireLive();
   const dir = testDir('ps-live-tls');
   const markers = join(dir, 'markers');
   const stack = join(dir, 'stack');
@@ -237,7 +236,7 @@ test('live: tree (3 processes, shared memory, a thread): 2 dumps through page-se
   skip,
   timeout: 180_000,
 }, async () => {
-  const criu = 'criu' in found ? found.criu : '';
+  const { criu } = requireLive();
   const dir = testDir('ps-live-tree');
   const markers = join(dir, 'markers');
   const stack = join(dir, 'stack');

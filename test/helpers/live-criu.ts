@@ -30,7 +30,7 @@ import {
   readlinkSync,
   rmSync,
 } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve as resolvePath } from 'node:path';
 import { after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PAGE_SIZE } from '../../src/image/pagemap.js';
@@ -67,9 +67,18 @@ export function onPath(name: string, path = process.env['PATH'] ?? CLEAN_PATH): 
   return null;
 }
 
+/**
+ * A program named by an environment variable: a path (relative ones taken from the current
+ * directory, as the user typed it: the tests run criu from other directories) or a name on PATH.
+ */
+function programFromEnv(value: string): string | null {
+  return value.includes('/') ? resolvePath(value) : onPath(value);
+}
+
 function findCriu(): { live: LiveCriu; reason: null } | { live: null; reason: string } {
   const fromEnv = process.env['PAGESTACK_CRIU'];
-  const criu = fromEnv || onPath('criu');
+  const criu = fromEnv ? programFromEnv(fromEnv) : onPath('criu');
+  if (fromEnv && !criu) return { live: null, reason: `PAGESTACK_CRIU=${fromEnv}: no such program on PATH` };
   if (!criu) return { live: null, reason: 'no CRIU: PAGESTACK_CRIU is not set and there is no criu on PATH' };
   const where = fromEnv ? `PAGESTACK_CRIU=${fromEnv}` : criu;
   if (!existsSync(criu)) return { live: null, reason: `${where} does not exist` };
@@ -92,7 +101,8 @@ function findCriu(): { live: LiveCriu; reason: null } | { live: null; reason: st
     }
   }
   const critEnv = process.env['PAGESTACK_CRIT'];
-  const crit = critEnv && existsSync(critEnv) ? critEnv : null;
+  const critPath = critEnv ? programFromEnv(critEnv) : null;
+  const crit = critPath && existsSync(critPath) ? critPath : null;
   return { live: { criu, crit, version }, reason: null };
 }
 

@@ -1,27 +1,13 @@
 /**
- * Small helpers for the page-server tests that run real CRIU (kept apart from the generic live-CRIU
- * harness being written on another branch, so the two can be merged later): find CRIU >= 4.0, build
- * a fixture program, start it and kill it by pid, run criu with a clean environment.
+ * Small helpers for the page-server tests that run real CRIU (which CRIU, and whether the tests
+ * run, is live-criu.ts's): build a fixture program, start it and kill it by pid, run criu with a
+ * clean environment.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { ROOT } from './fixtures.js';
-
-/** The criu binary to use: $PAGESTACK_CRIU, else `criu` on PATH when its version is >= 4.0. */
-export function findCriu(): { criu: string } | { skip: string } {
-  const env = process.env['PAGESTACK_CRIU'];
-  const candidates = env ? [env] : ['criu'];
-  for (const c of candidates) {
-    const r = spawnSync(c, ['--version'], { encoding: 'utf8' });
-    const m = /Version: (\d+)\.(\d+)/.exec(r.stdout ?? '');
-    if (!m) continue;
-    if (Number(m[1]) >= 4) return { criu: c };
-    if (env) return { skip: `PAGESTACK_CRIU=${env} is CRIU ${m[1]}.${m[2]}, need >= 4.0` };
-  }
-  return { skip: env ? `PAGESTACK_CRIU=${env} does not run` : 'no CRIU >= 4.0 (set PAGESTACK_CRIU)' };
-}
 
 /** Builds test/fixtures/criu-4.2/prog/<name>.c into `dir`; returns the binary's path. */
 export function buildProgram(name: string, dir: string): string {

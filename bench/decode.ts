@@ -37,10 +37,9 @@ import { makePagemap } from './pagemap-gen.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const DEBIAN_CRIT = '/usr/bin/crit';
+const critArg = process.env['PAGESTACK_CRIT'] ?? join(ROOT, '..', 'shared', 'criu-4.2', 'bin', 'crit');
 // a relative path as typed here: crit runs from another directory
-const CRIT42 = resolve(
-  process.env['PAGESTACK_CRIT'] ?? join(ROOT, '..', 'shared', 'criu-4.2', 'bin', 'crit'),
-);
+const CRIT42 = critArg.includes('/') ? resolve(critArg) : critArg;
 const QUICK = process.argv.includes('--quick');
 const N = 1_000_000;
 

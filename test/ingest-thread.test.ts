@@ -65,7 +65,11 @@ describe('IngestThread', () => {
         t.name(key, outs[key]!);
         t.publish(stage, key, fds[key]!, pages, merged);
         expectSame.push(same);
+        // as before a pages file is closed: every batch answered, no fdatasync in flight
+        if (seq === 29 || seq === 45) await t.settle();
       }
+      await t.settle();
+      assert.equal(t.doneCount, t.publishedCount);
       await t.waitDone(t.publishedCount);
       for (let seq = 0; seq < 60; seq++) {
         assert.deepEqual([...t.takeResult(seq)!], [...expectSame[seq]!], `batch ${seq}`);

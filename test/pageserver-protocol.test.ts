@@ -167,6 +167,33 @@ describe('page-server parser: CRIU 4.2 captures', () => {
     });
   }
 
+  test('dump-single: reads of exactly headerRemaining / dataRemaining bytes end on message boundaries', () => {
+    // how the page server sizes its reads (a header alone, then the data into an ingest slot)
+    const bytes = new Uint8Array(readFileSync(join(CAPTURES, 'dump-single', 'client-to-server.bin')));
+    const msgs: PageServerMessage[] = [];
+    const p = new PageServerParser({ message: (m) => msgs.push(m), data: () => undefined });
+    assert.equal(p.headerRemaining, 24); // the first header counts as 24 bytes until they decide
+    let at = 0;
+    let pieces = 0;
+    while (at < bytes.length) {
+      const inData = p.dataRemaining > 0;
+      const n: number = inData ? Math.min(p.dataRemaining, 5000) : p.headerRemaining;
+      assert.ok(n > 0);
+      const before = msgs.length;
+      p.feed(bytes.subarray(at, at + n));
+      at += n;
+      pieces++;
+      if (!inData && p.headerRemaining === (p.format === 'iov32' ? 32 : 24) && p.atBoundary) {
+        assert.equal(msgs.length, before + 1, `a whole header at byte ${at - n}`);
+      }
+      if (inData) assert.equal(p.headerRemaining, p.dataRemaining > 0 ? 0 : 32);
+    }
+    assert.equal(p.format, 'iov32');
+    assert.equal(p.offset, bytes.length);
+    assert.equal(msgs.length, transcriptMessages('dump-single').length);
+    assert.ok(pieces > msgs.length);
+  });
+
   test('dump-single: the concatenated data is the pages file CRIU wrote', () => {
     const bytes = new Uint8Array(readFileSync(join(CAPTURES, 'dump-single', 'client-to-server.bin')));
     const r = replay(bytes, 3);

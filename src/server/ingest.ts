@@ -50,7 +50,7 @@ export const FIRST_PAGES_ID = 0x10001;
 /** Bytes of received pages compared with the stack below at a time. */
 const STAGE_BYTES = 1 << 20;
 /** Batches in flight with the ingest thread. */
-const THREAD_SLOTS = 4;
+const THREAD_SLOTS = 8;
 /** The ingest thread starts an fdatasync of a pages file every this many bytes written. */
 const SYNC_EVERY = 8 << 20;
 
@@ -161,10 +161,17 @@ export class LayerIngest {
     }
   }
 
-  /** The pagemap messages go to; opens it (OPEN2/OPEN, or implicitly) unless it is the open one. */
-  async select(p: PagemapId, explicit: boolean): Promise<void> {
+  /**
+   * The pagemap messages go to; opens it (OPEN2/OPEN, or implicitly) unless it is the open one.
+   * Synchronous (undefined) when it is the open one, as for nearly every ADD_F.
+   */
+  select(p: PagemapId, explicit: boolean): Promise<void> | undefined {
     const name = pagemapFileName(p);
-    if (!explicit && this.cur?.name === name) return;
+    if (!explicit && this.cur?.name === name) return undefined;
+    return this.open(name);
+  }
+
+  private async open(name: string): Promise<void> {
     await this.closePagemap();
     if (this.written.has(name)) {
       throw new IngestError(`${name} opened a second time in one session (CRIU would truncate it)`);
@@ -195,7 +202,7 @@ export class LayerIngest {
   }
 
   /** An ADD_F/ADD/HOLE header for the open pagemap. With PE_PRESENT its data follows via data(). */
-  async entry(vaddr: bigint, nrPages: bigint, flags: number): Promise<void> {
+  entry(vaddr: bigint, nrPages: bigint, flags: number): void {
     const c = this.cur!;
     const vpage = Number(vaddr >> BigInt(PAGE_SHIFT));
     const n = Number(nrPages);
@@ -235,9 +242,51 @@ export class LayerIngest {
     }
   }
 
-  /** A piece of the current entry's page data. */
-  async data(bytes: Uint8Array): Promise<void> {
-    if (this.cur?.threaded) return this.dataThreaded(bytes);
+  /**
+   * Where the next `max` bytes of the current entry's page data can be read straight into: the
+   * free part of the ingest slot being filled (a free slot is taken if there is one). null: no
+   * slot at hand (or no ingest thread); the bytes come to data() from elsewhere.
+   */
+  dataTarget(max: number): Uint8Array | null {
+    if (!this.cur?.threaded || !this.dataEntry) return null;
+    if (!this.slotBuf) {
+      const b = this.thread!.takeFree();
+      if (!b) return null;
+      this.slotBuf = b;
+      this.collect();
+    }
+    return this.slotBuf.subarray(
+      this.stageFill,
+      this.stageFill + Math.min(max, STAGE_BYTES - this.stageFill),
+    );
+  }
+
+  /**
+   * Inside an entry's page data: undefined when a slot is at hand for it (or none is needed),
+   * else a promise of one. Reading on before a slot is back would only read into a buffer to copy
+   * from.
+   */
+  slotReady(): Promise<void> | undefined {
+    if (!this.cur?.threaded || !this.dataEntry || this.slotBuf) return undefined;
+    const b = this.thread!.takeFree();
+    if (b) {
+      this.slotBuf = b;
+      this.collect();
+      return undefined;
+    }
+    return this.thread!.nextBuffer().then((next) => {
+      this.slotBuf = next;
+      this.collect();
+    });
+  }
+
+  /** A piece of the current entry's page data; synchronous (undefined) where no wait is needed. */
+  data(bytes: Uint8Array): Promise<void> | undefined {
+    if (this.cur?.threaded) return this.dataThreaded(bytes, 0);
+    return this.dataStaged(bytes);
+  }
+
+  private async dataStaged(bytes: Uint8Array): Promise<void> {
     let off = 0;
     while (off < bytes.length) {
       const n = Math.min(bytes.length - off, STAGE_BYTES - this.stageFill);
@@ -249,30 +298,55 @@ export class LayerIngest {
   }
 
   /** The current entry's data is complete. */
-  async dataEnd(): Promise<void> {
-    if (this.cur?.threaded) this.publishBatch();
-    else await this.flushStage();
-    this.dataEntry = null;
+  dataEnd(): Promise<void> | undefined {
+    if (this.cur?.threaded) {
+      this.publishBatch();
+      this.dataEntry = null;
+      return undefined;
+    }
+    return this.flushStage().then(() => {
+      this.dataEntry = null;
+    });
   }
 
-  /** `data` with the ingest thread: the bytes go straight into its slots, a slot per batch. */
-  private async dataThreaded(bytes: Uint8Array): Promise<void> {
-    let off = 0;
+  /**
+   * `data` with the ingest thread: the bytes go into its slots, a slot per batch; bytes read in
+   * place (dataTarget) are only counted. Waits only for a slot to come back.
+   */
+  private dataThreaded(bytes: Uint8Array, from: number): Promise<void> | undefined {
+    const slot = this.slotBuf;
+    if (
+      from === 0 &&
+      slot &&
+      bytes.buffer === slot.buffer &&
+      bytes.byteOffset === slot.byteOffset + this.stageFill
+    ) {
+      this.stageFill += bytes.length;
+      if (this.stageFill === STAGE_BYTES) this.publishBatch();
+      return undefined;
+    }
+    let off = from;
     while (off < bytes.length) {
-      this.slotBuf ??= await this.nextSlot();
+      if (!this.slotBuf) {
+        this.thread!.check();
+        const b = this.thread!.takeFree();
+        if (!b) {
+          return this.thread!.nextBuffer().then((next) => {
+            this.slotBuf = next;
+            this.collect();
+            return this.dataThreaded(bytes, off);
+          });
+        }
+        this.slotBuf = b;
+        this.collect();
+      }
       const n = Math.min(bytes.length - off, STAGE_BYTES - this.stageFill);
       this.slotBuf.set(bytes.subarray(off, off + n), this.stageFill);
       this.stageFill += n;
       off += n;
       if (this.stageFill === STAGE_BYTES) this.publishBatch();
     }
-  }
-
-  /** A free stage buffer (one comes back with each answered batch), results taken on the way. */
-  private async nextSlot(): Promise<Uint8Array> {
-    const buf = await this.thread!.nextBuffer();
-    this.collect();
-    return buf;
+    return undefined;
   }
 
   /** Hands the staged pages of the current entry to the ingest thread. */
@@ -318,10 +392,9 @@ export class LayerIngest {
 
   /** Waits for everything with the ingest thread and takes the results. */
   private async drain(): Promise<void> {
-    if (!this.thread || this.queue.length === 0) return;
-    await this.thread.waitDone(this.thread.publishedCount);
+    if (!this.thread) return;
+    await this.thread.settle();
     this.collect();
-    this.thread.check();
   }
 
   /** Whether the open pagemap's stack below (if any) is read synchronously. */

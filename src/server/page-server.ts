@@ -49,6 +49,7 @@ import { closeAnswer, getAnswerHeader, open2Answer, parentAnswer } from '../prot
 import { openStackDir } from '../source/open.js';
 import { findExtent } from '../stack/resolve.js';
 import { type IngestStats, LayerIngest, layerNumbers } from './ingest.js';
+import { SocketFeed } from './socket-feed.js';
 
 /** What a failed session reports: the error's code and data, with the peer added. */
 function failure(e: unknown, peer: string): { code: ErrorCode; data: ErrorData; message: string } {
@@ -156,7 +157,8 @@ export class PageServer {
       });
       this.server = srv;
     } else {
-      this.server = createTcpServer(onConnection);
+      // accepted paused: SocketFeed takes the socket over before anything is read
+      this.server = createTcpServer({ pauseOnConnect: true }, onConnection);
     }
   }
 
@@ -258,7 +260,9 @@ export class PageServer {
     return alt.split(/,\s*/).some((e) => e === `IP Address:${this.address}`);
   }
 
-  private accept(sock: Socket): void {
+  private accept(raw: Socket): void {
+    const feed = SocketFeed.adopt(raw);
+    const sock = feed.socket;
     const peer = peerName(sock);
     this.sockets.add(sock);
     sock.on('error', () => undefined); // reported by the session that reads it
@@ -268,13 +272,13 @@ export class PageServer {
     if (busy) this.log(`${peer}: connected; waiting for the running session on ${this.stack} to end`);
     if (this.opts.lazy) {
       // read-only: any number of lazy sessions at once
-      const run = this.serveLazy(sock, peer).then((r) => {
+      const run = this.serveLazy(feed, peer).then((r) => {
         for (const l of this.listeners) l(r);
       });
       this.queue = this.queue.then(() => run);
       return;
     }
-    const turn = this.queue.then(() => this.session(sock, peer));
+    const turn = this.queue.then(() => this.session(feed, peer));
     this.queue = turn.then(
       (r) => {
         for (const l of this.listeners) l(r);
@@ -283,9 +287,9 @@ export class PageServer {
     );
   }
 
-  private serveLazy(sock: Socket, peer: string): Promise<SessionResult> {
+  private serveLazy(feed: SocketFeed, peer: string): Promise<SessionResult> {
     return lazySession(
-      sock,
+      feed,
       peer,
       this.stack,
       this.opts.lazy?.layer,
@@ -294,7 +298,8 @@ export class PageServer {
     );
   }
 
-  private async session(sock: Socket, peer: string): Promise<SessionResult> {
+  private async session(feed: SocketFeed, peer: string): Promise<SessionResult> {
+    const sock = feed.socket;
     if (sock.destroyed || this.closing) {
       const error = `${peer}: went away before its turn`;
       this.log(error);
@@ -306,8 +311,13 @@ export class PageServer {
     const number = (below ?? 0) + 1;
     let ingest: LayerIngest | null = null;
     const ops: Op[] = [];
+    /** Data bytes of the last message that carried data (decides how the next header is read). */
+    let lastData = 0;
     const parser = new PageServerParser({
-      message: (msg) => ops.push({ kind: 'msg', msg }),
+      message: (msg) => {
+        if (msg.dataBytes > 0) lastData = msg.dataBytes;
+        ops.push({ kind: 'msg', msg });
+      },
       data: (bytes) => ops.push({ kind: 'data', bytes }), // a view of the chunk read: kept until applied
       dataEnd: () => ops.push({ kind: 'end' }),
     });
@@ -332,36 +342,44 @@ export class PageServer {
         thread: this.opts.ingestThread !== false,
       });
       const ing = ingest;
-      const apply = async (op: Op): Promise<void> => {
+      // Each op is applied synchronously where it can be (page data into a slot, an ADD_F for the
+      // open pagemap); one that must wait returns its promise, and reads pause until it and the
+      // ops behind it are done (the views they hold stay valid while nothing is read).
+      const apply = (op: Op): Promise<void> | undefined => {
         if (op.kind === 'data') return ing.data(op.bytes);
         if (op.kind === 'end') return ing.dataEnd();
         const m = op.msg;
         const at = (what: string, code: ErrorCode) =>
           new PageServerError(`byte ${m.offset}: ${codeName(m.code)}: ${what}`, code, { offset: m.offset });
         const select = (explicit: boolean) =>
-          ing.select(decodeDstId(m.dstId)!, explicit).catch((e: unknown) => {
+          ing.select(decodeDstId(m.dstId)!, explicit)?.catch((e: unknown) => {
             throw e instanceof IngestError ? at(e.message, e.code) : e;
           });
         switch (m.code) {
           case PS_IOV_OPEN2:
-            await select(true);
-            sock.write(open2Answer(false));
-            return;
+            return select(true)!.then(() => {
+              sock.write(open2Answer(false));
+            });
           case PS_IOV_OPEN:
-            await select(true);
-            return;
+            return select(true);
           case PS_IOV_PARENT:
             sock.write(parentAnswer(false));
-            return;
+            return undefined;
           case PS_IOV_ADD:
           case PS_IOV_HOLE:
           case PS_IOV_ADD_F: {
-            await select(false);
             const flags = m.code === PS_IOV_ADD ? 4 : m.code === PS_IOV_HOLE ? 1 : m.flags;
-            await ing.entry(m.vaddr, m.nrPages, flags).catch((e: unknown) => {
-              throw at((e as Error).message, e instanceof PagestackError ? e.code : 'PAGESTACK_PS_INGEST');
-            });
-            return;
+            const entry = () => {
+              try {
+                ing.entry(m.vaddr, m.nrPages, flags);
+              } catch (e) {
+                throw at((e as Error).message, e instanceof PagestackError ? e.code : 'PAGESTACK_PS_INGEST');
+              }
+            };
+            const opening = select(false);
+            if (opening) return opening.then(entry);
+            entry();
+            return undefined;
           }
           case PS_IOV_GET:
             throw at(
@@ -369,24 +387,62 @@ export class PageServer {
               'PAGESTACK_PS_UNEXPECTED',
             );
           case PS_IOV_CLOSE:
-          case PS_IOV_FORCE_CLOSE: {
-            try {
-              committed = await ing.commit();
-            } catch (e) {
-              sock.write(closeAnswer(-1));
-              throw e;
-            }
-            sock.write(closeAnswer(0));
-            if (m.code === PS_IOV_FORCE_CLOSE) sock.end();
-            return;
+          case PS_IOV_FORCE_CLOSE:
+            return ing.commit().then(
+              (stats) => {
+                committed = stats;
+                sock.write(closeAnswer(0));
+                if (m.code === PS_IOV_FORCE_CLOSE) sock.end();
+              },
+              (e: unknown) => {
+                sock.write(closeAnswer(-1));
+                throw e;
+              },
+            );
+        }
+        return undefined;
+      };
+      let next = 0;
+      /** Applies the queued ops; false when one is waiting (the feed resumes when all are done). */
+      const pump = (): boolean => {
+        while (next < ops.length) {
+          const waiting = apply(ops[next++]!);
+          if (waiting) {
+            waiting
+              .then(() => {
+                if (pump()) feed.resume();
+              })
+              .catch((e: unknown) => feed.fail(e));
+            return false;
           }
         }
+        ops.length = 0;
+        next = 0;
+        if (parser.closed && sock.writableEnded) {
+          feed.finish(); // FORCE_CLOSE: no EOF to wait for
+          return false;
+        }
+        // inside page data with every slot at the ingest thread: wait for one before reading on
+        const slot = parser.dataRemaining > 0 ? ing.slotReady() : undefined;
+        if (slot) {
+          slot.then(() => feed.resume()).catch((e: unknown) => feed.fail(e));
+          return false;
+        }
+        return true;
       };
-      for await (const chunk of sock) {
-        parser.feed(chunk as Buffer);
-        for (const op of ops.splice(0)) await apply(op);
-        if (parser.closed && sock.writableEnded) break;
-      }
+      await feed.run({
+        target: (scratch) => {
+          const left = parser.dataRemaining;
+          if (left > 0) return ing.dataTarget(left) ?? scratch;
+          // after a large message, read the next header alone: the data behind it then goes
+          // straight into a slot instead of through the scratch buffer
+          return lastData >= 64 << 10 ? scratch.subarray(0, parser.headerRemaining) : scratch;
+        },
+        bytes: (view) => {
+          parser.feed(view);
+          return pump();
+        },
+      });
       parser.end();
       if (!committed) {
         throw new PageServerError(
@@ -424,6 +480,8 @@ export class PageServer {
 }
 
 const GET_READ_PAGES = 1024;
+/** Answer bytes a lazy session lets queue for the socket before it waits (memory: this + a GET). */
+const LAZY_QUEUED = 8 << 20;
 
 /** Why a listen failed, in words (EADDRINUSE, EADDRNOTAVAIL, a name that does not resolve). */
 function listenErrorText(e: unknown): string {
@@ -443,13 +501,14 @@ function listenErrorText(e: unknown): string {
  * ends the session (CRIU's daemon cannot take "no pages"; better a clear failure than a hang).
  */
 async function lazySession(
-  sock: Socket,
+  feed: SocketFeed,
   peer: string,
   stackDir: string,
   layerOpt: number | undefined,
   idleMs: number,
   log: (line: string) => void,
 ): Promise<SessionResult> {
+  const sock = feed.socket;
   const numbers = layerNumbers(await readdir(stackDir));
   const layer = layerOpt ?? numbers[numbers.length - 1];
   if (layer === undefined || !numbers.includes(layer)) {
@@ -485,8 +544,8 @@ async function lazySession(
   );
   log(`${peer}: lazy session serving ${layerDir} (${names.length} layers)`);
   try {
-    for await (const chunk of sock) {
-      parser.feed(chunk as Buffer);
+    /** Answers the GETs parsed so far, in order. */
+    const answer = async (): Promise<void> => {
       for (const m of msgs.splice(0)) {
         if (m.code === PS_IOV_CLOSE || m.code === PS_IOV_FORCE_CLOSE) {
           sock.write(closeAnswer(0));
@@ -540,8 +599,13 @@ async function lazySession(
         const data = mem.files.every((f) => !f || f.readSync)
           ? mem.readSync(v0 * 4096, got * 4096)
           : await mem.read(v0 * 4096, got * 4096);
+        // header and pages in one writev; the next GET is read and its pages read while this
+        // answer is still going out, up to LAZY_QUEUED bytes behind
+        sock.cork();
         sock.write(getAnswerHeader(m, got, parser.format ?? 'iov32'));
-        if (!sock.write(data)) await new Promise<void>((ok) => sock.once('drain', () => ok()));
+        sock.write(data);
+        sock.uncork();
+        if (sock.writableLength > LAZY_QUEUED) await drained(sock);
         gets++;
         pages += got;
         for (const [l, k] of perLayer) fromLayer.set(names[l]!, (fromLayer.get(names[l]!) ?? 0) + k);
@@ -550,8 +614,20 @@ async function lazySession(
           `${peer}: GET pid ${pid} 0x${m.vaddr.toString(16)} +${m.nrPages}: served ${got}${got < Number(m.nrPages) ? ' (short: the rest is asked again)' : ''} from ${perLayer.map(([l, k]) => `${short[l]} ${k}`).join(', ')}`,
         );
       }
-      if (closed && sock.writableEnded) break;
-    }
+      if (closed && sock.writableEnded) feed.finish();
+    };
+    await feed.run({
+      bytes: (view) => {
+        parser.feed(view);
+        if (msgs.length === 0) return true;
+        // reads pause while GETs are answered (their pages are read, the answers written)
+        answer().then(
+          () => feed.resume(),
+          (e: unknown) => feed.fail(e),
+        );
+        return false;
+      },
+    });
     parser.end();
     if (!closed)
       throw new PageServerError(
@@ -575,6 +651,19 @@ async function lazySession(
     sock.destroy();
     await stack.close();
   }
+}
+
+/** Resolves when `s` has written what it queued, or is closed (its session then fails anyway). */
+function drained(s: Socket): Promise<void> {
+  return new Promise<void>((ok) => {
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      ok();
+    };
+    s.on('drain', done);
+    s.on('close', done);
+  });
 }
 
 function peerName(s: Socket): string {

@@ -104,6 +104,20 @@ export class PageServerParser {
     return this.headFill === 0 && this.dataLeft === 0;
   }
 
+  /** Bytes of the current message's page data still to come (0 between messages). */
+  get dataRemaining(): number {
+    return this.dataLeft;
+  }
+
+  /**
+   * Bytes still to come of the header in progress (or of the next one): what a reader can ask for
+   * so that a read ends exactly at the header's end. The first header counts as 24 bytes until
+   * they decide the format.
+   */
+  get headerRemaining(): number {
+    return this.dataLeft > 0 ? 0 : this.needHead() - this.headFill;
+  }
+
   /** True once CLOSE or FORCE_CLOSE has been read. */
   get closed(): boolean {
     return this.closedAt >= 0;

@@ -480,8 +480,8 @@ export class PageServer {
 }
 
 const GET_READ_PAGES = 1024;
-/** Answer bytes a lazy session lets queue for the socket before it waits (memory: this + a GET). */
-const LAZY_QUEUED = 8 << 20;
+/** Answers a lazy session has in flight at most (each up to GET_READ_PAGES pages). */
+const LAZY_BUFFERS = 3;
 
 /** Why a listen failed, in words (EADDRINUSE, EADDRNOTAVAIL, a name that does not resolve). */
 function listenErrorText(e: unknown): string {
@@ -531,6 +531,26 @@ async function lazySession(
   let closed = false;
   const msgs: PageServerMessage[] = [];
   const parser = new PageServerParser({ message: (m) => msgs.push(m), data: () => undefined });
+  // A GET's pages are read into one of LAZY_BUFFERS buffers, free again once the socket has
+  // written them: the next GETs are read and answered while earlier answers still go out, in
+  // bounded memory (a new 4 MiB buffer per GET cost a garbage collection every few GETs).
+  const answerBuffers: Uint8Array[] = [];
+  let buffersMade = 0;
+  let bufferBack: (() => void) | null = null;
+  const answerBuffer = async (): Promise<Uint8Array> => {
+    while (answerBuffers.length === 0 && buffersMade >= LAZY_BUFFERS) {
+      // a write's callback runs even when the socket is destroyed: this cannot wait forever
+      await new Promise<void>((ok) => {
+        bufferBack = () => {
+          bufferBack = null;
+          ok();
+        };
+      });
+    }
+    if (answerBuffers.length > 0) return answerBuffers.pop()!;
+    buffersMade++;
+    return new Uint8Array(GET_READ_PAGES * 4096);
+  };
   sock.setTimeout(idleMs, () =>
     sock.destroy(
       new PageServerError(
@@ -596,16 +616,19 @@ async function lazySession(
         }
         // local files: read on this thread (a GET's pages are many pieces across the layers, each
         // a thread-pool round trip otherwise, while the restored process waits on its fault)
+        const buf = await answerBuffer();
+        const into = buf.subarray(0, got * 4096);
         const data = mem.files.every((f) => !f || f.readSync)
-          ? mem.readSync(v0 * 4096, got * 4096)
-          : await mem.read(v0 * 4096, got * 4096);
-        // header and pages in one writev; the next GET is read and its pages read while this
-        // answer is still going out, up to LAZY_QUEUED bytes behind
+          ? mem.readIntoSync(into, v0 * 4096)
+          : await mem.readInto(into, v0 * 4096);
+        // header and pages in one writev
         sock.cork();
         sock.write(getAnswerHeader(m, got, parser.format ?? 'iov32'));
-        sock.write(data);
+        sock.write(data, () => {
+          answerBuffers.push(buf);
+          bufferBack?.();
+        });
         sock.uncork();
-        if (sock.writableLength > LAZY_QUEUED) await drained(sock);
         gets++;
         pages += got;
         for (const [l, k] of perLayer) fromLayer.set(names[l]!, (fromLayer.get(names[l]!) ?? 0) + k);
@@ -651,19 +674,6 @@ async function lazySession(
     sock.destroy();
     await stack.close();
   }
-}
-
-/** Resolves when `s` has written what it queued, or is closed (its session then fails anyway). */
-function drained(s: Socket): Promise<void> {
-  return new Promise<void>((ok) => {
-    const done = () => {
-      s.off('drain', done);
-      s.off('close', done);
-      ok();
-    };
-    s.on('drain', done);
-    s.on('close', done);
-  });
 }
 
 function peerName(s: Socket): string {

@@ -53,16 +53,17 @@ export class SocketFeed {
   readonly socket: Socket;
   /** True when reads land in our buffers (onread); false: the stream's own buffers. */
   readonly userBuffers: boolean;
-  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  /** Where reads go that the consumer names no memory for (user buffers only). */
+  private readonly scratch: Buffer;
   private consumer: FeedConsumer | null = null;
   private paused = true;
-  private settled = false;
   private settle: { ok: () => void; fail: (e: unknown) => void } | null = null;
   private outcome: { ok: true } | { ok: false; error: unknown } | null = null;
 
   private constructor(raw: Socket, userBuffers: boolean) {
     const h = (raw as NetInternals)._handle;
     if (userBuffers && !(raw instanceof TLSSocket) && h && typeof h.useUserBuffer === 'function') {
+      this.scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
       (raw as NetInternals)._handle = null;
       raw.destroy(); // with no handle: only the server's connection count goes down
       this.socket = new Socket({
@@ -75,6 +76,7 @@ export class SocketFeed {
       } as ConstructorParameters<typeof Socket>[0]);
       this.userBuffers = true;
     } else {
+      this.scratch = Buffer.alloc(0);
       this.socket = raw;
       raw.pause();
       raw.on('data', (b: Buffer) => {
@@ -112,29 +114,27 @@ export class SocketFeed {
 
   /** Reads again after bytes() returned false. */
   resume(): void {
-    if (this.settled || !this.paused) return;
+    if (this.outcome || !this.paused) return;
     this.paused = false;
     this.socket.resume();
   }
 
   /** Ends run() successfully (the consumer needs no more bytes). */
   finish(): void {
-    if (this.settled) return;
-    this.settled = true;
+    if (this.outcome) return;
     this.outcome = { ok: true };
     this.settle?.ok();
   }
 
   /** Ends run() with `e`. */
   fail(e: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
+    if (this.outcome) return;
     this.outcome = { ok: false, error: e };
     this.settle?.fail(e);
   }
 
   private nextTarget(): Uint8Array {
-    if (this.paused || this.settled) return this.scratch.subarray(0, PAUSED_READ);
+    if (this.paused || this.outcome) return this.scratch.subarray(0, PAUSED_READ);
     if (!this.consumer?.target) return this.scratch;
     try {
       return this.consumer.target(this.scratch);
@@ -151,7 +151,7 @@ export class SocketFeed {
   }
 
   private deliver(view: Uint8Array): boolean {
-    if (this.settled || !this.consumer) return false;
+    if (this.outcome || !this.consumer) return false;
     let more: boolean;
     try {
       more = this.consumer.bytes(view);
@@ -159,7 +159,7 @@ export class SocketFeed {
       this.fail(e);
       return false;
     }
-    if (!more || this.settled) this.paused = true;
+    if (!more || this.outcome) this.paused = true;
     return !this.paused;
   }
 }

@@ -31,8 +31,8 @@ const PAGE = 4096;
  * Every SYNC_EVERY bytes of a pages file an fdatasync of it starts on the thread pool, and the
  * thread writes on meanwhile: the disk takes the layer while it arrives, so the fsync before the
  * layer appears has little left to do (waiting for each one, as before, paced the whole receive at
- * the disk's speed: 1 GiB in 2.1 s instead of 1.0 s). { settle: true } is answered once none is in
- * flight, with the first that failed: before a pages file is closed, its descriptor must not be
+ * the disk's speed: 1 GiB in 2.1 s instead of 1.0 s). Each { settle: true } is answered once none is
+ * in flight, with the first that failed: before a pages file is closed, its descriptor must not be
  * synced any more (the number could be reused).
  */
 const SOURCE = `
@@ -45,15 +45,14 @@ const pos = new Map();
 const synced = new Map();
 const syncing = new Set();
 let syncFailed = null;
-let settling = false;
+let settling = 0;
 function settled() {
-  settling = false;
-  parentPort.postMessage({ settled: true, failed: syncFailed });
+  for (; settling > 0; settling--) parentPort.postMessage({ settled: true, failed: syncFailed });
 }
 parentPort.on('message', (b) => {
   if (b.settle) {
+    settling++;
     if (syncing.size === 0) settled();
-    else settling = true;
     return;
   }
   if (syncFailed) {
@@ -100,7 +99,7 @@ parentPort.on('message', (b) => {
       fdatasync(b.fd, (e) => {
         syncing.delete(key);
         if (e && !syncFailed) syncFailed = { step: 'fdatasync', key, message: String(e.message) };
-        if (settling && syncing.size === 0) settled();
+        if (syncing.size === 0) settled();
       });
     }
   } catch (e) {

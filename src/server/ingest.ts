@@ -249,6 +249,8 @@ export class LayerIngest {
    */
   dataTarget(max: number): Uint8Array | null {
     if (!this.cur?.threaded || !this.dataEntry) return null;
+    // a failed batch still hands its buffer back: slots keep coming, so look for failures here
+    this.thread!.check();
     if (!this.slotBuf) {
       const b = this.thread!.takeFree();
       if (!b) return null;
@@ -267,7 +269,9 @@ export class LayerIngest {
    * from.
    */
   slotReady(): Promise<void> | undefined {
-    if (!this.cur?.threaded || !this.dataEntry || this.slotBuf) return undefined;
+    if (!this.cur?.threaded || !this.dataEntry) return undefined;
+    this.thread!.check();
+    if (this.slotBuf) return undefined;
     const b = this.thread!.takeFree();
     if (b) {
       this.slotBuf = b;
@@ -356,6 +360,7 @@ export class LayerIngest {
     const k = this.stageFill / PAGE_SIZE;
     if (k === 0) return;
     const t = this.thread!;
+    t.check();
     const v0 = e.vpage + e.done;
     const reads = this.belowReads(v0, k);
     const seq = t.publishedCount;

@@ -48,6 +48,7 @@ import { type PageServerMessage, PageServerParser } from '../protocol/pageserver
 import { closeAnswer, getAnswerHeader, open2Answer, parentAnswer } from '../protocol/pageserver/writer.js';
 import { openStackDir } from '../source/open.js';
 import { findExtent } from '../stack/resolve.js';
+import type { Stack } from '../stack/stack.js';
 import { type IngestStats, LayerIngest, layerNumbers } from './ingest.js';
 import { SocketFeed } from './socket-feed.js';
 
@@ -306,7 +307,15 @@ export class PageServer {
       sock.destroy();
       return { peer, ok: false, error };
     }
-    const numbers = layerNumbers(await readdir(this.stack));
+    let numbers: number[];
+    try {
+      numbers = layerNumbers(await readdir(this.stack));
+    } catch (e) {
+      const error = `${peer}: cannot read ${this.stack}: ${errnoText(e)}; session ended, no layer written [PAGESTACK_OUTPUT]`;
+      this.log(error);
+      sock.destroy();
+      return { peer, ok: false, error, code: 'PAGESTACK_OUTPUT', data: { peer, file: this.stack } };
+    }
     const below = numbers.length > 0 ? numbers[numbers.length - 1]! : null;
     const number = (below ?? 0) + 1;
     let ingest: LayerIngest | null = null;
@@ -403,16 +412,28 @@ export class PageServer {
         return undefined;
       };
       let next = 0;
+      /** The wait in progress (an op, or a slot to come back), if any; it never rejects. */
+      let inflight: Promise<void> | null = null;
+      const waitThen = (waiting: Promise<void>, then: () => void): void => {
+        inflight = waiting
+          .then(() => {
+            inflight = null;
+            if (!feed.ended) then();
+          })
+          .catch((e: unknown) => {
+            inflight = null;
+            feed.fail(e);
+          });
+      };
       /** Applies the queued ops; false when one is waiting (the feed resumes when all are done). */
       const pump = (): boolean => {
         while (next < ops.length) {
+          if (feed.ended) return false; // the session is over: nothing more is applied
           const waiting = apply(ops[next++]!);
           if (waiting) {
-            waiting
-              .then(() => {
-                if (pump()) feed.resume();
-              })
-              .catch((e: unknown) => feed.fail(e));
+            waitThen(waiting, () => {
+              if (pump()) feed.resume();
+            });
             return false;
           }
         }
@@ -425,24 +446,34 @@ export class PageServer {
         // inside page data with every slot at the ingest thread: wait for one before reading on
         const slot = parser.dataRemaining > 0 ? ing.slotReady() : undefined;
         if (slot) {
-          slot.then(() => feed.resume()).catch((e: unknown) => feed.fail(e));
+          waitThen(slot, () => feed.resume());
           return false;
         }
         return true;
       };
-      await feed.run({
-        target: (scratch) => {
-          const left = parser.dataRemaining;
-          if (left > 0) return ing.dataTarget(left) ?? scratch;
-          // after a large message, read the next header alone: the data behind it then goes
-          // straight into a slot instead of through the scratch buffer
-          return lastData >= 64 << 10 ? scratch.subarray(0, parser.headerRemaining) : scratch;
-        },
-        bytes: (view) => {
-          parser.feed(view);
-          return pump();
-        },
-      });
+      let readError: { e: unknown } | null = null;
+      await feed
+        .run({
+          target: (scratch) => {
+            const left = parser.dataRemaining;
+            if (left > 0) return ing.dataTarget(left) ?? scratch;
+            // after a large message, read the next header alone: the data behind it then goes
+            // straight into a slot instead of through the scratch buffer
+            return lastData >= 64 << 10 ? scratch.subarray(0, parser.headerRemaining) : scratch;
+          },
+          bytes: (view) => {
+            parser.feed(view);
+            return pump();
+          },
+        })
+        .catch((e: unknown) => {
+          readError = { e };
+        });
+      // An op still running when the connection failed (OPEN2's files, CLOSE's commit) finishes
+      // first: abort() must not remove files from under it, and a commit that completes is a
+      // layer written, reported as such.
+      while (inflight) await inflight;
+      if (readError) throw (readError as { e: unknown }).e;
       parser.end();
       if (!committed) {
         throw new PageServerError(
@@ -473,6 +504,7 @@ export class PageServer {
       };
     } finally {
       sock.setTimeout(0);
+      await flushed(sock);
       sock.destroy();
       await ingest?.abort();
     }
@@ -480,6 +512,8 @@ export class PageServer {
 }
 
 const GET_READ_PAGES = 1024;
+/** How long a session's end waits for its last answers to be written (see flushed()). */
+const FLUSH_MS = 10_000;
 /** Answers a lazy session has in flight at most (each up to GET_READ_PAGES pages). */
 const LAZY_BUFFERS = 3;
 
@@ -509,16 +543,42 @@ async function lazySession(
   log: (line: string) => void,
 ): Promise<SessionResult> {
   const sock = feed.socket;
-  const numbers = layerNumbers(await readdir(stackDir));
-  const layer = layerOpt ?? numbers[numbers.length - 1];
-  if (layer === undefined || !numbers.includes(layer)) {
-    const error = `${peer}: ${layer === undefined ? `${stackDir} has no layers to serve` : `${stackDir} has no layer ${layer} (layers: ${numbers.join(', ')})`}; session ended [PAGESTACK_PS_NO_LAYERS]`;
+  const refuse = (e: unknown): SessionResult => {
+    const f = failure(e, peer);
+    const error = `${peer}: ${oneLine(f.message)}; session ended [${f.code}]`;
     log(error);
     sock.destroy();
-    return { peer, ok: false, error, code: 'PAGESTACK_PS_NO_LAYERS', data: { peer } };
+    return { peer, ok: false, error, code: f.code, data: f.data };
+  };
+  let numbers: number[];
+  try {
+    numbers = layerNumbers(await readdir(stackDir));
+  } catch (e) {
+    return refuse(
+      new PageServerError(`${stackDir}: cannot read: ${errnoText(e)}`, 'PAGESTACK_PS_NO_LAYERS', {
+        file: stackDir,
+      }),
+    );
+  }
+  const layer = layerOpt ?? numbers[numbers.length - 1];
+  if (layer === undefined || !numbers.includes(layer)) {
+    return refuse(
+      new PageServerError(
+        layer === undefined
+          ? `${stackDir} has no layers to serve`
+          : `${stackDir} has no layer ${layer} (layers: ${numbers.join(', ')})`,
+        'PAGESTACK_PS_NO_LAYERS',
+        {},
+      ),
+    );
   }
   const layerDir = join(stackDir, String(layer));
-  const stack = await openStackDir(layerDir);
+  let stack: Stack;
+  try {
+    stack = await openStackDir(layerDir);
+  } catch (e) {
+    return refuse(e);
+  }
   const names = stack.layers.map((l) => l.source.name);
   // short names for the per-GET lines: "layer 3" for STACK/3 (a parent outside STACK: its path)
   const short = names.map((n) => {
@@ -567,6 +627,7 @@ async function lazySession(
     /** Answers the GETs parsed so far, in order. */
     const answer = async (): Promise<void> => {
       for (const m of msgs.splice(0)) {
+        if (feed.ended) return; // the session is over (its stack is about to close)
         if (m.code === PS_IOV_CLOSE || m.code === PS_IOV_FORCE_CLOSE) {
           sock.write(closeAnswer(0));
           closed = true;
@@ -592,6 +653,7 @@ async function lazySession(
           });
         if (!stack.top.files.includes(pm)) throw cannot(`${layerDir} has no ${pm}`);
         const mem = await stack.memory(pm);
+        if (feed.ended) return;
         const x = mem.extents;
         const v0 = Number(m.vaddr / 4096n);
         const want = Math.min(Number(m.nrPages), GET_READ_PAGES);
@@ -617,10 +679,12 @@ async function lazySession(
         // local files: read on this thread (a GET's pages are many pieces across the layers, each
         // a thread-pool round trip otherwise, while the restored process waits on its fault)
         const buf = await answerBuffer();
+        if (feed.ended) return;
         const into = buf.subarray(0, got * 4096);
         const data = mem.files.every((f) => !f || f.readSync)
           ? mem.readIntoSync(into, v0 * 4096)
           : await mem.readInto(into, v0 * 4096);
+        if (feed.ended) return;
         // header and pages in one writev
         sock.cork();
         sock.write(getAnswerHeader(m, got, parser.format ?? 'iov32'));
@@ -639,18 +703,34 @@ async function lazySession(
       }
       if (closed && sock.writableEnded) feed.finish();
     };
-    await feed.run({
-      bytes: (view) => {
-        parser.feed(view);
-        if (msgs.length === 0) return true;
-        // reads pause while GETs are answered (their pages are read, the answers written)
-        answer().then(
-          () => feed.resume(),
-          (e: unknown) => feed.fail(e),
-        );
-        return false;
-      },
-    });
+    /** The GETs being answered, if any; it never rejects. */
+    let answering: Promise<void> | null = null;
+    let readError: { e: unknown } | null = null;
+    await feed
+      .run({
+        bytes: (view) => {
+          parser.feed(view);
+          if (msgs.length === 0) return true;
+          // reads pause while GETs are answered (their pages are read, the answers written)
+          answering = answer().then(
+            () => {
+              answering = null;
+              feed.resume();
+            },
+            (e: unknown) => {
+              answering = null;
+              feed.fail(e);
+            },
+          );
+          return false;
+        },
+      })
+      .catch((e: unknown) => {
+        readError = { e };
+      });
+    // a GET still being answered stops at its next step; the stack closes only after it
+    while (answering) await answering;
+    if (readError) throw (readError as { e: unknown }).e;
     parser.end();
     if (!closed)
       throw new PageServerError(
@@ -671,9 +751,29 @@ async function lazySession(
     return { peer, ok: false, error, code: f.code, data: f.data };
   } finally {
     sock.setTimeout(0);
+    await flushed(sock);
     sock.destroy();
     await stack.close();
   }
+}
+
+/**
+ * After end() (FORCE_CLOSE): waits until what was written has gone to the kernel, so destroy()
+ * drops nothing; at most FLUSH_MS (a peer that reads nothing does not hold the session).
+ */
+function flushed(s: Socket): Promise<void> {
+  if (!s.writableEnded || s.writableFinished || s.destroyed) return Promise.resolve();
+  return new Promise<void>((ok) => {
+    const done = () => {
+      clearTimeout(timer);
+      s.off('finish', done);
+      s.off('close', done);
+      ok();
+    };
+    const timer = setTimeout(done, FLUSH_MS);
+    s.on('finish', done);
+    s.on('close', done);
+  });
 }
 
 function peerName(s: Socket): string {

@@ -53,8 +53,8 @@ export class SocketFeed {
   readonly socket: Socket;
   /** True when reads land in our buffers (onread); false: the stream's own buffers. */
   readonly userBuffers: boolean;
-  /** Where reads go that the consumer names no memory for (user buffers only). */
-  private readonly scratch: Buffer;
+  /** Where reads go that the consumer names no memory for (user buffers only; full size from run()). */
+  private scratch: Buffer;
   private consumer: FeedConsumer | null = null;
   private paused = true;
   private settle: { ok: () => void; fail: (e: unknown) => void } | null = null;
@@ -62,8 +62,11 @@ export class SocketFeed {
 
   private constructor(raw: Socket, userBuffers: boolean) {
     const h = (raw as NetInternals)._handle;
-    if (userBuffers && !(raw instanceof TLSSocket) && h && typeof h.useUserBuffer === 'function') {
-      this.scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+    // only a socket nothing has read from yet (accepted paused): bytes already in its stream
+    // buffer would be lost with the old object
+    const unread = raw.readableLength === 0 && h?.reading !== true;
+    if (userBuffers && unread && !(raw instanceof TLSSocket) && h && typeof h.useUserBuffer === 'function') {
+      this.scratch = Buffer.allocUnsafe(PAUSED_READ); // a connection waiting its turn holds no more
       (raw as NetInternals)._handle = null;
       raw.destroy(); // with no handle: only the server's connection count goes down
       this.socket = new Socket({
@@ -104,12 +107,18 @@ export class SocketFeed {
   run(consumer: FeedConsumer): Promise<void> {
     // ended before it ran (the socket closed while it waited its turn): that outcome at once
     if (this.outcome) return this.outcome.ok ? Promise.resolve() : Promise.reject(this.outcome.error);
+    if (this.userBuffers) this.scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
     this.consumer = consumer;
     const done = new Promise<void>((ok, fail) => {
       this.settle = { ok, fail };
     });
     this.resume();
     return done;
+  }
+
+  /** True once run() has its outcome (EOF, finish(), fail(), a socket error or close). */
+  get ended(): boolean {
+    return this.outcome !== null;
   }
 
   /** Reads again after bytes() returned false. */

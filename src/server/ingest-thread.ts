@@ -2,12 +2,12 @@
  * A second thread for the page server's ingest (ingest.ts): it compares staged pages with the
  * stack below and writes the pages that differ, while the main thread goes on reading the socket.
  *
- * Why: on one thread the receive (Node's 64 KiB socket reads) and the ingest work (reading the
- * pages below, comparing, writing the kept pages) add up; CRIU's own server does neither in user
- * space. Here they overlap:
+ * Why: on one thread the receive (the socket's reads) and the ingest work (reading the pages
+ * below, comparing, writing the kept pages) add up; CRIU's own server does neither in user space.
+ * Here they overlap:
  *
  *   main thread                                 messages                  ingest thread
- *   socket bytes -> a 1 MiB buffer (the stage) -- batch k + buffer ->      pread the pages below,
+ *   socket reads -> a 1 MiB buffer (the stage) -- batch k + buffer ->      pread the pages below,
  *   queue: batch k (entry, first page, count)      (moved, not copied)     compare page by page,
  *   on its result: the entries of batch k       <- result k + buffer --    pwrite the differing runs
  *   from `same`, in order; the buffer is free      + same[p] per page      to the pages file, in order

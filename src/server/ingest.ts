@@ -21,7 +21,8 @@
  *
  * Where: the staged pages go to an ingest thread (ingest-thread.ts), which reads the pages below,
  * compares and writes the kept ones while this thread goes on reading the socket; the results
- * become entries here, in order. Where the stack below is not local files (no descriptors), the
+ * become entries here, in order. Page data is read from the socket straight into the slot being
+ * filled (dataTarget, see socket-feed.ts), so it is not copied here. Where the stack below is not local files (no descriptors), the
  * same work runs on this thread.
  *
  * Memory: received pages are staged in STAGE_BYTES (THREAD_SLOTS such buffers with the thread)
@@ -251,13 +252,8 @@ export class LayerIngest {
     if (!this.cur?.threaded || !this.dataEntry) return null;
     // a failed batch still hands its buffer back: slots keep coming, so look for failures here
     this.thread!.check();
-    if (!this.slotBuf) {
-      const b = this.thread!.takeFree();
-      if (!b) return null;
-      this.slotBuf = b;
-      this.collect();
-    }
-    return this.slotBuf.subarray(
+    if (!this.slotBuf && !this.takeSlot()) return null;
+    return this.slotBuf!.subarray(
       this.stageFill,
       this.stageFill + Math.min(max, STAGE_BYTES - this.stageFill),
     );
@@ -271,17 +267,23 @@ export class LayerIngest {
   slotReady(): Promise<void> | undefined {
     if (!this.cur?.threaded || !this.dataEntry) return undefined;
     this.thread!.check();
-    if (this.slotBuf) return undefined;
+    if (this.slotBuf || this.takeSlot()) return undefined;
+    return this.awaitSlot();
+  }
+
+  /** Takes a free slot if one is back (the results before it become entries); false if none. */
+  private takeSlot(): boolean {
     const b = this.thread!.takeFree();
-    if (b) {
-      this.slotBuf = b;
-      this.collect();
-      return undefined;
-    }
-    return this.thread!.nextBuffer().then((next) => {
-      this.slotBuf = next;
-      this.collect();
-    });
+    if (!b) return false;
+    this.slotBuf = b;
+    this.collect();
+    return true;
+  }
+
+  /** Waits for a slot to come back and takes it (throws what failed on the thread). */
+  private async awaitSlot(): Promise<void> {
+    this.slotBuf = await this.thread!.nextBuffer();
+    this.collect();
   }
 
   /** A piece of the current entry's page data; synchronous (undefined) where no wait is needed. */
@@ -333,19 +335,10 @@ export class LayerIngest {
     while (off < bytes.length) {
       if (!this.slotBuf) {
         this.thread!.check();
-        const b = this.thread!.takeFree();
-        if (!b) {
-          return this.thread!.nextBuffer().then((next) => {
-            this.slotBuf = next;
-            this.collect();
-            return this.dataThreaded(bytes, off);
-          });
-        }
-        this.slotBuf = b;
-        this.collect();
+        if (!this.takeSlot()) return this.awaitSlot().then(() => this.dataThreaded(bytes, off));
       }
       const n = Math.min(bytes.length - off, STAGE_BYTES - this.stageFill);
-      this.slotBuf.set(bytes.subarray(off, off + n), this.stageFill);
+      this.slotBuf!.set(bytes.subarray(off, off + n), this.stageFill);
       this.stageFill += n;
       off += n;
       if (this.stageFill === STAGE_BYTES) this.publishBatch();

@@ -167,13 +167,19 @@ export class PagesWriter {
 
   async append(src: Uint8Array, offset: number, length: number): Promise<void> {
     while (length > 0) {
-      const n = Math.min(length, this.buf.length - this.fill);
-      this.buf.set(src.subarray(offset, offset + n), this.fill);
-      this.fill += n;
+      const n = this.gather(src, offset, length);
       offset += n;
       length -= n;
       if (this.fill === this.buf.length) await this.flush();
     }
+  }
+
+  /** Copies as much of `length` bytes of `src` at `offset` as the buffer has room for; returns that. */
+  private gather(src: Uint8Array, offset: number, length: number): number {
+    const n = Math.min(length, this.buf.length - this.fill);
+    this.buf.set(src.subarray(offset, offset + n), this.fill);
+    this.fill += n;
+    return n;
   }
 
   /**
@@ -191,9 +197,7 @@ export class PagesWriter {
       return;
     }
     while (length > 0) {
-      const n = Math.min(length, this.buf.length - this.fill);
-      this.buf.set(src.subarray(offset, offset + n), this.fill);
-      this.fill += n;
+      const n = this.gather(src, offset, length);
       offset += n;
       length -= n;
       if (this.fill === this.buf.length) {

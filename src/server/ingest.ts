@@ -197,11 +197,6 @@ export class LayerIngest {
     this.stats.pagemaps++;
   }
 
-  /** Whether the stack below has this pagemap (what OPEN2/PARENT would answer; see page-server.ts). */
-  hasBelow(p: PagemapId): boolean {
-    return this.below?.top.files.includes(pagemapFileName(p)) ?? false;
-  }
-
   /** An ADD_F/ADD/HOLE header for the open pagemap. With PE_PRESENT its data follows via data(). */
   entry(vaddr: bigint, nrPages: bigint, flags: number): void {
     const c = this.cur!;

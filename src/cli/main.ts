@@ -43,8 +43,10 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
 
 /** The program with every subcommand, or only `only` (a subcommand name) when that one is known. */
 export async function buildProgram(only?: string): Promise<Command> {
-  const one = COMMANDS.find(([name]) => name === only);
   const program = baseProgram();
+  // `--version` needs no command; anything else unknown (help, a typo) lists them all
+  if (only === '--version' || only === '-V') return program;
+  const one = COMMANDS.find(([name]) => name === only);
   for (const [, load] of one ? [one] : COMMANDS) (await load())(program);
   return program;
 }

@@ -107,11 +107,11 @@ export function classify(e: unknown): Failure {
   const name = err.name ?? '';
   const status = err.$metadata?.httpStatusCode ?? err.$response?.statusCode;
   const netCode = err.code ?? (err.cause as SdkError | undefined)?.code;
-  if (netCode && NET_CODES.has(netCode)) {
-    return { code: 'PAGESTACK_STORE_UNAVAILABLE', what: `connection failed (${netCode})`, retry: true };
-  }
   if (name === 'TimeoutError' || name === 'RequestTimeout' || netCode === 'ETIMEDOUT') {
     return { code: 'PAGESTACK_STORE_UNAVAILABLE', what: 'the request timed out', retry: true };
+  }
+  if (netCode && NET_CODES.has(netCode)) {
+    return { code: 'PAGESTACK_STORE_UNAVAILABLE', what: `connection failed (${netCode})`, retry: true };
   }
   const tag = status === undefined ? name : `${name || 'error'}, HTTP ${status}`;
   if (AUTH.has(name) || status === 401 || status === 403) {

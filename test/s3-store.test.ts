@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PagestackError, StoreError } from '../src/errors.js';
 import { type ObjectStore, type OpenS3Options, openS3Store } from '../src/source/s3/object-store.js';
+import type { S3ObjectStore } from '../src/source/s3/s3-store.js';
 import { testDir } from './helpers/files.js';
 import { FIX } from './helpers/fixtures.js';
 import { MemObjectStore } from './helpers/mem-store.js';
@@ -203,6 +204,17 @@ describe('retries against servers that fail (plain node:http on loopback)', () =
     assert.equal(s.seen.length, 1);
   });
 
+  test('no credentials anywhere: one AUTH line, and nothing sent', async () => {
+    fakeCredentials();
+    delete process.env['AWS_ACCESS_KEY_ID'];
+    delete process.env['AWS_SECRET_ACCESS_KEY'];
+    const s = await fakeServer((_req, res) => res.end());
+    const e = await storeError(openS3Store('s3://anon-bucket', { ...quick, endpoint: s.endpoint }));
+    assert.equal(e.code, 'PAGESTACK_STORE_AUTH');
+    assert.match(e.message, /^s3:\/\/anon-bucket: HEAD bucket: no credentials/);
+    assert.equal(s.seen.length, 0);
+  });
+
   test('an endpoint with credentials in it is refused without echoing them', async () => {
     const e = await openS3Store('s3://some-bucket', {
       endpoint: 'http://AKIAX:hunter2secret@127.0.0.1:1',
@@ -301,8 +313,12 @@ describe('the S3 store against Swift 2.30 + s3api on loopback', { skip: SKIP_SWI
       listed.map(([k]) => k),
       keys,
     );
+    const stats = (s as S3ObjectStore).stats;
     await s.delete(keys);
     assert.deepEqual(await collect(s.list('obj/')), []);
+    // one DeleteObjects (with the Content-MD5 Swift requires), not 23 DELETEs
+    assert.equal(stats.batchDeletes, 1);
+    assert.equal(stats.singleDeletes, 0);
   });
 
   test('20 MiB goes multipart; whole and ranged reads give the bytes back', async () => {
@@ -378,13 +394,17 @@ describe('the S3 store against Swift 2.30 + s3api on loopback', { skip: SKIP_SWI
     await swift.startProxy();
     const downMs = Date.now() - killedAt;
     await put;
+    const stats = (s as S3ObjectStore).stats;
+    assert.ok(stats.retries > 0, 'the outage made the put try again');
     assert.ok(Buffer.from(await s.get('big-fault')).equals(body), `whole after a ${downMs} ms outage`);
+    const retriesBefore = stats.retries;
     // and a small put while the proxy is down, back within the budget
     await swift.killProxy();
     const small = s.put('small-fault', enc('small'));
     await sleep(300);
     await swift.startProxy();
     await small;
+    assert.ok(stats.retries > retriesBefore);
     assert.equal(new TextDecoder().decode(await s.get('small-fault')), 'small');
   });
 

@@ -134,6 +134,41 @@ function fakeCredentials(): void {
   delete process.env['AWS_PROFILE'];
 }
 
+describe('how failures are sorted', () => {
+  test('server answers and socket errors: code and whether to try again', async () => {
+    const { classify } = await import('../src/source/s3/s3-store.js');
+    const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
+    const cases: [unknown, string, boolean][] = [
+      [{ name: 'NoSuchKey', ...meta(404) }, 'PAGESTACK_STORE_NOT_FOUND', false],
+      [{ name: 'NotFound', ...meta(404) }, 'PAGESTACK_STORE_NOT_FOUND', false],
+      [{ name: 'NoSuchBucket', ...meta(404) }, 'PAGESTACK_STORE_NOT_FOUND', false],
+      [{ name: 'SignatureDoesNotMatch', ...meta(403) }, 'PAGESTACK_STORE_AUTH', false],
+      [{ name: 'Forbidden', ...meta(403) }, 'PAGESTACK_STORE_AUTH', false],
+      [{ name: 'CredentialsProviderError' }, 'PAGESTACK_STORE_AUTH', false],
+      [{ name: 'PreconditionFailed', ...meta(412) }, 'PAGESTACK_STORE_CONFLICT', false],
+      [{ name: 'InternalError', ...meta(500) }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'ServiceUnavailable', ...meta(503) }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'SlowDown', ...meta(503) }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'TooManyRequests', ...meta(429) }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'RequestTimeout', ...meta(400) }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'TimeoutError' }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [
+        Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+        'PAGESTACK_STORE_UNAVAILABLE',
+        true,
+      ],
+      [Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'NotImplemented', ...meta(501) }, 'PAGESTACK_STORE', false],
+      [{ name: 'InvalidRequest', ...meta(400) }, 'PAGESTACK_STORE', false],
+    ];
+    for (const [e, code, retry] of cases) {
+      const f = classify(e);
+      assert.equal(f.code, code, JSON.stringify(e));
+      assert.equal(f.retry, retry, JSON.stringify(e));
+    }
+  });
+});
+
 describe('retries against servers that fail (plain node:http on loopback)', () => {
   const quick: OpenS3Options = { maxAttempts: 3, retryBaseMs: 20, requestTimeoutMs: 2000 };
 

@@ -136,13 +136,9 @@ export function classify(e: unknown): Failure {
   if (status === undefined && !name) {
     return { code: 'PAGESTACK_STORE', what: 'the request failed', retry: false };
   }
-  if (status === undefined && (name === 'Error' || name === 'TypeError')) {
-    // an SDK or socket failure without a status: its code, not its text (which may quote a request)
-    return {
-      code: 'PAGESTACK_STORE_UNAVAILABLE',
-      what: `the request failed (${netCode ?? name})`,
-      retry: true,
-    };
+  if (status === undefined && name === 'Error' && netCode) {
+    // a socket failure without a status: its code, not its text (which may quote a request)
+    return { code: 'PAGESTACK_STORE_UNAVAILABLE', what: `the request failed (${netCode})`, retry: true };
   }
   return { code: 'PAGESTACK_STORE', what: `the server refused (${tag})`, retry: false, status };
 }
@@ -322,6 +318,8 @@ export class S3ObjectStore implements ObjectStore {
       } catch (e) {
         if (isAbort(e, signal)) throw signal?.reason ?? e;
         if (e instanceof StoreError) throw e;
+        // a bug of ours or of the SDK, not an answer of the server: not retried, not disguised
+        if ((e instanceof TypeError || e instanceof RangeError) && !(e as SdkError).$metadata) throw e;
         last = classify(e);
         if (!last.retry) break;
       }

@@ -415,7 +415,7 @@ describe('the S3 store against Swift 2.30 + s3api on loopback', { skip: SKIP_SWI
   });
 
   test('the server killed mid-upload and restarted: the put retries and completes', async () => {
-    const s = await open('s3://fault-bucket', { create: true, maxAttempts: 12, retryBaseMs: 1000 });
+    const s = await open('s3://fault-bucket', { create: true, maxAttempts: 15, retryBaseMs: 1000 });
     const body = randomBytes(20 * 1024 * 1024);
     let settled = false;
     const put = s.put('big-fault', body).finally(() => {

@@ -20,7 +20,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -139,7 +139,18 @@ export class SwiftServer {
       role === 'memcached'
         ? [
             'memcached',
-            ['-u', 'root', '-l', '127.0.0.1', '-p', String(this.ports.memcached), '-U', '0', '-m', '64'],
+            [
+              '-u',
+              userInfo().username,
+              '-l',
+              '127.0.0.1',
+              '-p',
+              String(this.ports.memcached),
+              '-U',
+              '0',
+              '-m',
+              '64',
+            ],
           ]
         : [`swift-${role}-server`, [join(this.dir, `${role}-server.conf`)]];
     const child = spawn('sh', ['-c', `exec "$0" "$@" </dev/null >>"${log}" 2>&1`, which(cmd)!, ...args], {
@@ -181,7 +192,7 @@ export class SwiftServer {
     await this.waitReady(timeoutMs);
   }
 
-  async start(timeoutMs = 60_000): Promise<void> {
+  async start(timeoutMs = 180_000): Promise<void> {
     for (const role of ['memcached', 'account', 'container', 'object', 'proxy'] as const)
       this.spawnRole(role);
     await this.waitReady(timeoutMs);
@@ -270,7 +281,7 @@ function writeConfig(dir: string, ports: Record<Role, number>): void {
       'bind_ip = 127.0.0.1',
       `bind_port = ${port}`,
       'workers = 0',
-      'user = root',
+      `user = ${userInfo().username}`,
       'log_name = swift',
       'log_level = WARNING',
       'log_address = /dev/null',

@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PagestackError, StoreError } from '../src/errors.js';
 import { type ObjectStore, type OpenS3Options, openS3Store } from '../src/source/s3/object-store.js';
+import type { S3ObjectStore } from '../src/source/s3/s3-store.js';
 import { testDir } from './helpers/files.js';
 import { FIX } from './helpers/fixtures.js';
 import { MemObjectStore } from './helpers/mem-store.js';
@@ -133,6 +134,41 @@ function fakeCredentials(): void {
   delete process.env['AWS_PROFILE'];
 }
 
+describe('how failures are sorted', () => {
+  test('server answers and socket errors: code and whether to try again', async () => {
+    const { classify } = await import('../src/source/s3/s3-store.js');
+    const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
+    const cases: [unknown, string, boolean][] = [
+      [{ name: 'NoSuchKey', ...meta(404) }, 'PAGESTACK_STORE_NOT_FOUND', false],
+      [{ name: 'NotFound', ...meta(404) }, 'PAGESTACK_STORE_NOT_FOUND', false],
+      [{ name: 'NoSuchBucket', ...meta(404) }, 'PAGESTACK_STORE_NOT_FOUND', false],
+      [{ name: 'SignatureDoesNotMatch', ...meta(403) }, 'PAGESTACK_STORE_AUTH', false],
+      [{ name: 'Forbidden', ...meta(403) }, 'PAGESTACK_STORE_AUTH', false],
+      [{ name: 'CredentialsProviderError' }, 'PAGESTACK_STORE_AUTH', false],
+      [{ name: 'PreconditionFailed', ...meta(412) }, 'PAGESTACK_STORE_CONFLICT', false],
+      [{ name: 'InternalError', ...meta(500) }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'ServiceUnavailable', ...meta(503) }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'SlowDown', ...meta(503) }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'TooManyRequests', ...meta(429) }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'RequestTimeout', ...meta(400) }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'TimeoutError' }, 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [
+        Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+        'PAGESTACK_STORE_UNAVAILABLE',
+        true,
+      ],
+      [Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'PAGESTACK_STORE_UNAVAILABLE', true],
+      [{ name: 'NotImplemented', ...meta(501) }, 'PAGESTACK_STORE', false],
+      [{ name: 'InvalidRequest', ...meta(400) }, 'PAGESTACK_STORE', false],
+    ];
+    for (const [e, code, retry] of cases) {
+      const f = classify(e);
+      assert.equal(f.code, code, JSON.stringify(e));
+      assert.equal(f.retry, retry, JSON.stringify(e));
+    }
+  });
+});
+
 describe('retries against servers that fail (plain node:http on loopback)', () => {
   const quick: OpenS3Options = { maxAttempts: 3, retryBaseMs: 20, requestTimeoutMs: 2000 };
 
@@ -201,6 +237,17 @@ describe('retries against servers that fail (plain node:http on loopback)', () =
     const e = await storeError(openS3Store('s3://deny-bucket', { ...quick, endpoint: s.endpoint }));
     assert.equal(e.code, 'PAGESTACK_STORE_AUTH');
     assert.equal(s.seen.length, 1);
+  });
+
+  test('no credentials anywhere: one AUTH line, and nothing sent', async () => {
+    fakeCredentials();
+    delete process.env['AWS_ACCESS_KEY_ID'];
+    delete process.env['AWS_SECRET_ACCESS_KEY'];
+    const s = await fakeServer((_req, res) => res.end());
+    const e = await storeError(openS3Store('s3://anon-bucket', { ...quick, endpoint: s.endpoint }));
+    assert.equal(e.code, 'PAGESTACK_STORE_AUTH');
+    assert.match(e.message, /^s3:\/\/anon-bucket: HEAD bucket: no credentials/);
+    assert.equal(s.seen.length, 0);
   });
 
   test('an endpoint with credentials in it is refused without echoing them', async () => {
@@ -301,8 +348,12 @@ describe('the S3 store against Swift 2.30 + s3api on loopback', { skip: SKIP_SWI
       listed.map(([k]) => k),
       keys,
     );
+    const stats = (s as S3ObjectStore).stats;
     await s.delete(keys);
     assert.deepEqual(await collect(s.list('obj/')), []);
+    // one DeleteObjects (with the Content-MD5 Swift requires), not 23 DELETEs
+    assert.equal(stats.batchDeletes, 1);
+    assert.equal(stats.singleDeletes, 0);
   });
 
   test('20 MiB goes multipart; whole and ranged reads give the bytes back', async () => {
@@ -364,7 +415,7 @@ describe('the S3 store against Swift 2.30 + s3api on loopback', { skip: SKIP_SWI
   });
 
   test('the server killed mid-upload and restarted: the put retries and completes', async () => {
-    const s = await open('s3://fault-bucket', { create: true, maxAttempts: 12, retryBaseMs: 1000 });
+    const s = await open('s3://fault-bucket', { create: true, maxAttempts: 15, retryBaseMs: 1000 });
     const body = randomBytes(20 * 1024 * 1024);
     let settled = false;
     const put = s.put('big-fault', body).finally(() => {
@@ -378,13 +429,17 @@ describe('the S3 store against Swift 2.30 + s3api on loopback', { skip: SKIP_SWI
     await swift.startProxy();
     const downMs = Date.now() - killedAt;
     await put;
+    const stats = (s as S3ObjectStore).stats;
+    assert.ok(stats.retries > 0, 'the outage made the put try again');
     assert.ok(Buffer.from(await s.get('big-fault')).equals(body), `whole after a ${downMs} ms outage`);
+    const retriesBefore = stats.retries;
     // and a small put while the proxy is down, back within the budget
     await swift.killProxy();
     const small = s.put('small-fault', enc('small'));
     await sleep(300);
     await swift.startProxy();
     await small;
+    assert.ok(stats.retries > retriesBefore);
     assert.equal(new TextDecoder().decode(await s.get('small-fault')), 'small');
   });
 

@@ -354,7 +354,7 @@ export class PageServer {
       return;
     }
     // receiving: read ahead until the first header is in; only then may it take the session
-    const w: Waiter = { feed, peer, ready: false, timer: null };
+    const w: Waiter = { feed, peer, ready: false, timer: null, since: Date.now(), headerMs: 0 };
     this.waiting.push(w);
     const drop = (error: string, code?: ErrorCode) => {
       const i = this.waiting.indexOf(w);
@@ -383,6 +383,7 @@ export class PageServer {
         return;
       }
       w.ready = true;
+      w.headerMs = Date.now() - w.since;
       if (w.timer) clearTimeout(w.timer);
       w.timer = null;
       if (this.running)
@@ -397,7 +398,8 @@ export class PageServer {
     const i = this.waiting.findIndex((w) => w.ready);
     if (i < 0) return;
     const [w] = this.waiting.splice(i, 1);
-    const run = this.session(w!.feed, w!.peer).then(
+    const waited = { headerMs: w!.headerMs, turnMs: Date.now() - w!.since - w!.headerMs };
+    const run = this.session(w!.feed, w!.peer, waited).then(
       (r) => this.report(r),
       () => undefined,
     );
@@ -416,7 +418,11 @@ export class PageServer {
     });
   }
 
-  private async session(feed: SocketFeed, peer: string): Promise<SessionResult> {
+  private async session(
+    feed: SocketFeed,
+    peer: string,
+    waited: { headerMs: number; turnMs: number },
+  ): Promise<SessionResult> {
     const sock = feed.socket;
     if (sock.destroyed || this.closing) {
       const error = `${peer}: went away before its turn`;
@@ -479,7 +485,7 @@ export class PageServer {
     );
     budget.unref();
     this.log(
-      `${peer}: session for ${join(this.stack, String(number))}${below === null ? '' : ` on top of ${below}`}`,
+      `${peer}: session for ${join(this.stack, String(number))}${below === null ? '' : ` on top of ${below}`} (first header ${waited.headerMs} ms after connecting, then ${waited.turnMs} ms for its turn)`,
     );
     try {
       ingest = await LayerIngest.begin(this.stack, number, below, {
@@ -677,6 +683,9 @@ interface Waiter {
   ready: boolean;
   /** The first-header timeout, until ready. */
   timer: NodeJS.Timeout | null;
+  /** When it connected, and how long its first header took (the log's session line). */
+  since: number;
+  headerMs: number;
 }
 
 const IDLE_MS = 120_000;

@@ -716,8 +716,9 @@ const LAZY_SCRATCH = 64 << 10;
  * each, made when first needed and reused. A session takes one per answer in flight (at most
  * LAZY_BUFFERS) and gives it back when the socket has written it; with none free it waits (reads
  * paused: its client's GETs wait in the kernel), so the server's answer memory stays at `max`
- * buffers however many clients queue GETs without reading the answers. A client that reads no
- * answer for answerStallMs is cut off, and its buffers come back.
+ * buffers however many clients queue GETs without reading the answers. While sessions wait, each
+ * session gets one buffer at a time (a client that reads nothing then holds one). A client that
+ * takes no answer for answerStallMs is cut off, and its buffers come back.
  */
 class AnswerPool {
   private readonly free: Uint8Array[] = [];
@@ -746,6 +747,11 @@ class AnswerPool {
     this.free.push(b);
     // one waiter per buffer given back; the others keep waiting
     this.waiters.shift()?.();
+  }
+
+  /** Sessions wait for a buffer. */
+  get contended(): boolean {
+    return this.waiters.length > 0;
   }
 
   /** Calls `ok` once when a buffer is given back (it may be taken again by then: take() again). */
@@ -847,7 +853,10 @@ async function lazySession(
   const answerBuffer = async (): Promise<Uint8Array | null> => {
     for (;;) {
       if (feed.ended) return null;
-      if (held < LAZY_BUFFERS) {
+      // while other sessions wait for a buffer, one answer in flight per session: a client that
+      // does not read then holds one buffer, not LAZY_BUFFERS
+      const share = pool.contended ? 1 : LAZY_BUFFERS;
+      if (held < share) {
         const b = pool.take();
         if (b) {
           held++;
@@ -858,7 +867,7 @@ async function lazySession(
       const back = new Promise<void>((ok) => {
         wake = ok;
       });
-      if (held >= LAZY_BUFFERS) {
+      if (held >= share) {
         // a write's callback runs even when the socket is destroyed: this cannot wait forever
         bufferBack = () => {
           bufferBack = null;

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-const BENCHES = ['decode', 'delta', 'stack', 'scaling', 'search', 'page-server'];
+const BENCHES = ['commands', 'decode', 'delta', 'stack', 'scaling', 'search', 'page-server'];
 
 function main(): number {
   const wanted = process.argv.slice(2).map((a) => a.replace(/^bench\//, '').replace(/\.ts$/, ''));

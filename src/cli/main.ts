@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { PagestackError, UsageError } from '../errors.js';
 import { cliMessage } from './errors.js';
+import { examplesHelp } from './examples.js';
 import { type CliStreams, cliStreams, processStreams, setCliStreams } from './io.js';
 
 type Register = (program: Command) => void;
@@ -39,13 +40,20 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['add-images', async () => (await import('./add-images.js')).registerAddImages],
   ['lazy-images', async () => (await import('./lazy-images.js')).registerLazyImages],
   ['ui', async () => (await import('./ui.js')).registerUi],
+  ['completion', async () => (await import('./completion.js')).registerCompletion],
 ];
 
 /** The program with every subcommand, or only `only` (a subcommand name) when that one is known. */
 export async function buildProgram(only?: string): Promise<Command> {
-  const one = COMMANDS.find(([name]) => name === only);
   const program = baseProgram();
+  // `--version` needs no command; anything else unknown (help, a typo) lists them all
+  if (only === '--version' || only === '-V') return program;
+  const one = COMMANDS.find(([name]) => name === only);
   for (const [, load] of one ? [one] : COMMANDS) (await load())(program);
+  for (const cmd of program.commands) {
+    const text = examplesHelp(cmd.name());
+    if (text) cmd.addHelpText('after', text);
+  }
   return program;
 }
 

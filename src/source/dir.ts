@@ -11,7 +11,6 @@ import { isAbsolute, join } from 'node:path';
 import { StackError } from '../errors.js';
 import type { LayerSource, RandomAccessFile } from '../stack/source.js';
 import { DETECT_BYTES, detectFormat } from './archive/format.js';
-import { openArchiveSource } from './archive/index.js';
 
 class LocalFile implements RandomAccessFile {
   readonly size: number;
@@ -180,7 +179,10 @@ export class DirLayerSource implements LayerSource {
     const target = isAbsolute(link) ? link : join(this.name, link);
     // a layer made from checkpoint archives (delta OLD.tar NEW.tar) links to the archive file
     const st = await stat(target).catch(() => null);
-    if (st?.isFile() && (await looksLikeArchive(target))) return openArchiveSource(target);
+    if (st?.isFile() && (await looksLikeArchive(target))) {
+      const { openArchiveSource } = await import('./archive/index.js');
+      return openArchiveSource(target);
+    }
     return DirLayerSource.open(target, `${this.name}/parent`);
   }
 }

@@ -9,7 +9,6 @@
 import { stat } from 'node:fs/promises';
 import type { LayerSource } from '../stack/source.js';
 import { type OpenStackOptions, openStack, type Stack } from '../stack/stack.js';
-import { openArchiveSource } from './archive/index.js';
 import { DirLayerSource } from './dir.js';
 
 export interface OpenSourceOptions {
@@ -26,7 +25,11 @@ export async function openSource(path: string, opts: OpenSourceOptions = {}): Pr
     (st) => st.isFile(),
     () => false, // DirLayerSource.open names the missing path
   );
-  if (isFile) return openArchiveSource(path, { parent });
+  if (isFile) {
+    // the archive readers (tar, the decompressors) load only for an archive: start-up counts
+    const { openArchiveSource } = await import('./archive/index.js');
+    return openArchiveSource(path, { parent });
+  }
   const dir = await DirLayerSource.open(path);
   return parent ? withParent(dir, parent) : dir;
 }

@@ -1,0 +1,125 @@
+import {
+  processMaps
+} from "./chunk-RMFRWLF7.js";
+import {
+  commas,
+  formatPages,
+  table,
+  toJson
+} from "./chunk-ODFIKAPB.js";
+import {
+  parentOption,
+  parsePid
+} from "./chunk-XLDVULSI.js";
+import "./chunk-524M245C.js";
+import {
+  openTarget
+} from "./chunk-GSAO6ZCS.js";
+import {
+  PAGE_SIZE,
+  hex
+} from "./chunk-NB7SHFDT.js";
+import "./chunk-IJRLALQZ.js";
+import "./chunk-5LGPV2OV.js";
+import "./chunk-5F5SDADC.js";
+import {
+  cliStreams
+} from "./chunk-KQHSUXQF.js";
+import "./chunk-XLWXTOJZ.js";
+
+// src/cli/maps.ts
+function registerMaps(program) {
+  program.command("maps").description("a process's VMAs (as /proc/PID/maps) with dumped, lazy and missing pages per VMA").argument("<dir>", "image directory or checkpoint archive (the top layer of a stack)").addOption(parentOption()).option("--pid <pid>", "process (needed when the images hold several)").option("--json", "print as JSON, with every extent (run of pages and where its bytes are)").action(async (dir, opts) => {
+    const want = parsePid(opts.pid);
+    const stack = await openTarget(dir, { parent: opts.parent });
+    try {
+      const pid = await stack.pickPid(want);
+      const m = await processMaps(stack, pid);
+      cliStreams().stdout(opts.json ? `${toJson(mapsJson(m))}
+` : formatMaps(m));
+    } finally {
+      await stack.close();
+    }
+  });
+}
+function mapsJson(m) {
+  const ext = (e) => ({
+    start: hex(e.start),
+    end: hex(e.end),
+    pages: (e.end - e.start) / PAGE_SIZE,
+    layer: e.layer >= 0 ? e.layer : null,
+    lazy: e.layer < 0,
+    fileOffset: e.layer >= 0 ? e.fileOffset : null
+  });
+  return {
+    pid: m.pid,
+    comm: m.comm,
+    layers: m.layerNames,
+    vmas: m.vmas.map((v) => ({
+      start: hex(v.start),
+      end: hex(v.end),
+      perms: v.perms,
+      offset: v.offset,
+      name: v.name,
+      shmem: v.shmem,
+      pages: v.pages,
+      dumped: v.dumped,
+      lazy: v.lazy,
+      notDumped: v.notDumped,
+      layers: v.layers,
+      extents: v.extents.map(ext)
+    })),
+    vsyscall: m.vsyscall,
+    outside: m.outside.map(ext),
+    totals: m.totals
+  };
+}
+function formatMaps(m) {
+  const rows = [
+    ["start-end", "perms", "offset", "pages", "dumped", "lazy", "not dumped", "layers", "name"]
+  ];
+  for (const v of m.vmas) {
+    rows.push([
+      `${v.start.toString(16)}-${v.end.toString(16)}`,
+      v.perms,
+      v.offset.toString(16).padStart(8, "0"),
+      commas(v.pages),
+      commas(v.dumped),
+      commas(v.lazy),
+      commas(v.notDumped),
+      v.layers.length === 0 ? "-" : v.layers.map((l) => `${l.layer}:${commas(l.pages)}`).join(","),
+      v.shmem ? `${v.name} (${v.shmem})`.trim() : v.name
+    ]);
+  }
+  if (m.vsyscall) rows.push([m.vsyscall, "--xp", "00000000", "1", "0", "0", "1", "-", "[vsyscall]"]);
+  const out = [];
+  out.push(`process ${m.pid}${m.comm ? ` (${m.comm})` : ""}: ${m.vmas.length} VMAs`);
+  if (m.vmas.length === 0) out.push("  (no mm image: no VMAs; pagemap runs are listed below)");
+  else out.push(table(rows, ["l", "l", "l", "r", "r", "r", "r", "l", "l"]));
+  if (m.outside.length > 0) {
+    out.push("");
+    out.push(
+      m.vmas.length === 0 ? "pagemap runs:" : `pages outside every private VMA (${commas(m.totals.outside)}; CRIU cannot restore these):`
+    );
+    for (const e of m.outside) {
+      out.push(
+        `  ${e.start.toString(16)}-${e.end.toString(16)}  ${commas((e.end - e.start) / PAGE_SIZE)} pages  ${e.layer < 0 ? "lazy" : `layer ${e.layer} at ${e.fileOffset}`}`
+      );
+    }
+  }
+  out.push("");
+  const t = m.totals;
+  out.push(
+    `total: ${commas(t.pages)} pages mapped, ${formatPages(t.dumped)} dumped, ${commas(t.lazy)} lazy, ${commas(t.notDumped)} not dumped`
+  );
+  if (m.layerNames.length > 1) {
+    out.push(`layers: ${m.layerNames.map((n, i) => `${i} = ${n}`).join(", ")}`);
+  }
+  return `${out.join("\n")}
+`;
+}
+export {
+  formatMaps,
+  mapsJson,
+  registerMaps
+};

@@ -1,0 +1,122 @@
+import {
+  summarizeStack
+} from "./chunk-VYRODRNF.js";
+import {
+  commas,
+  formatPages,
+  table,
+  toJson
+} from "./chunk-ODFIKAPB.js";
+import {
+  parentOption
+} from "./chunk-XLDVULSI.js";
+import "./chunk-524M245C.js";
+import {
+  openTarget
+} from "./chunk-GSAO6ZCS.js";
+import {
+  formatBytes
+} from "./chunk-NB7SHFDT.js";
+import "./chunk-IJRLALQZ.js";
+import "./chunk-5LGPV2OV.js";
+import "./chunk-5F5SDADC.js";
+import {
+  cliStreams
+} from "./chunk-KQHSUXQF.js";
+import "./chunk-XLWXTOJZ.js";
+
+// src/cli/show.ts
+function registerShow(program) {
+  program.command("show").description("show a stack of snapshots: layers, disk use, processes and where their pages are").argument("<dir>", "image directory or checkpoint archive (the top layer of a stack)").addOption(parentOption()).option("--json", "print the summary as JSON").action(async (dir, opts) => {
+    const stack = await openTarget(dir, { parent: opts.parent });
+    try {
+      const s = await summarizeStack(stack);
+      cliStreams().stdout(opts.json ? `${toJson(s)}
+` : formatShow(s));
+    } finally {
+      await stack.close();
+    }
+  });
+}
+function pagemapRows(m, layerNames) {
+  const rows = [["layer", "held", "from below", "lazy", "read from here", ""]];
+  for (const l of m.perLayer) {
+    rows.push([
+      String(l.layer),
+      commas(l.held),
+      commas(l.fromBelow),
+      commas(l.lazy),
+      commas(l.used),
+      layerNames[l.layer] ?? ""
+    ]);
+  }
+  return rows;
+}
+function formatShow(s) {
+  const out = [];
+  const names = s.layers.map((l) => l.name);
+  out.push(`stack ${s.top}: ${s.layers.length} layer${s.layers.length === 1 ? "" : "s"}`);
+  out.push("");
+  out.push("layers (0 = top):");
+  const lrows = [["#", "directory", "pages files", "size", "on disk", ""]];
+  for (const l of s.layers) {
+    lrows.push([
+      String(l.index),
+      l.name,
+      l.pagesFiles.length === 0 ? "-" : l.pagesFiles.map((p) => p.file).join(" "),
+      formatBytes(l.size),
+      l.allocated === null ? "?" : formatBytes(l.allocated),
+      l.note ?? ""
+    ]);
+  }
+  out.push(table(lrows, ["r", "l", "l", "r", "r"], "  "));
+  out.push("");
+  out.push("processes:");
+  const prows = [["pid", "ppid", "threads", "comm", "dumped", "lazy"]];
+  for (const p of s.processes) {
+    prows.push([
+      String(p.pid),
+      String(p.ppid),
+      String(p.threads.length),
+      p.comm ?? "?",
+      p.memory ? commas(p.memory.dumpedPages) : "-",
+      p.memory ? commas(p.memory.lazyPages) : "-"
+    ]);
+  }
+  out.push(table(prows, ["r", "r", "r", "l", "r", "r"], "  "));
+  for (const p of s.processes) {
+    out.push("");
+    if (!p.memory) {
+      out.push(`process ${p.pid}${p.comm ? ` (${p.comm})` : ""}: no pagemap-${p.pid}.img (no memory dumped)`);
+      continue;
+    }
+    out.push(
+      `process ${p.pid}${p.comm ? ` (${p.comm})` : ""}, ${p.memory.file}: ${formatPages(p.memory.dumpedPages)} dumped, ${commas(p.memory.lazyPages)} lazy`
+    );
+    out.push(table(pagemapRows(p.memory, names), ["r", "r", "r", "r", "r"], "  "));
+  }
+  for (const m of s.shmem) {
+    out.push("");
+    out.push(
+      `shared memory ${m.shmid}, ${m.file}${m.mappedBy.length ? ` (mapped by ${m.mappedBy.join(", ")})` : ""}: ${formatPages(m.dumpedPages)} dumped, ${commas(m.lazyPages)} lazy`
+    );
+    out.push(table(pagemapRows(m, names), ["r", "r", "r", "r", "r"], "  "));
+  }
+  out.push("");
+  const t = s.totals;
+  out.push(
+    `total: ${formatPages(t.dumpedPages)} dumped, ${commas(t.lazyPages)} lazy; pages files ${formatBytes(t.pagesFileBytes)}, on disk ${t.allocatedBytes === null ? "?" : formatBytes(t.allocatedBytes)}`
+  );
+  const dedup = s.layers.filter((l) => l.deduplicated && l.index > 0);
+  if (dedup.length > 0) {
+    out.push(
+      `note: layer${dedup.length === 1 ? "" : "s"} ${dedup.map((l) => l.index).join(", ")} deduplicated: valid only under ${dedup.length === 1 ? "its" : "their"} children`
+    );
+  }
+  return `${out.join("\n")}
+`;
+}
+export {
+  formatShow,
+  registerShow
+};

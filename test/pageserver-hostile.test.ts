@@ -231,6 +231,45 @@ describe('page-server: idle and slow connections do not hold up a dump', () => {
     }
   });
 
+  test('three connections that send an OPEN2 and then nothing: each holds the session one short timeout, not an idle timeout (20 s) each', async () => {
+    const stack = testDir('ps-open2-idle');
+    const { server, lines, results, result } = await start(stack, {
+      idleTimeoutMs: 20_000,
+      firstHeaderTimeoutMs: 500,
+    });
+    const dst = { kind: 'pid', id: 4242 } as const;
+    const idle: Client[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        idle.push(client(server.port, open2Request(dst)));
+        await sleep(50);
+      }
+      await sleep(100);
+      const t0 = Date.now();
+      const dump = client(server.port, DUMP, { endAfter: 5 });
+      const ok = await within(
+        5000,
+        'the real session',
+        result((r) => r.ok),
+      );
+      const ms = Date.now() - t0;
+      await dump.closed;
+      assert.equal(ok.layer, join(stack, '1'));
+      const cut = results.filter((r) => r.code === 'PAGESTACK_PS_IDLE');
+      assert.equal(cut.length, 3, lines.join('\n'));
+      assert.match(
+        cut[0]!.error!,
+        /byte 32: silent for 0\.\d s while another connection waits for the session \(the first-header timeout\); session ended, no layer written \[PAGESTACK_PS_IDLE\]$/,
+      );
+      process.stdout.write(
+        `# real session behind 3 OPEN2-then-silent connections: layer written ${ms} ms after connect\n`,
+      );
+    } finally {
+      for (const c of idle) c.sock.destroy();
+      await server.close();
+    }
+  });
+
   test('a header trickled a byte every 100 ms does not take the session before the dump behind it', async () => {
     const stack = testDir('ps-trickle-head');
     const { server, result } = await start(stack, { firstHeaderTimeoutMs: 1000, idleTimeoutMs: 5000 });

@@ -14,7 +14,10 @@
  *   timeout (default 30 s) is closed. A session's silence is bounded twice: no byte for the idle
  *   timeout, and, over the whole session, the time spent waiting for the peer may not exceed the
  *   idle timeout plus 1 s per SLOW_RATE bytes received (a peer that trickles a byte a second is
- *   cut off after about one idle timeout; one sending at SLOW_RATE or faster never is);
+ *   cut off after about one idle timeout; one sending at SLOW_RATE or faster never is); and while
+ *   another connection that has sent its header waits, a silence of the first-header timeout
+ *   ends the running session (connections that send a header and then nothing each hold the
+ *   session that long at most, not an idle timeout each);
  * - at most maxConnections connections at once (default 64; a lazy server too): more are closed at
  *   once with a log line;
  * - a session that carries no pagemap entry (a peer that sends only CLOSE, a dump that failed
@@ -469,8 +472,22 @@ export class PageServer {
       ),
     );
     // the whole session's silence: at most `idle`, plus 1 s per SLOW_RATE bytes received
+    const short = this.firstHeaderMs;
     const budget = setInterval(
       () => {
+        // another connection has sent its header and waits (a dump, frozen): a silence of the
+        // short timeout ends this session, so that connections which send a header and then
+        // nothing cannot each hold the session for a whole idle timeout in turn
+        if (short < idle && feed.silentMs > short && this.waiting.some((w) => w.ready)) {
+          sock.destroy(
+            new PageServerError(
+              `byte ${parser.offset}: silent for ${seconds(feed.silentMs)} while another connection waits for the session (the first-header timeout)`,
+              'PAGESTACK_PS_IDLE',
+              { offset: parser.offset },
+            ),
+          );
+          return;
+        }
         const allowed = idle + (feed.bytesIn / SLOW_RATE) * 1000;
         if (feed.waitedMs <= allowed) return;
         sock.destroy(
@@ -481,7 +498,7 @@ export class PageServer {
           ),
         );
       },
-      Math.max(20, Math.min(1000, idle / 8)),
+      Math.max(20, Math.min(1000, Math.min(idle, short) / 8)),
     );
     budget.unref();
     this.log(

@@ -175,6 +175,11 @@ export class SocketFeed {
     return this.waited + (this.armedAt > 0 && !this.paused && !this.outcome ? Date.now() - this.armedAt : 0);
   }
 
+  /** Milliseconds the wait in progress for the peer's bytes has lasted (0 when not reading). */
+  get silentMs(): number {
+    return this.armedAt > 0 && !this.paused && !this.outcome ? Date.now() - this.armedAt : 0;
+  }
+
   /** Since run(): bytes received (those read ahead included). */
   get bytesIn(): number {
     return this.received;

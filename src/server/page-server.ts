@@ -460,21 +460,24 @@ export class PageServer {
     /** CLOSE came with no pagemap entry in the session: answered, no layer (see the head). */
     let empty: { pagemaps: number } | null = null;
     const idle = this.opts.idleTimeoutMs ?? IDLE_MS;
-    sock.setTimeout(idle, () =>
-      sock.destroy(
-        new PageServerError(
-          `no data for ${Math.round(idle / 1000)} s (slow or stuck peer)`,
-          'PAGESTACK_PS_IDLE',
-          {
-            offset: parser.offset,
-          },
-        ),
-      ),
-    );
-    // the whole session's silence: at most `idle`, plus 1 s per SLOW_RATE bytes received
+    // Silence is the time the server waits for the peer's bytes while it reads: not the time it
+    // keeps reads paused itself (opening the layer, waiting for an ingest slot), which a socket
+    // inactivity timeout would count against the peer. Checked every `idle / 8` (at most 1 s):
+    // - one silence longer than `idle` ends the session;
+    // - the whole session's silence: at most `idle`, plus 1 s per SLOW_RATE bytes received
     const short = this.firstHeaderMs;
     const budget = setInterval(
       () => {
+        if (feed.silentMs > idle) {
+          sock.destroy(
+            new PageServerError(
+              `no data for ${Math.round(idle / 1000)} s (slow or stuck peer)`,
+              'PAGESTACK_PS_IDLE',
+              { offset: parser.offset },
+            ),
+          );
+          return;
+        }
         // another connection has sent its header and waits (a dump, frozen): a silence of the
         // short timeout ends this session, so that connections which send a header and then
         // nothing cannot each hold the session for a whole idle timeout in turn
@@ -676,7 +679,6 @@ export class PageServer {
       };
     } finally {
       clearInterval(budget);
-      sock.setTimeout(0);
       await flushed(sock);
       sock.destroy();
       await ingest?.abort();

@@ -9,11 +9,15 @@
  *           delayed by about one idle timeout, not forever.
  * The three layers get add-images, verify, and CRIU restores layer 3 with the program's memory
  * checked by the program (`bad_words 0`). The figures are printed as `#` lines.
+ *
+ * And a dump that fails before its first page (a process with a connected TCP socket, dumped
+ * without --tcp-established: CRIU fails in its files and still sends CLOSE) leaves no layer, so the
+ * next dump of `series` stacks on the real layer below and stays incremental.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { addFRequest, open2Request } from '../src/protocol/pageserver/writer.js';
@@ -165,5 +169,99 @@ test('live: a real dump next to 10 idle connections and tricklers: not delayed b
     await new Promise((ok) => (server.exitCode !== null ? ok(null) : server.once('close', ok)));
     killPid(server.pid!);
     killPid(pid);
+  }
+});
+
+test('live: a dump that fails before its first page (connected TCP socket) leaves no layer; the next dump stays incremental', {
+  skip: SKIP_LIVE,
+  timeout: 180_000,
+}, async () => {
+  const { criu } = requireLive();
+  const dir = testDir('ps-live-empty');
+  const markers = join(dir, 'markers');
+  const stack = join(dir, 'stack');
+  mkdirSync(markers);
+  const bin = buildProgram('series', dir);
+  startProgram(bin, [markers], dir, join(dir, 'series.log'));
+  const pid = Number((await waitFile(join(markers, 'series.step0'))).trim());
+  // a process holding an established TCP connection (to a listener of this test)
+  const peers: Socket[] = [];
+  const listener = createServer((s) => peers.push(s));
+  await new Promise<void>((ok) => listener.listen(0, '127.0.0.1', ok));
+  const lport = (listener.address() as { port: number }).port;
+  const holder = startProgram(
+    '/bin/bash',
+    ['-c', `exec 3<>/dev/tcp/127.0.0.1/${lport}; exec sleep 1000`],
+    dir,
+    join(dir, 'holder.log'),
+  );
+  const server = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'page-server', stack, '--port', '0'],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  track(server.pid!);
+  let log = '';
+  server.stderr.on('data', (d: Buffer) => {
+    log += d.toString();
+  });
+  try {
+    await waitFor('the holder to connect', () => peers.length > 0);
+    const port = await waitFor(
+      'page-server to listen',
+      () => /listening on 127\.0\.0\.1:(\d+)/.exec(log)?.[1],
+    );
+    const d1 = join(dir, 'd1');
+    mkdirSync(d1);
+    const r1 = await pageServerDump(criu, pid, d1, port, dir);
+    assert.equal(r1.code, 0, `dump 1 failed:\n${logTail(join(d1, 'dump.log'))}\n${log}`);
+    await waitFor('layer 1', () => log.includes(`layer ${join(stack, '1')} written`));
+
+    const bad = join(dir, 'bad');
+    mkdirSync(bad);
+    const rb = await pageServerDump(criu, holder.pid!, bad, port, dir);
+    assert.notEqual(rb.code, 0, 'the dump of a connected TCP socket without --tcp-established fails');
+    assert.match(readFileSync(join(bad, 'dump.log'), 'utf8'), /Connected TCP socket/);
+    const empty = await waitFor('the empty session line', () =>
+      /CLOSE after 0 pagemaps and no page: .*no layer written; layer 1 stays the top \[PAGESTACK_PS_EMPTY\]/.exec(
+        log,
+      ),
+    );
+    process.stdout.write(`# ${empty[0]}\n`);
+
+    process.kill(pid, 'SIGUSR1');
+    await waitFile(join(markers, 'series.step1'));
+    const d2 = join(dir, 'd2');
+    mkdirSync(d2);
+    const r2 = await pageServerDump(criu, pid, d2, port, dir);
+    assert.equal(r2.code, 0, `dump 2 failed:\n${logTail(join(d2, 'dump.log'))}\n${log}`);
+    await waitFor('layer 2', () => log.includes(`layer ${join(stack, '2')} written`));
+    assert.deepEqual(
+      readdirSync(stack)
+        .filter((n) => /^\d+$/.test(n))
+        .sort(),
+      ['1', '2'],
+    );
+    assert.equal(readlinkSync(join(stack, '2', 'parent')), '../1');
+    const e = entriesOf(join(stack, '2', `pagemap-${pid}.img`));
+    const shared = e.filter(([, , f]) => f === 1).reduce((s, [, n]) => s + n, 0);
+    assert.ok(shared / e.reduce((s, [, n]) => s + n, 0) > 0.8, `layer 2: ${shared} PE_PARENT`);
+    for (const [l, dd] of [
+      [1, d1],
+      [2, d2],
+    ] as const) {
+      const add = await cli(['add-images', join(stack, String(l)), dd]);
+      assert.equal(add.code, 0, add.err);
+    }
+    const verify = await cli(['verify', join(stack, '2')]);
+    assert.equal(verify.code, 0, verify.out);
+  } finally {
+    killPid(server.pid!, 'SIGTERM');
+    await new Promise((ok) => (server.exitCode !== null ? ok(null) : server.once('close', ok)));
+    killPid(server.pid!);
+    killPid(holder.pid!);
+    killPid(pid);
+    for (const s of peers) s.destroy();
+    listener.close();
   }
 });

@@ -481,7 +481,11 @@ export class PageServer {
         // another connection has sent its header and waits (a dump, frozen): a silence of the
         // short timeout ends this session, so that connections which send a header and then
         // nothing cannot each hold the session for a whole idle timeout in turn
-        if (short < idle && feed.silentMs > short && this.waiting.some((w) => w.ready && !w.feed.socket.destroyed)) {
+        if (
+          short < idle &&
+          feed.silentMs > short &&
+          this.waiting.some((w) => w.ready && !w.feed.socket.destroyed)
+        ) {
           sock.destroy(
             new PageServerError(
               `byte ${parser.offset}: silent for ${seconds(feed.silentMs)} while another connection waits for the session (the first-header timeout)`,

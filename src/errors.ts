@@ -86,6 +86,13 @@ export const ERROR_CODES = {
     'a page-server message this server does not take (a GET while receiving, not a GET while serving, data after CLOSE)',
   PAGESTACK_PS_NO_CLOSE: 'the page-server peer closed the connection before CLOSE',
   PAGESTACK_PS_IDLE: 'the page-server peer sent nothing for longer than the idle timeout',
+  PAGESTACK_PS_SLOW:
+    'a page-server peer too slow for the whole session (silence beyond its budget, a trickle), or a lazy client that does not read its answers',
+  PAGESTACK_PS_NO_HEADER:
+    'a page-server connection that sent no complete first header within the first-header timeout',
+  PAGESTACK_PS_BUSY: 'a page-server connection refused: the server has as many connections open as it allows',
+  PAGESTACK_PS_EMPTY:
+    'a page-server session that closed without a pagemap entry (no pages): no layer is written',
   PAGESTACK_PS_INGEST:
     'a received dump breaks a rule of a layer (pagemap opened twice, entries not ascending, PE_PARENT not in the layer below, CLOSE inside page data)',
   PAGESTACK_PS_CANNOT_SERVE:

@@ -17,6 +17,18 @@ function layerOf(s: string): number {
   return Number(s);
 }
 
+function secondsOf(flag: string, s: string): number {
+  const v = Number(s);
+  if (!Number.isFinite(v) || v <= 0) throw new UsageError(`${flag} '${s}': expected seconds > 0`);
+  return v;
+}
+
+function countOf(flag: string, s: string): number {
+  if (!/^[1-9]\d{0,5}$/.test(s))
+    throw new UsageError(`${flag} '${s}': expected a whole number from 1 to 999999`);
+  return Number(s);
+}
+
 function readPem(what: string, path: string): Buffer {
   try {
     return readFileSync(path);
@@ -36,6 +48,13 @@ export function registerPageServer(program: Command): void {
     .option('--address <a>', 'address to listen on', '127.0.0.1')
     .option('--idle-timeout <s>', 'end a session that sends nothing for this many seconds', '120')
     .option(
+      '--first-header-timeout <s>',
+      'close a connection that has not sent its first header after this many seconds (it never takes the session before)',
+      '30',
+    )
+    .option('--max-connections <n>', 'connections open at once; more are refused', '64')
+    .option('--answer-buffers <n>', 'with --lazy: 4 MiB answer buffers shared by all clients', '16')
+    .option(
       '--lazy',
       'serve lazy pages to `criu lazy-pages --page-server` from the stack instead of receiving dumps',
     )
@@ -52,9 +71,10 @@ export function registerPageServer(program: Command): void {
       const port = parsePort(opts.port);
       if (opts.layer !== undefined && !opts.lazy)
         throw new UsageError('--layer goes with --lazy (it names the layer lazy pages are served from)');
-      const idle = Number(opts.idleTimeout);
-      if (!Number.isFinite(idle) || idle <= 0)
-        throw new UsageError(`--idle-timeout '${opts.idleTimeout}': expected seconds > 0`);
+      const idle = secondsOf('--idle-timeout', opts.idleTimeout);
+      const firstHeader = secondsOf('--first-header-timeout', opts.firstHeaderTimeout);
+      const maxConnections = countOf('--max-connections', opts.maxConnections);
+      const answerBuffers = countOf('--answer-buffers', opts.answerBuffers);
       let tls: PageServerTls | undefined;
       if (opts.tls) {
         tls = {
@@ -70,6 +90,9 @@ export function registerPageServer(program: Command): void {
         port,
         address: opts.address,
         idleTimeoutMs: idle * 1000,
+        firstHeaderTimeoutMs: firstHeader * 1000,
+        maxConnections,
+        answerBuffers,
         log,
         ...(tls ? { tls } : {}),
         ...(opts.lazy ? { lazy: opts.layer === undefined ? {} : { layer: layerOf(opts.layer) } } : {}),

@@ -39,7 +39,7 @@ const HEAVY = [
   /\/src\/server\//,
   /\/src\/source\/(s3|store|oci)\//,
   /@aws-sdk|@smithy|zstd-napi|lzma-native|unbzip2-stream|playwright/,
-  /\/src\/cli\/(?!main|show|errors|io|format|options)[^/]+\.ts$/,
+  /\/src\/cli\/(?!main|show|errors|io|format|options|examples)[^/]+\.ts$/,
 ];
 
 test('show DIR loads neither archives, servers, store clients nor other commands', () => {
@@ -57,7 +57,7 @@ test('show DIR loads neither archives, servers, store clients nor other commands
 test('--version loads no command and no op', () => {
   const urls = importsOf(['--version']);
   const hit = urls.find((u) =>
-    /\/src\/(ops|stack|image|source|server)\/|\/src\/cli\/(?!main|errors|io)/.test(u),
+    /\/src\/(ops|stack|image|source|server)\/|\/src\/cli\/(?!main|errors|io|examples)/.test(u),
   );
   assert.equal(hit, undefined, `--version loaded ${hit}`);
 });

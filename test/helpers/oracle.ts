@@ -143,7 +143,8 @@ const PM_SWAP = 1n << 62n;
  * read from /proc/PID/mem. A page it does not map is not read there: that read would fault it in
  * (a real page even in PROT_NONE memory, which CRIU would then dump). Its bytes are the mapped
  * object's, read through /proc/PID/map_files at the VMA's file offset (a read of the file, which
- * maps nothing: shmem holes read as zeros), or zeros for anonymous memory, which has no object.
+ * maps nothing: shmem holes read as zeros), zeros for anonymous memory, which has no object, and
+ * from /proc/PID/mem for the kernel's special mappings ([vdso]: CRIU dumps all of it anyway).
  */
 export function snapshotProcess(pid: number): ProcSnapshot {
   const vmas = kernelVmas(pid);
@@ -211,7 +212,14 @@ export function snapshotProcess(pid: number): ProcSnapshot {
               const d = fd < 0 ? null : readPage(fd, v.offset + (at - v.start));
               if (d === null) unreadable.add(at);
               else pages.set(at, d);
-            } else pages.set(at, ZERO_DIGEST);
+            } else if (anonymousLike(v)) pages.set(at, ZERO_DIGEST);
+            else {
+              // [vdso] and the like: the kernel's own pages, mapped on first touch (as CRIU's
+              // dump of the whole vDSO does anyway)
+              const d = readPage(mem, at);
+              if (d === null) unreadable.add(at);
+              else pages.set(at, d);
+            }
             k++;
           }
         }
@@ -237,6 +245,8 @@ export type SkipReason =
   | 'VMA changed by the dump';
 
 export interface OracleCounts {
+  /** Processes compared (one per process per dump). */
+  processes: number;
   /** Pages in a PT_LOAD equal to the kernel's. */
   compared: number;
   /** Anonymous pages in no PT_LOAD that the kernel reads as zeros. */
@@ -250,11 +260,20 @@ export interface OracleCounts {
 }
 
 export function newCounts(): OracleCounts {
-  return { compared: 0, zeroChecked: 0, byKind: {}, skipped: {}, mismatches: [], mismatchCount: 0 };
+  return {
+    processes: 0,
+    compared: 0,
+    zeroChecked: 0,
+    byKind: {},
+    skipped: {},
+    mismatches: [],
+    mismatchCount: 0,
+  };
 }
 
 /** Adds `b` into `a`. */
 export function addCounts(a: OracleCounts, b: OracleCounts): void {
+  a.processes += b.processes;
   a.compared += b.compared;
   a.zeroChecked += b.zeroChecked;
   for (const [k, n] of Object.entries(b.byKind)) a.byKind[k] = (a.byKind[k] ?? 0) + n;
@@ -305,6 +324,7 @@ export function compareCore(
   label: string,
 ): OracleCounts {
   const c = newCounts();
+  c.processes = 1;
   const skip = (r: SkipReason, n = 1): void => {
     c.skipped[r] = (c.skipped[r] ?? 0) + n;
   };
@@ -326,6 +346,10 @@ export function compareCore(
     }
     const kind = vmaKindOf(v);
     for (let a = v.start; a < v.end; a += PAGE) {
+      if (v.name === '[vvar]' || v.name === '[vvar_vclock]') {
+        skip('vvar');
+        continue;
+      }
       const want = before.pages.get(a);
       if (want === undefined) {
         skip('unreadable in /proc/PID/mem');
@@ -347,7 +371,6 @@ export function compareCore(
         continue;
       }
       if (v.vmFlags.includes('dp')) skip('MAP_DROPPABLE');
-      else if (v.name === '[vvar]' || v.name === '[vvar_vclock]') skip('vvar');
       else if (anonymousLike(v)) {
         if (want === ZERO_DIGEST) c.zeroChecked++;
         else
@@ -383,5 +406,5 @@ export function formatCounts(c: OracleCounts): string {
   const skipped = Object.entries(c.skipped)
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
-  return `compared ${c.compared} pages (${kinds}); zero-checked ${c.zeroChecked}; skipped: ${skipped || 'none'}; mismatches ${c.mismatchCount}`;
+  return `${c.processes} process dumps: compared ${c.compared} pages (${kinds}); zero-checked ${c.zeroChecked}; skipped: ${skipped || 'none'}; mismatches ${c.mismatchCount}`;
 }

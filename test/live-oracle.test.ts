@@ -25,6 +25,8 @@ import { createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processMaps } from '../src/ops/maps.js';
+import { openStackDir } from '../src/source/open.js';
 import { cli } from './helpers/cli.js';
 import { FIX } from './helpers/fixtures.js';
 import { LIVE_REQUIRED, LiveSession, onPath, requireLive, SKIP_LIVE } from './helpers/live-criu.js';
@@ -281,6 +283,24 @@ describe('the kernel as oracle: export of CRIU 4.2 dumps holds the kernel bytes'
       assert.ok((c.byKind[kind] ?? 0) > 0, `no ${kind} page compared: ${formatCounts(c)}`);
     }
     assert.ok((c.skipped['file page left to the file'] ?? 0) > 0);
+    // and the dump has what the private-over-shared rule is about: in every process, pages of its
+    // MAP_PRIVATE memfd and shared anonymous mappings in its own pagemap, the rest from the object
+    const stack = await openStackDir(join(live.dir, 'oracle', 'dump2'));
+    try {
+      for (const p of await stack.processes()) {
+        const m = await processMaps(stack, p.pid);
+        const priv = m.vmas.filter((v) => v.shmem !== null && v.perms === 'rw-p');
+        assert.equal(priv.length, 2, `pid ${p.pid}: the memfd and the shared anonymous memory, MAP_PRIVATE`);
+        for (const v of priv) {
+          assert.ok(
+            v.privatePages > 0 && v.privatePages < v.dumped,
+            `pid ${p.pid} ${v.name}: ${v.privatePages} private pages`,
+          );
+        }
+      }
+    } finally {
+      await stack.close();
+    }
   });
 
   test('python3 with a large heap (48 MiB bytearray, 200,000-entry dict)', async (t) => {

@@ -19,8 +19,9 @@
  *   pagemap-shmem-<id>.img    |o o o o o o o o o|      s: the object's page shows through
  *
  * A MAP_SHARED VMA has no private pages: every page is the object's (and a pagemap-<pid>.img entry
- * there is one CRIU refuses to restore, which `verify` reports). `sources` applies the rule; every
- * reader (read, export, search, diff, the explorer, `maps`) goes through it.
+ * there is one CRIU refuses to restore, which `verify` reports). `sources` applies the rule, and
+ * read, export, search, diff and the explorer's bytes go through it; `maps` (and the explorer's
+ * map), which open no pages file, apply it with the same splitByExtents (resolve.ts).
  */
 
 import { MemoryAccessError, StackError } from '../errors.js';

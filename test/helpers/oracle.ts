@@ -4,8 +4,10 @@
  *
  *   start the program (its own session and process group)
  *   SIGSTOP the group; wait until every thread of every process is stopped
- *   snapshot A: per process, /proc/PID/maps and a digest of every page of every VMA /proc/PID/mem
- *               can read (unreadable pages are counted, not compared)
+ *   snapshot A: per process, /proc/PID/maps and a digest of every page of every VMA: pages the
+ *               page table maps from /proc/PID/mem, the others from the mapped object (or zeros
+ *               for anonymous memory) without faulting them in (see snapshotProcess); pages
+ *               neither can read are counted, not compared
  *   criu dump --leave-running (CRIU leaves a stopped task stopped)
  *   snapshot B: the same again. CRIU's parasite runs on the tasks' own threads and leaves its
  *               frames on their stacks: pages that differ between A and B are left out (counted)

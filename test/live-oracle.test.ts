@@ -15,7 +15,8 @@
  *     would run as www-data)
  *   memcached -t 4 (Debian's memcached): 4 worker threads holding a few thousand items
  * Each is dumped twice (the programs keep changing memory in between); every process of the tree
- * is compared, for dump 1, dump 2 and the stack dump 1 <- delta(dump 2).
+ * is compared, for dump 1, dump 2 and the stack dump 1 <- delta(dump 2): the ELF core's PT_LOADs,
+ * and every page of them read through the library (ProcessMemory) too.
  * The counts go to the test's diagnostics (compared pages by kind of VMA, skipped pages by reason).
  */
 import assert from 'node:assert/strict';
@@ -197,18 +198,27 @@ async function compareDir(
 ): Promise<OracleCounts> {
   const total = newCounts();
   const core = join(live.dir, `${name}.core`);
-  for (let i = 0; i < snaps.before.length; i++) {
-    const pid = snaps.before[i]!.pid;
-    const e = await cli(['export', dir, '--pid', String(pid), '-o', core]);
-    assert.equal(e.code, 0, `pagestack export ${dir} --pid ${pid}: ${e.err}`);
-    const c = compareCore(
-      new Uint8Array(readFileSync(core)),
-      snaps.before[i]!,
-      snaps.after[i]!,
-      `${name} pid ${pid}`,
-    );
-    rmSync(core, { force: true });
-    addCounts(total, c);
+  const stack = await openStackDir(dir);
+  try {
+    for (let i = 0; i < snaps.before.length; i++) {
+      const pid = snaps.before[i]!.pid;
+      const e = await cli(['export', dir, '--pid', String(pid), '-o', core]);
+      assert.equal(e.code, 0, `pagestack export ${dir} --pid ${pid}: ${e.err}`);
+      // the library's reads (`read`, `search`, the explorer's hex view) must give the same bytes
+      const mem = await stack.process(pid);
+      const read = (a: number): Uint8Array => mem.readSync(a, 4096);
+      const c = compareCore(
+        new Uint8Array(readFileSync(core)),
+        snaps.before[i]!,
+        snaps.after[i]!,
+        `${name} pid ${pid}`,
+        read,
+      );
+      rmSync(core, { force: true });
+      addCounts(total, c);
+    }
+  } finally {
+    await stack.close();
   }
   t.diagnostic(`${name}: ${formatCounts(total)}`);
   return total;

@@ -317,13 +317,16 @@ function anonymousLike(v: KernelVma): boolean {
 
 /**
  * Compares an ELF core of process `before.pid` with the kernel's pages: snapshot A (`before`) and
- * B (`after`) around the dump. Returns the counts; every wrong page is a mismatch line.
+ * B (`after`) around the dump; with `read` (a page of the stack through ProcessMemory), every page
+ * in the core is also read that way and must be the kernel's too. Returns the counts; every wrong
+ * page is a mismatch line.
  */
 export function compareCore(
   core: Uint8Array,
   before: ProcSnapshot,
   after: ProcSnapshot,
   label: string,
+  read?: (addr: number) => Uint8Array,
 ): OracleCounts {
   const c = newCounts();
   c.processes = 1;
@@ -363,7 +366,11 @@ export function compareCore(
       }
       const got = coreBytes(core, loads, a, PAGE);
       if (got) {
-        if (digest(got) === want) {
+        if (read && digest(read(a)) !== want) {
+          bad(
+            `0x${a.toString(16)} (${v.perms} ${v.name || 'anon'}): pagestack's read differs from the kernel's page`,
+          );
+        } else if (digest(got) === want) {
           c.compared++;
           c.byKind[kind] = (c.byKind[kind] ?? 0) + 1;
         } else

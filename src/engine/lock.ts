@@ -140,8 +140,10 @@ export function pidBySocket(name: string): number | null {
   try {
     for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n')) {
       const f = line.trim().split(/\s+/);
-      // Num RefCount Protocol Flags Type St Inode Path
-      if (f.length >= 8 && f[7] === `@${name}`) {
+      // Num RefCount Protocol Flags Type St Inode Path; Node binds the whole sun_path, so the
+      // name is shown padded with NULs, as '@'. The listening one (flags __SO_ACCEPTCON): a
+      // connection waiting to be accepted shows the same name
+      if (f.length >= 8 && f[3] === '00010000' && f[7]!.replace(/@+$/, '') === `@${name}`) {
         inode = f[6]!;
         break;
       }

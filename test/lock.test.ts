@@ -95,12 +95,12 @@ async function stderrHas(run: Run, re: RegExp, ms = 60_000): Promise<void> {
   }
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The one line a writer prints when another holds the lock of `path`. */
 function lockedLine(path: string, pid: number): RegExp {
   return new RegExp(
-    `^pagestack: ${escape(path)}: locked by pid ${pid}\\b[^\\n]*one writer at a time[^\\n]*\\n$`,
+    `^pagestack: ${reEscape(path)}: locked by pid ${pid}\\b[^\\n]*one writer at a time[^\\n]*\\n$`,
   );
 }
 

@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateStack } from '../bench/gen.js';
+import { cleanStale } from '../src/engine/output.js';
 import { hashDir, testDir } from './helpers/files.js';
 import { FIX, ROOT } from './helpers/fixtures.js';
 
@@ -203,7 +204,9 @@ describe('interrupted writers leave nothing behind', () => {
       assert.equal(rr.code, 0, `${mode.name}: ${ref.err()}`);
       const want = digest(mode.out);
       assert.notEqual(want, null);
-      const check = (what: string) => {
+      const check = async (what: string) => {
+        // killed between the two renames of a replace: the next writer of CHILD puts it back
+        if (mode.absent() !== null && !existsSync(mode.out)) await cleanStale(mode.out);
         for (const [p, d] of inputs) assert.equal(digest(p), d, `${what}: input ${p} changed`);
         const got = digest(mode.out);
         assert.ok(
@@ -216,7 +219,7 @@ describe('interrupted writers leave nothing behind', () => {
           mode.reset();
           const r = await interrupted(mode, dir, sig);
           const what = `${mode.name}, ${sig} #${i}`;
-          check(what);
+          await check(what);
           if (r.code === 0) {
             counts.finished++;
             assert.equal(digest(mode.out), want, `${what}: finished, but the output differs`);
@@ -240,7 +243,7 @@ describe('interrupted writers leave nothing behind', () => {
       const other = start(['decode', join(FIX, 'single', 'pstree.img'), '-o', join(dir, 'other.json')]);
       assert.equal((await other.done).code, 0, other.err());
       assert.deepEqual(temps(dir), [], `${mode.name}: stale temporaries not cleaned by the next writer`);
-      check(`${mode.name}, after the kills`);
+      await check(`${mode.name}, after the kills`);
     }
     t.diagnostic(
       `${counts.interrupted} runs interrupted by SIGINT/SIGTERM (cleaned), ${counts.killed} SIGKILLed, ${counts.finished} finished first`,

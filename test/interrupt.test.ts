@@ -223,6 +223,9 @@ describe('interrupted writers leave nothing behind', () => {
           if (r.code === 0) {
             counts.finished++;
             assert.equal(digest(mode.out), want, `${what}: finished, but the output differs`);
+          } else if (sig !== 'SIGKILL' && r.signal === sig && digest(mode.out) === want) {
+            // the signal came while node was exiting after the work (its handlers gone): done
+            counts.finished++;
           } else if (sig === 'SIGKILL') {
             assert.equal(r.signal, 'SIGKILL', `${what}: ${r.err}`);
             counts.killed++;

@@ -6,7 +6,8 @@
  * The temporary file lives in a fresh directory made by mkdtemp (mode 0700, under os.tmpdir()),
  * named `pagestack-unpack-<pid>-XXXXXX`; the directory is removed by Unpacked.close(), and, for
  * whatever is still open, when the process exits or gets SIGINT/SIGTERM (engine/fs.ts trackTemp).
- * A SIGKILLed run leaves its directory: the next unpack removes every one whose pid is gone.
+ * A SIGKILLed run leaves its directory: the next unpack (of any compressed archive) removes every
+ * one whose pid is gone.
  *
  * A decompression bomb is refused: output beyond `limit` bytes (default 64 GiB, settable with the
  * env PAGESTACK_UNPACK_LIMIT or the `limit` option) stops the decompression with an error.
@@ -111,7 +112,6 @@ const liveTempDirs = new Set<string>();
 const UNPACK_DIR_RE = /^pagestack-unpack-(\d+)-[A-Za-z0-9]{6}$/;
 
 function makeTempDir(): string {
-  removeStaleTempDirs();
   const dir = mkdtempSync(join(tmpdir(), `pagestack-unpack-${process.pid}-`));
   liveTempDirs.add(dir);
   trackTemp(dir);
@@ -185,6 +185,8 @@ export async function unpack(
   opts: UnpackOptions = {},
 ): Promise<MemoryContainer | FileContainer> {
   const limit = unpackLimit(opts);
+  // what killed runs left (their pid gone), before adding to it
+  removeStaleTempDirs();
   const memoryLimit = Math.min(opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT, limit);
   const decoder = await decoderFor(format);
   const input = createReadStream(path, { highWaterMark: 1 << 20 });

@@ -11,6 +11,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { PagestackError, UsageError } from '../errors.js';
+import { setTlsVerifyDefault } from '../source/oci/settings.js';
 import { cliMessage } from './errors.js';
 import { type CliStreams, cliStreams, processStreams, setCliStreams } from './io.js';
 
@@ -84,6 +85,7 @@ export async function runCli(argv: string[], streams: CliStreams = processStream
   const prevExit = process.exitCode;
   process.exitCode = undefined;
   try {
+    argv = takeTlsVerify(argv);
     const program = await buildProgram(argv[0]);
     // an unknown command is an error even with --help after it (commander would show the
     // program's help and exit 0): parse the name alone, for commander's "unknown command" line
@@ -98,9 +100,33 @@ export async function runCli(argv: string[], streams: CliStreams = processStream
   } catch (err) {
     return reportError(err);
   } finally {
+    setTlsVerifyDefault(true);
     setCliStreams(prevStreams);
     if (streams !== processStreams) process.exitCode = prevExit;
   }
+}
+
+/**
+ * `--tls-verify=false` (podman's spelling; `--tls-verify`, `=true` too) anywhere on the line: how
+ * every command reaches an oci:// registry (false: plain HTTP). Taken out before parsing.
+ */
+function takeTlsVerify(argv: string[]): string[] {
+  const out: string[] = [];
+  for (const [i, a] of argv.entries()) {
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--tls-verify(?:=(true|false))?$/.exec(a);
+    if (!m) {
+      if (a.startsWith('--tls-verify='))
+        throw new UsageError(`${a}: expected --tls-verify=true or --tls-verify=false`);
+      out.push(a);
+      continue;
+    }
+    setTlsVerifyDefault(m[1] !== 'false');
+  }
+  return out;
 }
 
 export function reportError(err: unknown): number {

@@ -110,6 +110,8 @@ export interface InspectReport {
   target: string;
   engine: string;
   archive: { path: string; format: string; imageDir: string; members: number } | null;
+  /** The checkpoint image the archive came from (an oci:// reference or an OCI layout), or null. */
+  image: InspectImage | null;
   container: ContainerInfo | null;
   processes: ProcessReport[];
   mounts: MountInfo[];
@@ -295,7 +297,18 @@ function checkpointedTime(
   return { checkpointed: null, checkpointedSource: null };
 }
 
+/** A checkpoint image's identity: where it was read, its manifest, layer and annotations. */
+export interface InspectImage {
+  reference: string;
+  digest: string;
+  mediaType: string;
+  layer: { mediaType: string; digest: string; size: number };
+  annotations: Record<string, string>;
+}
+
 export interface InspectOptions {
+  /** The checkpoint image the archive is the layer of. */
+  image?: InspectImage | null;
   /** The archive the stack comes from, for container metadata. */
   archive?: InspectArchive | null;
   /** Most bytes read for one process's cmdline or environment. */
@@ -435,6 +448,19 @@ export async function inspectStack(
     engine: a ? a.engine : 'criu',
     archive: a
       ? { path: a.path, format: a.format, imageDir: a.imageDir, members: a.index.members.length }
+      : null,
+    image: opts.image
+      ? {
+          reference: opts.image.reference,
+          digest: opts.image.digest,
+          mediaType: opts.image.mediaType,
+          layer: {
+            mediaType: opts.image.layer.mediaType,
+            digest: opts.image.layer.digest,
+            size: opts.image.layer.size,
+          },
+          annotations: opts.image.annotations,
+        }
       : null,
     container: a ? await containerInfo(a) : null,
     processes,

@@ -11,6 +11,8 @@ import type { LayerSource } from '../stack/source.js';
 import { type OpenStackOptions, openStack, type Stack } from '../stack/stack.js';
 import { openArchiveSource } from './archive/index.js';
 import { DirLayerSource } from './dir.js';
+// OCI checkpoint images (oci://, layout directories and tars): the oci helper's lines
+import { isOciRef } from './oci/ref.js';
 
 export interface OpenSourceOptions {
   /** A directory or archive supplying the layer below the target's top layer (`--parent`). */
@@ -22,6 +24,9 @@ export type OpenTargetOptions = OpenStackOptions & OpenSourceOptions;
 /** The layer a path names: an image directory, or the image directory of a checkpoint archive. */
 export async function openSource(path: string, opts: OpenSourceOptions = {}): Promise<LayerSource> {
   const parent = opts.parent === undefined ? null : await openSource(opts.parent);
+  // OCI: oci://REGISTRY/REPO:TAG, an OCI layout directory or tar (PATH[:TAG])
+  const image = await openImage(path, parent);
+  if (image) return image;
   const isFile = await stat(path).then(
     (st) => st.isFile(),
     () => false, // DirLayerSource.open names the missing path
@@ -29,6 +34,25 @@ export async function openSource(path: string, opts: OpenSourceOptions = {}): Pr
   if (isFile) return openArchiveSource(path, { parent });
   const dir = await DirLayerSource.open(path);
   return parent ? withParent(dir, parent) : dir;
+}
+
+/** A checkpoint image target as a layer (loaded only for oci:// or a path that may be a layout). */
+async function openImage(path: string, parent: LayerSource | null): Promise<LayerSource | null> {
+  const maybeLayout =
+    isOciRef(path) ||
+    (await stat(path).then(
+      (st) =>
+        st.isDirectory()
+          ? stat(`${path}/oci-layout`).then(
+              () => true,
+              () => false,
+            )
+          : st.isFile(),
+      () => path.includes(':'),
+    ));
+  if (!maybeLayout) return null;
+  const { openImageSource } = await import('./oci/image.js');
+  return openImageSource(path, parent);
 }
 
 /** A directory layer whose parent is supplied from outside (`--parent`). */

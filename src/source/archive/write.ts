@@ -42,7 +42,7 @@ function putOctal(h: Uint8Array, off: number, len: number, n: number): void {
   );
 }
 
-interface HeaderSpec {
+export interface HeaderSpec {
   name: string;
   type: '0' | '2' | '5' | 'x';
   size: number;
@@ -51,7 +51,8 @@ interface HeaderSpec {
   linkname?: string;
 }
 
-function header(s: HeaderSpec): Uint8Array {
+/** One ustar header block (names up to 100 bytes: longer ones need a pax record, see TarOut). */
+export function tarHeader(s: HeaderSpec): Uint8Array {
   const h = new Uint8Array(BLOCK);
   putField(h, 0, 100, s.name);
   putOctal(h, 100, 8, s.mode & 0o7777);
@@ -91,7 +92,7 @@ class TarOut {
       if (s.linkname) pax += paxRecord('linkpath', s.linkname);
       const pb = enc.encode(pax);
       await this.put(
-        header({
+        tarHeader({
           name: `PaxHeader/${basename(s.name).slice(0, 80)}`,
           type: 'x',
           size: pb.length,
@@ -101,7 +102,7 @@ class TarOut {
       );
       await this.put(padded(pb));
     }
-    await this.put(header(s));
+    await this.put(tarHeader(s));
     if (data && data.length > 0) await this.put(padded(data));
   }
   async end(): Promise<void> {

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -164,6 +164,56 @@ describe('docker-registry on loopback', { skip: SKIP_REGISTRY }, () => {
     const nf = await cli(['--tls-verify=false', 'show', `oci://${reg.host}/ckpt/series:nope`]);
     assert.equal(nf.code, 1);
     assert.match(nf.err, /series:nope: manifest nope: HTTP 404 not found/);
+  });
+
+  test('delta: a series of checkpoint images becomes one small stack linked to the image by digest', async () => {
+    for (const step of [0, 1, 2]) {
+      const r = await cli([
+        '--tls-verify=false',
+        'export',
+        join(ARCH, `podman-series-step${step}.tar`),
+        '--image',
+        `${reg.host}/ckpt/steps:${step}`,
+      ]);
+      assert.equal(r.code, 0, r.err);
+    }
+    const s = join(tmp, 'stack');
+    mkdirSync(s);
+    const d1 = await cli([
+      '--tls-verify=false',
+      'delta',
+      `oci://${reg.host}/ckpt/steps:0`,
+      `oci://${reg.host}/ckpt/steps:1`,
+      '-o',
+      join(s, '1'),
+    ]);
+    assert.equal(d1.code, 0, d1.err);
+    const d2 = await cli([
+      '--tls-verify=false',
+      'delta',
+      join(s, '1'),
+      `oci://${reg.host}/ckpt/steps:2`,
+      '-o',
+      join(s, '2'),
+    ]);
+    assert.equal(d2.code, 0, d2.err);
+    for (const d of [d1, d2]) {
+      const kept = Number(/(\d+) pages kept/.exec(d.out)?.[1]);
+      assert.ok(kept > 0 && kept < 200, d.out);
+    }
+    assert.match(
+      readlinkSync(join(s, '1', 'parent')),
+      new RegExp(`^oci://${reg.host}/ckpt/steps@sha256:[0-9a-f]{64}$`),
+    );
+    const show = await cli(['--tls-verify=false', 'show', join(s, '2')]);
+    assert.equal(show.code, 0, show.err);
+    assert.match(show.out, /3 layers/);
+    const a = join(tmp, 'd-a.core');
+    const b = join(tmp, 'd-b.core');
+    assert.equal((await cli(['export', join(ARCH, 'podman-series-step2.tar'), '-o', a])).code, 0);
+    const e = await cli(['--tls-verify=false', 'export', join(s, '2'), '-o', b]);
+    assert.equal(e.code, 0, e.err);
+    assert.deepEqual(sha(a), sha(b));
   });
 
   test('export --image-archive writes an OCI layout tar that reads back the same', async () => {

@@ -38,6 +38,8 @@ export const CHECKPOINT_ANNOTATIONS = {
 export interface ImageInfo {
   /** The reference as given (oci://..., a layout path[:tag]). */
   reference: string;
+  /** The same, pinned to the manifest (oci://...@sha256:...; a layout's absolute path[:tag]). */
+  pinned: string;
   /** The image manifest's digest. */
   digest: string;
   mediaType: string;
@@ -100,6 +102,7 @@ export async function openCheckpointImage(reader: ImageReader): Promise<Checkpoi
     return {
       info: {
         reference: reader.name,
+        pinned: reader.pinned(digest),
         digest,
         mediaType: manifest.mediaType,
         annotations: { ...(manifest.annotations ?? {}) },
@@ -113,15 +116,29 @@ export async function openCheckpointImage(reader: ImageReader): Promise<Checkpoi
   }
 }
 
-/** A checkpoint image's layer as a stack layer (its `image` says where it came from). */
+/**
+ * A checkpoint image's layer as a stack layer (its `image` says where it came from; a layer made
+ * on top of it, by `delta`, links to `imageLink`, the pinned reference).
+ */
 export class ImageLayerSource extends ArchiveLayerSource {
+  readonly imageLink: string;
   constructor(
     archive: Archive,
     readonly image: ImageInfo,
     parent: LayerSource | null,
   ) {
     super(archive, archive.imageDir, parent);
+    this.imageLink = image.pinned;
   }
+}
+
+/**
+ * The layer a `parent` link of an image directory names when it is a checkpoint image (an
+ * oci:// reference, or an OCI layout path[:TAG]), else null. `link` is the link's text,
+ * `target` the path it resolves to.
+ */
+export async function openImageParent(link: string, target: string): Promise<LayerSource | null> {
+  return openImageSource(isOciRef(link) ? link : target, null);
 }
 
 /** The image target as a layer, or null when `target` names no image. */

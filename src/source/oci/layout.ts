@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { RegistryError } from '../../errors.js';
 import { indexTar, type TarIndex } from '../archive/tar.js';
 import { FileContainer } from '../archive/unpack.js';
@@ -34,6 +34,11 @@ export const REF_NAME = 'org.opencontainers.image.ref.name';
 export interface ImageReader {
   /** The reference for messages (`oci://...`, a layout path[:tag]). */
   readonly name: string;
+  /**
+   * How a layer made on top of this image links to it (its `parent`): the manifest pinned by
+   * digest where the reference can say so (oci://...@sha256:...), else the layout's absolute path.
+   */
+  pinned(digest: string): string;
   resolveImage(): Promise<{ manifest: ImageManifest; digest: string; bytes: Uint8Array }>;
   /** A small blob, verified. */
   getBlob(d: Pick<Descriptor, 'digest' | 'size'>): Promise<Uint8Array>;
@@ -111,6 +116,10 @@ export class LayoutReader implements ImageReader {
     private readonly tar: { index: TarIndex; container: FileContainer } | null,
   ) {
     this.name = tag === null ? path : `${path}:${tag}`;
+  }
+
+  pinned(): string {
+    return this.tag === null ? resolve(this.path) : `${resolve(this.path)}:${this.tag}`;
   }
 
   static async open(path: string, tag: string | null): Promise<LayoutReader> {

@@ -322,6 +322,11 @@ export class RegistryClient {
       this.fail(what, `its bytes hash to ${got}; expected ${d.digest}`, 'PAGESTACK_REGISTRY_DIGEST');
   }
 
+  /** The reference pinned to a manifest digest (what a layer on top of it links to). */
+  pinned(digest: string): string {
+    return formatImageRef({ ...this.ref, tag: null, digest });
+  }
+
   /** The blob in a new local file `tmpFile` (ImageReader's way to a layer). */
   async blobFile(d: Pick<Descriptor, 'digest' | 'size'>, tmpFile: string): Promise<string> {
     await this.blobToFile(d, tmpFile);

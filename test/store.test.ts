@@ -219,3 +219,75 @@ describe('store: refs', () => {
     await stack.close();
   });
 });
+
+describe('store: kills, resume, compare-and-swap, depth', () => {
+  test('a push cut at any object leaves no ref; the next push uploads only what is missing', async () => {
+    const full = fresh();
+    await pushPath(full.blobs, join(STACK, '3'), 'k');
+    const allPuts = full.objects.puts;
+    for (const cutAt of [1, Math.floor(allPuts / 2), allPuts - 1]) {
+      const o = new MemObjectStore(URL);
+      const b = new ObjectStoreBlobs(o);
+      let n = 0;
+      o.beforePut = () => {
+        if (++n === cutAt) throw new StoreError(`${URL}: connection reset`, 'PAGESTACK_STORE_UNAVAILABLE');
+      };
+      await assert.rejects(pushPath(b, join(STACK, '3'), 'k'), /connection reset/);
+      const refsAfterCut = [...o.data.keys()].filter((k) => k.startsWith('refs/'));
+      const chainAfterCut = await readChain(b, 'k');
+      // a layer is referenced only when its claim was written, after all its blobs
+      for (const c of chainAfterCut) assert.ok(o.data.has(`blobs/${c.manifest}`));
+      assert.ok(refsAfterCut.length <= 3);
+      o.beforePut = null;
+      const before = o.puts;
+      const r = await pushPath(b, join(STACK, '3'), 'k');
+      assert.equal(r.total, 3);
+      assert.equal(o.puts - before, allPuts - (before - 0), `cut at ${cutAt}: only the missing objects`);
+      const out = join(tmp, `resumed-${cutAt}`);
+      await pull({ ctx: new StoreContext(b, `${URL}/k`), name: 'k', dest: out });
+      assertSameStackDir(STACK, out, 3);
+    }
+  });
+
+  test('where the server has conditional PUT, a lock per layer decides the race', async () => {
+    const { blobs, objects } = fresh();
+    objects.cas = true;
+    await pushPath(blobs, join(SERIES, '1'), 'cas');
+    const results = await Promise.allSettled([
+      pushPath(blobs, join(SERIES, '2'), 'cas'),
+      pushPath(blobs, join(SERIES, '3'), 'cas'),
+    ]);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.equal((lost.reason as StoreError).code, 'PAGESTACK_STORE_CONFLICT');
+    assert.equal((await readChain(blobs, 'cas')).length, 2);
+    // pushing the same layer again after a win is no conflict
+    const again = await Promise.all([pushPath(blobs, join(SERIES, '3'), 'cas')]);
+    assert.ok(again[0]!.total >= 2);
+  });
+
+  test('the flat view reads layer N with the same number of requests at any depth', async () => {
+    const { blobs, objects } = fresh();
+    const dumps = ['1', '2', '3'];
+    for (let i = 0; i < 12; i++) await pushPath(blobs, join(SERIES, dumps[i % 3]!), 'deep');
+    assert.equal((await readChain(blobs, 'deep')).length, 12);
+    const cost = async (at: number) => {
+      const g = objects.gets;
+      const ctx = new StoreContext(blobs, `${URL}/deep`);
+      const layer = await openFlatLayer(ctx, 'deep', at);
+      const stack = await openStack(layer);
+      const m = await stack.memory('pagemap-25238.img');
+      const x = m.extents;
+      await m.read(x.start[0]! * PAGE_SIZE, PAGE_SIZE);
+      await stack.close();
+      return objects.gets - g;
+    };
+    const shallow = await cost(2);
+    const deep = await cost(12);
+    assert.equal(deep, shallow);
+    // and the memory is dump 3's (layer 12 = the 12th push, of series/3)
+    const out = join(tmp, 'deep-flat');
+    await pull({ ctx: new StoreContext(blobs, `${URL}/deep`), name: 'deep', dest: out, flat: true });
+    await assertSameMemory(out, join(SERIES, '3'));
+  });
+});

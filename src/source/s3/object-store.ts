@@ -130,6 +130,37 @@ function shown(url: string): string {
   return cut.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+export interface OpenS3Options {
+  /** The S3 endpoint (`--endpoint`); else AWS_ENDPOINT_URL, else AWS. */
+  endpoint?: string | undefined;
+  /** Create the bucket when it does not exist (a push); else a missing bucket is PAGESTACK_STORE_NOT_FOUND. */
+  create?: boolean | undefined;
+  /** Requests per object before giving up (default 5). */
+  maxAttempts?: number | undefined;
+  /** The first retry's delay in ms (default 200; doubled each time, with jitter). */
+  retryBaseMs?: number | undefined;
+  /** A request's time limit in ms (default 30000). */
+  requestTimeoutMs?: number | undefined;
+  /** Bodies from this size up go as multipart uploads (default 16 MiB). */
+  multipartThreshold?: number | undefined;
+  /** Keys per LIST request (default 1000, the most S3 gives). */
+  listPageSize?: number | undefined;
+}
+
+/**
+ * The object store at `url` (`s3://BUCKET[/PREFIX]`, no `@N`): keys are relative to PREFIX. Loads
+ * the AWS SDK (only now). Checks that the bucket is there (or creates it with `create`), so a
+ * wrong bucket, endpoint or credentials fail here with one line.
+ */
+export async function openS3Store(url: string, opts: OpenS3Options = {}): Promise<ObjectStore> {
+  const u = parseS3Url(url);
+  if (u.layer !== undefined) {
+    throw new UsageError(`${url}: a store root has no layer (@${u.layer})`, { url: u.location });
+  }
+  const { S3ObjectStore } = await import('./s3-store.js');
+  return S3ObjectStore.open(u, opts);
+}
+
 /** `s3://bucket/prefix/key` for messages. */
 export function objectUrl(location: string, key: string): string {
   return key === '' ? location : `${location}/${key}`;

@@ -145,10 +145,26 @@ export async function openImageParent(link: string, target: string): Promise<Lay
 export async function openImageSource(
   target: string,
   parent: LayerSource | null,
-): Promise<ImageLayerSource | null> {
-  const reader = await imageReaderFor(target);
+): Promise<LayerSource | null> {
+  // a pagestack stack in a registry: oci://REGISTRY/REPOSITORY:NAME[@N] (N = layer, 1 = bottom)
+  const at = isOciRef(target) ? /^(.*)@(\d+)$/.exec(target) : null;
+  const reader = await imageReaderFor(at ? at[1]! : target);
   if (reader === null) return null;
   try {
+    if (reader instanceof RegistryClient) {
+      const { manifest } = await reader.resolveImage();
+      const { STACK_ARTIFACT, STACK_NAME_ANN, openRegistryStack } = await import('./store.js');
+      if (manifest.artifactType === STACK_ARTIFACT) {
+        const name = manifest.annotations?.[STACK_NAME_ANN] ?? reader.ref.tag ?? '';
+        return openRegistryStack(reader.ref, name, at ? Number(at[2]) : undefined);
+      }
+      if (at) {
+        throw new RegistryError(
+          `${target}: @${at[2]} names a layer, but ${reader.name} is not a pagestack stack (artifactType ${manifest.artifactType ?? 'none'}); expected ${STACK_ARTIFACT}`,
+          'PAGESTACK_REGISTRY_MEDIA_TYPE',
+        );
+      }
+    }
     const img = await openCheckpointImage(reader);
     return new ImageLayerSource(img.archive, img.info, parent);
   } finally {

@@ -256,7 +256,14 @@ export class RegistryClient {
   }
 
   /** The image manifest the reference names, through an index (platform linux/this arch). */
-  async resolveImage(): Promise<{ manifest: ImageManifest; digest: string; bytes: Uint8Array }> {
+  resolveImage(): Promise<{ manifest: ImageManifest; digest: string; bytes: Uint8Array }> {
+    this.resolved ??= this.resolveOnce();
+    return this.resolved;
+  }
+
+  private resolved: Promise<{ manifest: ImageManifest; digest: string; bytes: Uint8Array }> | undefined;
+
+  private async resolveOnce(): Promise<{ manifest: ImageManifest; digest: string; bytes: Uint8Array }> {
     let m = await this.getManifest();
     if (isIndex(m.doc)) {
       const d = selectPlatform(m.doc, this.name);
@@ -281,15 +288,70 @@ export class RegistryClient {
   }
 
   /** A (small) blob read whole into memory, verified against its descriptor. */
-  async getBlob(d: Pick<Descriptor, 'digest' | 'size'>): Promise<Uint8Array> {
+  async getBlob(d: { digest: string; size?: number | undefined }): Promise<Uint8Array> {
     const what = `blob ${d.digest}`;
-    if (d.size > this.maxMemoryBlob) this.fail(what, `${d.size} bytes, too large to read into memory`);
+    const max = d.size ?? this.maxMemoryBlob;
+    if (max > this.maxMemoryBlob) this.fail(what, `${d.size} bytes, too large to read into memory`);
     const res = await this.send(`${this.base}/blobs/${d.digest}`, 'GET', { what, ok: [200] });
-    const bytes = await readBounded(res, d.size, () =>
-      this.fail(what, `more bytes than the ${d.size} its descriptor says`, 'PAGESTACK_REGISTRY_DIGEST'),
+    const bytes = await readBounded(res, max, () =>
+      this.fail(
+        what,
+        d.size === undefined ? `more than ${max} bytes` : `more bytes than the ${d.size} its descriptor says`,
+        'PAGESTACK_REGISTRY_DIGEST',
+      ),
     );
-    checkBlob(bytes, d, (detail) => this.fail(what, detail, 'PAGESTACK_REGISTRY_DIGEST'));
+    checkBlob(bytes, { digest: d.digest, size: d.size ?? bytes.length }, (detail) =>
+      this.fail(what, detail, 'PAGESTACK_REGISTRY_DIGEST'),
+    );
     return bytes;
+  }
+
+  /** A blob's size (HEAD's Content-Length), or null when the repository lacks it. */
+  async blobSize(digest: string): Promise<number | null> {
+    const res = await this.send(`${this.base}/blobs/${digest}`, 'HEAD', {
+      what: `blob ${digest}`,
+      ok: [200, 404],
+    });
+    await res.body?.cancel();
+    if (res.status === 404) return null;
+    const n = Number(res.headers.get('content-length'));
+    if (!Number.isSafeInteger(n))
+      this.fail(`blob ${digest}`, 'HEAD without a Content-Length; expected the size');
+    return n;
+  }
+
+  /** Deletes a blob (registries that allow deletes answer 202). */
+  async deleteBlob(digest: string): Promise<void> {
+    const res = await this.send(`${this.base}/blobs/${digest}`, 'DELETE', {
+      what: `blob ${digest}`,
+      push: true,
+      ok: [202, 404],
+    });
+    await res.body?.cancel();
+  }
+
+  /** The digest a tag names now (HEAD), or null when there is no such tag. */
+  async manifestDigest(reference: string): Promise<string | null> {
+    const res = await this.send(`${this.base}/manifests/${reference}`, 'HEAD', {
+      what: `manifest ${reference}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      ok: [200, 404],
+    });
+    await res.body?.cancel();
+    if (res.status === 404) return null;
+    const d = res.headers.get('docker-content-digest');
+    if (!d) this.fail(`manifest ${reference}`, 'HEAD without Docker-Content-Digest; expected the digest');
+    return d;
+  }
+
+  /** Deletes a manifest by digest (and so every tag naming it). */
+  async deleteManifest(digest: string): Promise<void> {
+    const res = await this.send(`${this.base}/manifests/${digest}`, 'DELETE', {
+      what: `manifest ${digest}`,
+      push: true,
+      ok: [202, 404],
+    });
+    await res.body?.cancel();
   }
 
   /** A blob streamed into a new file `path` (mode 0600), hashed on the way and verified. */
@@ -342,14 +404,23 @@ export class RegistryClient {
    * Bytes [start, end) of a blob: one ranged GET. Where the registry answers 200 (it ignores
    * Range), the whole blob is fetched and verified once and kept in the bounded cache.
    */
-  async readRange(d: Pick<Descriptor, 'digest' | 'size'>, start: number, end: number): Promise<Uint8Array> {
+  async readRange(
+    d: { digest: string; size?: number | undefined },
+    start: number,
+    end: number,
+  ): Promise<Uint8Array> {
     const what = `blob ${d.digest} bytes ${start}-${end - 1}`;
-    if (start < 0 || end > d.size || end <= start) {
+    if (start < 0 || (d.size !== undefined && end > d.size) || end <= start) {
       this.fail(what, `outside the blob's ${d.size} bytes`, 'PAGESTACK_REGISTRY_RANGE');
     }
     const cached = this.rangeCache.get(d.digest);
     if (cached) return cached.slice(start, end);
-    if (this.rangeSupported === false) return (await this.cacheWhole(d)).slice(start, end);
+    if (this.rangeSupported === false) {
+      const whole = await this.cacheWhole(d);
+      if (end > whole.length)
+        this.fail(what, `outside the blob's ${whole.length} bytes`, 'PAGESTACK_REGISTRY_RANGE');
+      return whole.slice(start, end);
+    }
     const res = await this.send(`${this.base}/blobs/${d.digest}`, 'GET', {
       what,
       headers: { range: `bytes=${start}-${end - 1}` },
@@ -357,11 +428,19 @@ export class RegistryClient {
     });
     if (res.status === 200) {
       this.rangeSupported = false;
-      const whole = await readBounded(res, d.size, () =>
-        this.fail(what, `more bytes than the ${d.size} its descriptor says`, 'PAGESTACK_REGISTRY_DIGEST'),
+      const whole = await readBounded(res, d.size ?? this.rangeCacheMax, () =>
+        this.fail(
+          what,
+          `more bytes than the ${d.size ?? this.rangeCacheMax} expected`,
+          'PAGESTACK_REGISTRY_DIGEST',
+        ),
       );
-      checkBlob(whole, d, (detail) => this.fail(`blob ${d.digest}`, detail, 'PAGESTACK_REGISTRY_DIGEST'));
+      checkBlob(whole, { digest: d.digest, size: d.size ?? whole.length }, (detail) =>
+        this.fail(`blob ${d.digest}`, detail, 'PAGESTACK_REGISTRY_DIGEST'),
+      );
       this.keep(d.digest, whole);
+      if (end > whole.length)
+        this.fail(what, `outside the blob's ${whole.length} bytes`, 'PAGESTACK_REGISTRY_RANGE');
       return whole.slice(start, end);
     }
     this.rangeSupported = true;
@@ -388,15 +467,15 @@ export class RegistryClient {
     return bytes;
   }
 
-  private async cacheWhole(d: Pick<Descriptor, 'digest' | 'size'>): Promise<Uint8Array> {
-    if (d.size > this.rangeCacheMax) {
+  private async cacheWhole(d: { digest: string; size?: number | undefined }): Promise<Uint8Array> {
+    if (d.size !== undefined && d.size > this.rangeCacheMax) {
       this.fail(
         `blob ${d.digest}`,
         `the registry ignores Range, and the blob's ${d.size} bytes are above the ${this.rangeCacheMax}-byte whole-blob cache`,
         'PAGESTACK_REGISTRY_RANGE',
       );
     }
-    const whole = await this.getBlob(d);
+    const whole = await this.getBlob({ digest: d.digest, size: d.size ?? undefined });
     this.keep(d.digest, whole);
     return whole;
   }
@@ -416,9 +495,9 @@ export class RegistryClient {
    * Uploads a blob unless the repository has it already: monolithic (POST, PUT with the bytes)
    * up to chunkBytes, else POST, PATCH chunks in order, PUT. Returns whether bytes were sent.
    */
-  async pushBlob(body: BlobBody): Promise<boolean> {
+  async pushBlob(body: BlobBody, opts: { knownAbsent?: boolean } = {}): Promise<boolean> {
     const what = `blob ${body.digest}`;
-    if (await this.hasBlob(body.digest)) return false;
+    if (!opts.knownAbsent && (await this.hasBlob(body.digest))) return false;
     const post = await this.send(`${this.base}/blobs/uploads/`, 'POST', { what, push: true, ok: [202] });
     await post.body?.cancel();
     let location = this.location(post, what);

@@ -110,13 +110,13 @@ export interface InspectReport {
   target: string;
   engine: string;
   archive: { path: string; format: string; imageDir: string; members: number } | null;
-  /** The checkpoint image the archive came from (an oci:// reference or an OCI layout), or null. */
-  image: InspectImage | null;
   container: ContainerInfo | null;
   processes: ProcessReport[];
   mounts: MountInfo[];
   stats: Record<string, number> | null;
   layers: LayerReport[];
+  /** The checkpoint image the archive came from (an oci:// reference or an OCI layout), or null. */
+  image: InspectImage | null;
 }
 
 const TASK_STATES: Record<number, string> = { 1: 'alive', 2: 'dead', 3: 'stopped', 6: 'zombie' };
@@ -449,6 +449,11 @@ export async function inspectStack(
     archive: a
       ? { path: a.path, format: a.format, imageDir: a.imageDir, members: a.index.members.length }
       : null,
+    container: a ? await containerInfo(a) : null,
+    processes,
+    mounts,
+    stats,
+    layers,
     image: opts.image
       ? {
           reference: opts.image.reference,
@@ -462,10 +467,5 @@ export async function inspectStack(
           annotations: opts.image.annotations,
         }
       : null,
-    container: a ? await containerInfo(a) : null,
-    processes,
-    mounts,
-    stats,
-    layers,
   };
 }

@@ -119,4 +119,30 @@ describe('stacks in docker-registry', { skip: SKIP_REGISTRY }, () => {
     assert.equal(bad.code, 1);
     assert.equal(bad.err.trim().split('\n').length, 1, bad.err);
   });
+
+  test('push, ls, pull on the command line with oci://', async () => {
+    const url = `oci://${reg.host}/cli/stacks:series`;
+    const p = await cli(['--tls-verify=false', 'push', join(STACK, '3'), url]);
+    assert.equal(p.code, 0, p.err);
+    assert.match(p.out, /layers 1-3 added, 3 in all/);
+    const again = await cli(['--tls-verify=false', 'push', join(STACK, '3'), url]);
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.out, /nothing new/);
+    const ls = await cli(['--tls-verify=false', 'ls', `oci://${reg.host}/cli/stacks`]);
+    assert.equal(ls.code, 0, ls.err);
+    assert.match(ls.out, /1 stack\n {2}series {2}3 layers /);
+    const lsn = await cli(['--tls-verify=false', 'ls', url, '--json']);
+    assert.equal(lsn.code, 0, lsn.err);
+    assert.equal((JSON.parse(lsn.out) as { layers: unknown[] }).layers.length, 3);
+    const dest = join(tmp, 'pulled');
+    const pl = await cli(['--tls-verify=false', 'pull', `${url}@2`, dest]);
+    assert.equal(pl.code, 0, pl.err);
+    const a = join(tmp, 'pull-a.core');
+    const b = join(tmp, 'pull-b.core');
+    assert.equal((await cli(['export', join(STACK, '2'), '-o', a])).code, 0);
+    const top = /^(\S+): /.exec(pl.out)![1]!;
+    const e = await cli(['export', top, '-o', b]);
+    assert.equal(e.code, 0, e.err);
+    assert.equal(sha(a), sha(b));
+  });
 });

@@ -25,8 +25,7 @@ import { decodeManifest, STACK_REFS } from '../../store/layout.js';
 import type { BlobInfo, BlobStore, GetBlobOptions, RefInfo } from '../../store/port.js';
 import { readChain } from '../../store/refs.js';
 import { type ImageManifest, MT } from './media.js';
-import type { ImageRef } from './ref.js';
-import { formatImageRef } from './ref.js';
+import { formatImageRef, type ImageRef, parseImageRef } from './ref.js';
 import { RegistryClient, type RegistryOptions, sha256Digest } from './registry.js';
 
 export const STACK_ARTIFACT = 'application/vnd.pagestack.stack.v1';
@@ -289,4 +288,39 @@ export async function openRegistryStack(
   const { StoreContext, openStoreLayer } = await import('../store/source.js');
   const ctx = new StoreContext(store, `${store.location}:${name}`);
   return openStoreLayer(ctx, name, at);
+}
+
+/** An opened registry repository and the stack a URL names in it (the s3 StoreTarget's shape). */
+export interface RegistryStoreTarget {
+  readonly url: { location: string; name: string; layer: number | undefined };
+  readonly blobs: RegistryBlobStore;
+  readonly ctx: import('../store/source.js').StoreContext;
+  readonly name: string;
+  readonly at: number | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `oci://REGISTRY/REPOSITORY[:NAME][@N]` for push, pull and ls: the repository is the store,
+ * NAME (the tag) the stack ('' when the URL has no tag), N the layer (1 = bottom).
+ */
+export async function openRegistryStoreTarget(url: string): Promise<RegistryStoreTarget> {
+  const m = /^(.*?)(?:@(\d+))?$/.exec(url)!;
+  const ref = parseImageRef(m[1]!);
+  const lastSegment = m[1]!.slice(m[1]!.lastIndexOf('/') + 1);
+  const name = lastSegment.includes(':') ? (ref.tag ?? '') : '';
+  if (ref.digest !== null) {
+    throw new StoreError(`${url}: a stack is named by its tag, not a digest`, 'PAGESTACK_STORE');
+  }
+  const blobs = new RegistryBlobStore(ref);
+  const location = name === '' ? blobs.location : `${blobs.location}:${name}`;
+  const { StoreContext } = await import('../store/source.js');
+  return {
+    url: { location, name, layer: m[2] === undefined ? undefined : Number(m[2]) },
+    blobs,
+    ctx: new StoreContext(blobs, location),
+    name,
+    at: m[2] === undefined ? undefined : Number(m[2]),
+    close: () => blobs.close(),
+  };
 }

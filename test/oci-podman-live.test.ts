@@ -3,7 +3,7 @@
  * podman (test/helpers/podman.ts; skip rules as podman-live) and docker-registry on loopback:
  *
  * - three checkpoints of a container running `series` as archives, `delta`ed into a stack,
- *   `export --image` of its top to the registry, `podman pull --tls-verify=false` and
+ *   `push`ed to the registry, `export --image` of the registry's copy to the registry, `podman pull --tls-verify=false` and
  *   `podman container restore IMAGE`: the restored program checks its memory and logs
  *   `bad_words 0`;
  * - the other way: `podman container checkpoint --create-image`, `podman push` to the registry,
@@ -68,7 +68,7 @@ describe('podman + registry: checkpoint images both ways', { skip: SKIP }, () =>
   });
   after(() => cleanup?.());
 
-  test('archives -> delta stack -> export --image -> podman pull + container restore: bad_words 0', async (t: TestContext) => {
+  test('archives -> delta stack -> push -> export --image -> podman pull + container restore: bad_words 0', async (t: TestContext) => {
     await pod.ok(['run', '-d', '--name', 'psoci', '--network', 'none', IMAGE, '/series', '/tmp']);
     const archives: string[] = [];
     for (let step = 0; step <= 2; step++) {
@@ -83,16 +83,14 @@ describe('podman + registry: checkpoint images both ways', { skip: SKIP }, () =>
     mkdirSync(stack);
     assert.equal((await cli(['delta', archives[0]!, archives[1]!, '-o', join(stack, '1')])).code, 0);
     assert.equal((await cli(['delta', join(stack, '1'), archives[2]!, '-o', join(stack, '2')])).code, 0);
+    // the stack pushed to the registry, and the image made from the registry's copy
+    const stackUrl = `oci://${reg!.host}/ckpt/stacks:series`;
+    const pushed = await cli(['--tls-verify=false', 'push', join(stack, '2'), stackUrl]);
+    assert.equal(pushed.code, 0, pushed.err);
+    assert.match(pushed.out, /layers 1-3 added/);
+    t.diagnostic(pushed.out.trim());
     const ref = `${reg!.host}/ckpt/series:stack`;
-    const ex = await cli([
-      '--tls-verify=false',
-      'export',
-      join(stack, '2'),
-      '--image',
-      ref,
-      '--like',
-      archives[2]!,
-    ]);
+    const ex = await cli(['--tls-verify=false', 'export', stackUrl, '--image', ref, '--like', archives[2]!]);
     assert.equal(ex.code, 0, ex.err);
     assert.match(ex.out, /3 of 3 layers merged/);
     t.diagnostic(ex.out.trim());

@@ -50,6 +50,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const reg = await startRegistry();
 const dir = mkdtempSync(join(tmpdir(), 'psbench-oci-'));
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void reg.stop().finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+}
 try {
   console.log(
     `bench/oci.ts: ${MIB} MiB, ${ROUNDS} rounds, ${new Date().toISOString()}, load ${loadavg()

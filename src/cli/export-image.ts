@@ -9,13 +9,14 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { UsageError } from '../errors.js';
+import { RegistryError, UsageError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { exportImage } from '../ops/export-image.js';
 import { squash } from '../ops/squash.js';
 import { Archive } from '../source/archive/index.js';
 import { imageReaderFor, openCheckpointImage } from '../source/oci/image.js';
 import { parseImageRef } from '../source/oci/ref.js';
+import { RegistryClient } from '../source/oci/registry.js';
 import { openTarget } from '../source/open.js';
 import { commas } from './format.js';
 import { cliStreams } from './io.js';
@@ -78,6 +79,12 @@ export async function exportToImage(target: string, f: ExportImageFlags): Promis
       throw new UsageError(`${archivePath}: no such directory: ${dirname(archivePath)}`);
   }
   const annotations = parseAnnotations(f.annotation);
+  if (image) {
+    // an unreachable registry is said before the squash, not after it
+    await new RegistryClient(image).ping().catch((e: unknown) => {
+      if (e instanceof RegistryError && e.code === 'PAGESTACK_REGISTRY_UNAVAILABLE') throw e;
+    });
+  }
   const like = await openLike(f.like ?? target);
   const tmp = await mkdtemp(join(archivePath ? dirname(archivePath) || '.' : tmpdir(), '.pagestack-export-'));
   try {

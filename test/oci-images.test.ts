@@ -31,7 +31,6 @@ const CHECKPOINTCTL =
   onPath('checkpointctl', `${process.env['PATH'] ?? ''}:${SYSTEM_PATH}`) ??
   [
     join(ROOT, '..', 'shared', 'checkpointctl', 'bin', 'checkpointctl'),
-    '/work/shared/checkpointctl/bin/checkpointctl',
   ].find((p) => existsSync(p)) ??
   null;
 const SKIP: false | string =

@@ -4,12 +4,28 @@
  * test here failed on the code before its fix.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { PageServerProtocolError, StackError } from '../src/errors.js';
+import { squash } from '../src/ops/squash.js';
+import { encodeIov } from '../src/protocol/pageserver/iov.js';
+import { PageServerParser } from '../src/protocol/pageserver/parser.js';
+import { open2Request } from '../src/protocol/pageserver/writer.js';
 import { Explorer } from '../src/server/http/explorer.js';
 import { startUiServer } from '../src/server/http/server.js';
-import { FIX, ROOT } from './helpers/fixtures.js';
+import { DirLayerSource } from '../src/source/dir.js';
+import type { LayerSource } from '../src/stack/source.js';
+import { openStack } from '../src/stack/stack.js';
+import { cli, cliProcess } from './helpers/cli.js';
+import { testDir } from './helpers/files.js';
+import { copyStack, FIX, ROOT } from './helpers/fixtures.js';
+import { field, pagemapImage, varint } from './helpers/images.js';
+import { dirEntries, makeTar, tarHeader } from './helpers/tar.js';
+
+const SINGLE = join(FIX, 'single');
+const tmp = testDir('readers');
 
 test('npm test builds the explorer page before the tests that serve it', () => {
   const scripts = (
@@ -48,4 +64,164 @@ test('the explorer API refuses same-site and cross-site requests; a malformed %-
     await server.close();
     await explorer.close();
   }
+});
+
+test('a FIFO in place of an image: every reader refuses it in one line instead of blocking', async () => {
+  const dir = copyStack(join(tmp, 'fifo'), ['single'], FIX);
+  rmSync(join(dir, 'pages-1.img'));
+  execFileSync('mkfifo', [join(dir, 'pages-1.img')]);
+  const mm = copyStack(join(tmp, 'fifo-mm'), ['single'], FIX);
+  rmSync(join(mm, 'mm-24588.img'));
+  execFileSync('mkfifo', [join(mm, 'mm-24588.img')]);
+  const runs: [string, string[]][] = [
+    ['pages-1.img', ['read', dir, '0x100000000000', '16']],
+    ['pages-1.img', ['export', dir, '-o', join(tmp, 'fifo.core')]],
+    ['pages-1.img', ['search', dir, 'abc']],
+    ['pages-1.img', ['verify', dir]],
+    ['mm-24588.img', ['show', mm]],
+    ['mm-24588.img', ['maps', mm]],
+  ];
+  // processes of their own, killed after 60 s: a reader that blocks in open() fails, not hangs
+  const results = await Promise.all(runs.map(([, args]) => cliProcess(args, { killAfterMs: 60_000 })));
+  for (const [i, r] of results.entries()) {
+    const [file, args] = runs[i]!;
+    assert.equal(r.signal, null, `${args[0]} ended by ${r.signal}: it blocked`);
+    assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+    // verify lists problems on stdout ("error: ..."), the others print one line on stderr
+    const text = args[0] === 'verify' ? r.stdout.toString() : r.stderr;
+    assert.ok(text.includes(`${file}: is a FIFO, expected a regular image file`), `${args[0]}: ${text}`);
+    assert.doesNotMatch(r.stderr, /\bat .*:\d+:\d+/, 'no stack trace');
+  }
+});
+
+/** A copy of the single fixture whose pagemap is `entries` (message bytes), pages_id 1. */
+function singleWithPagemap(name: string, entries: number[][]): string {
+  const dir = copyStack(join(tmp, name), ['single'], FIX);
+  writeFileSync(join(dir, 'pagemap-24588.img'), pagemapImage(1, entries));
+  return dir;
+}
+
+/** A pagemap_entry message with 64-bit vaddr and nr_pages. */
+function entry64(vaddr: bigint, nrPages: bigint, flags: number): number[] {
+  const m: number[] = [1 << 3];
+  varint(m, vaddr);
+  field(m, 2, 0);
+  field(m, 4, flags);
+  m.push(5 << 3);
+  return varint(m, nrPages);
+}
+
+test('a pagemap entry that wraps past 2^64 is refused by show, read, export and squash', async () => {
+  // 512 pages from 2^64 - 1 MiB: the last 256 lie beyond the address space
+  const dir = singleWithPagemap('wrap', [entry64(0xfffffffffff00000n, 512n, 4)]);
+  for (const args of [
+    ['show', dir],
+    ['maps', dir],
+    ['read', dir, '0x100000000000', '16'],
+    ['export', dir, '-o', join(tmp, 'wrap.core')],
+    ['squash', dir, '-o', join(tmp, 'wrap-flat')],
+  ]) {
+    const r = await cli(args);
+    assert.equal(r.code, 1, `${args[0]} exits 1: ${r.err}`);
+    assert.match(
+      r.err,
+      /^pagestack: [^\n]*pagemap-24588\.img[^\n]*pagemap_entry 0: 512 pages at 0xfffffffffff00000 run past the end of the 64-bit address space\n$/,
+      args[0],
+    );
+  }
+});
+
+test('nr_pages 2^64-1 is printed exactly', async () => {
+  const dir = singleWithPagemap('nr64', [entry64(0x100000000000n, 2n ** 64n - 1n, 4)]);
+  const r = await cli(['show', dir]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /nr_pages 18446744073709551615 is beyond any address space/);
+});
+
+test('an unknown page-server command is printed as its unsigned 32-bit cmd', () => {
+  const parser = new PageServerParser({ message: () => undefined, data: () => undefined });
+  const bad = encodeIov({ code: 0x712a, flags: 0xbf22, nrPages: 0n, vaddr: 0n, dstId: 0x101n });
+  assert.throws(
+    () => parser.feed(Buffer.concat([open2Request({ kind: 'pid', id: 1 }), bad])),
+    (e: unknown) =>
+      e instanceof PageServerProtocolError && /unknown command 28970 \(cmd 0xbf22712a\)/.test(e.message),
+  );
+});
+
+test('archive members: a FIFO member is named as one; a 700 MB config.dump is refused by name and limit', async () => {
+  const fifo = join(tmp, 'fifo-member.tar');
+  const entries = dirEntries(SINGLE, 'checkpoint').filter((e) => !e.name.endsWith('pages-1.img'));
+  entries.push({ name: 'checkpoint/pages-1.img', type: '6' });
+  writeFileSync(fifo, makeTar(entries));
+  const r = await cli(['read', fifo, '0x100000000000', '16']);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /member "checkpoint\/pages-1\.img" is a FIFO, expected a regular file\n$/);
+
+  // podman's layout with a config.dump of 700,000,000 bytes (a sparse file: holes, not data)
+  const big = join(tmp, 'big-config.tar');
+  const head = makeTar(dirEntries(SINGLE, 'checkpoint'));
+  const at = head.length - 1024;
+  writeFileSync(big, head.subarray(0, at));
+  writeFileSync(big, tarHeader({ name: 'config.dump' }, 700_000_000), { flag: 'a' });
+  truncateSync(big, at + 512 + Math.ceil(700_000_000 / 512) * 512 + 1024);
+  const i = await cli(['inspect', big]);
+  assert.equal(i.code, 1);
+  assert.match(
+    i.err,
+    /^pagestack: [^\n]*big-config\.tar: member "config\.dump" is 700000000 bytes; [^\n]*up to 67108864 bytes \(64 MiB\)\n$/,
+  );
+});
+
+test('a pages file cut short while squash reads it: one error naming it, no unhandled rejection, no temp output', async () => {
+  const work = join(tmp, 'cut-while-reading');
+  mkdirSync(work);
+  const dir = copyStack(work, ['single'], FIX);
+  const pages = join(dir, 'pages-1.img');
+  const real = await DirLayerSource.open(dir);
+  // the pages file is cut to 5 pages by the first read of it: the first 4-page chunk is read
+  // whole, the second (already read ahead while the first is written) comes up short
+  const source: LayerSource = {
+    name: real.name,
+    id: real.id,
+    list: () => real.list(),
+    readFile: (f) => real.readFile(f),
+    parent: () => real.parent(),
+    open: async (f) => {
+      const file = await real.open(f);
+      if (f !== 'pages-1.img' || !file) return file;
+      let cut = false;
+      return {
+        size: file.size,
+        close: () => file.close(),
+        read: (buf, offset, length, position) => {
+          if (!cut) {
+            cut = true;
+            truncateSync(pages, 5 * 4096);
+          }
+          return file.read(buf, offset, length, position);
+        },
+      };
+    },
+  };
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown): void => {
+    unhandled.push(e);
+  };
+  process.on('unhandledRejection', onUnhandled);
+  const stack = await openStack(source);
+  try {
+    await assert.rejects(
+      squash(stack, { out: join(work, 'flat'), chunkBytes: 4 * 4096 }),
+      (e: unknown) =>
+        e instanceof StackError &&
+        e.code === 'PAGESTACK_PAGES_FILE_SHORT' &&
+        e.message.startsWith(`${pages}: offset 20480: the pages file ends here`),
+    );
+    await new Promise((r) => setTimeout(r, 100)); // let a stray rejection surface
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await stack.close();
+  }
+  assert.deepEqual(unhandled, [], 'no unhandled rejection');
+  assert.deepEqual(readdirSync(work), ['single'], 'no output and no temporary left beside it');
 });

@@ -172,6 +172,7 @@ function* planChunks(
             childOff + (a - v) * PAGE_SIZE,
             (b - a) * PAGE_SIZE,
             (at + a - v) * PAGE_SIZE,
+            flat.names[l],
           );
       };
       if (px) {
@@ -188,7 +189,14 @@ function* planChunks(
             pushRange(c.idStart, c.idN, bufPage, b - a);
           } else {
             childRead(a, b);
-            pushRead(c.parentOps, parent!.files[layer]!, parentOff, (b - a) * PAGE_SIZE, bufPage * PAGE_SIZE);
+            pushRead(
+              c.parentOps,
+              parent!.files[layer]!,
+              parentOff,
+              (b - a) * PAGE_SIZE,
+              bufPage * PAGE_SIZE,
+              keys.parent[layer]?.replace('\0', '/'),
+            );
             pushRange(c.cmpStart, c.cmpN, bufPage, b - a);
           }
           cur = b;
@@ -267,6 +275,7 @@ async function deltaPagemap(
         runReads(c.childOps, set.child, flat.file),
         runReads(c.parentOps, set.parent, `${flat.file} (parent)`),
       ]);
+      done.catch(() => undefined); // awaited in turn below; a failure before then is not unhandled
       queue.push({ c, set, done });
     }
   };

@@ -71,6 +71,22 @@ export async function openStack(top: LayerSource, opts: OpenStackOptions = {}): 
   return new Stack(layers);
 }
 
+/**
+ * Refuses an entry whose pages run past the end of the 64-bit address space (vaddr + nr_pages *
+ * 4096 > 2^64): no reader can place such pages, and a writer would copy the entry into a new layer.
+ */
+function inAddressSpace(cols: PagemapColumns): PagemapColumns {
+  for (let i = 0; i < cols.count; i++) {
+    if (cols.vpage[i]! + cols.nrPages[i]! > 2 ** 52) {
+      throw new ImageFormatError(
+        `pagemap_entry ${i}: ${cols.nrPages[i]} pages at 0x${(cols.vpage[i]! * PAGE_SIZE).toString(16)} run past the end of the 64-bit address space`,
+        cols.fileOffset[i]!,
+      );
+    }
+  }
+  return cols;
+}
+
 export class Stack {
   readonly layers: readonly Layer[];
   private readonly images = new Map<string, Promise<CriuImage | null>>();
@@ -94,7 +110,7 @@ export class Stack {
 
   /** A layer's pagemap in columns (cached), or null when the layer has no such file. */
   pagemapColumns(file: string, layer: number): Promise<PagemapColumns | null> {
-    return this.decoded(this.pagemaps, file, layer, decodePagemap);
+    return this.decoded(this.pagemaps, file, layer, (buf) => inAddressSpace(decodePagemap(buf)));
   }
 
   /** A layer's file decoded by `decode`, cached in `cache`; format errors name the file. */

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
-import { PageServerProtocolError, StackError } from '../src/errors.js';
+import { describe, test } from 'node:test';
+import { PageServerProtocolError, SearchPatternError, StackError } from '../src/errors.js';
+import { compilePattern, searchStack } from '../src/ops/search.js';
 import { squash } from '../src/ops/squash.js';
 import { encodeIov } from '../src/protocol/pageserver/iov.js';
 import { PageServerParser } from '../src/protocol/pageserver/parser.js';
@@ -16,6 +17,7 @@ import { open2Request } from '../src/protocol/pageserver/writer.js';
 import { Explorer } from '../src/server/http/explorer.js';
 import { startUiServer } from '../src/server/http/server.js';
 import { DirLayerSource } from '../src/source/dir.js';
+import { openTarget } from '../src/source/open.js';
 import type { LayerSource } from '../src/stack/source.js';
 import { openStack } from '../src/stack/stack.js';
 import { cli, cliProcess } from './helpers/cli.js';
@@ -224,4 +226,70 @@ test('a pages file cut short while squash reads it: one error naming it, no unha
   }
   assert.deepEqual(unhandled, [], 'no unhandled rejection');
   assert.deepEqual(readdirSync(work), ['single'], 'no output and no temporary left beside it');
+});
+
+describe('a regular expression that backtracks without end', () => {
+  const EVIL = '(.*)*$';
+
+  test('search stops with one line at its deadline; a sound one still finds what it found', async () => {
+    const stack = await openTarget(SINGLE);
+    try {
+      const t0 = Date.now();
+      await assert.rejects(
+        searchStack(stack, compilePattern(EVIL, { regex: true }), {
+          onMatch: () => undefined,
+          regexDeadlineMs: 300,
+        }),
+        (e: unknown) =>
+          e instanceof SearchPatternError &&
+          /^regular expression "\(\.\*\)\*\$": no answer after 0\.3 s over \d+ KiB at 0x100000000000: it backtracks without end/.test(
+            e.message,
+          ),
+      );
+      assert.ok(Date.now() - t0 < 30_000, 'stopped at the deadline, not at the end of the search');
+    } finally {
+      await stack.close();
+    }
+    const series = await openTarget(join(FIX, 'series-stack', '3'));
+    try {
+      const regex: number[] = [];
+      const literal: number[] = [];
+      await searchStack(series, compilePattern('HOME=[a-z/]+', { regex: true }), {
+        onMatch: (m) => regex.push(m.address),
+      });
+      await searchStack(series, compilePattern('HOME='), { onMatch: (m) => literal.push(m.address) });
+      assert.ok(literal.length > 0);
+      assert.deepEqual(regex, literal);
+    } finally {
+      await series.close();
+    }
+  });
+
+  test('pagestack search --regex exits 1 with one line instead of running forever', async () => {
+    const r = await cliProcess(['search', SINGLE, '--regex', EVIL], { killAfterMs: 90_000 });
+    assert.equal(r.signal, null, 'ended by itself');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^pagestack: regular expression "\(\.\*\)\*\$": no answer after 5 s [^\n]*\n$/);
+  });
+
+  test('the explorer answers other requests while such a search runs, and the search fails with 400', async () => {
+    const explorer = await Explorer.open(SINGLE);
+    const server = await startUiServer({ explorer, webRoot: join(ROOT, 'dist', 'web'), port: 0 });
+    try {
+      const search = fetch(`${server.url}api/search?pid=24588&mode=regex&q=${encodeURIComponent(EVIL)}`);
+      await new Promise((r) => setTimeout(r, 500));
+      const t0 = Date.now();
+      const other = await fetch(`${server.url}api/stack`, { signal: AbortSignal.timeout(4000) });
+      assert.equal(other.status, 200);
+      assert.ok(Date.now() - t0 < 4000);
+      const res = await search;
+      assert.equal(res.status, 400);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'PAGESTACK_SEARCH_PATTERN');
+      assert.match(body.error.message, /backtracks without end/);
+    } finally {
+      await server.close();
+      await explorer.close();
+    }
+  });
 });

@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   PAGESTACK_OWN_ANCESTOR: 'a layer would become its own ancestor',
   PAGESTACK_NO_OUTPUT: 'an operation that writes was given no output',
   PAGESTACK_DEDUP_BRANCH: 'another directory is a child of an ancestor (a branch dedup could break)',
+  PAGESTACK_DELTA_UNRELATED: 'delta of two dumps that have no process in common',
   PAGESTACK_DEDUP_DAMAGED: 'a pages file dedup would rewrite is missing, short or not a regular file',
   PAGESTACK_UNSUPPORTED_SOURCE: 'the operation needs a kind of layer source it was not given',
   PAGESTACK_EXPORT: 'the export cannot be done as asked',

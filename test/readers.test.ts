@@ -293,3 +293,17 @@ describe('a regular expression that backtracks without end', () => {
     }
   });
 });
+
+test('delta of two dumps with no process in common is refused in one line; --force goes on', async () => {
+  const out = join(tmp, 'unrelated');
+  const r = await cli(['delta', SINGLE, join(FIX, 'series', '1'), '-o', out]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    /^pagestack: [^\n]*series\/1: no process in common with [^\n]*single \(CHILD: 25238 series; PARENT: 24588 single\): not a later dump of the same processes \(--force to go on\)\n$/,
+  );
+  assert.throws(() => readdirSync(out), /ENOENT/, 'nothing written');
+  const f = await cli(['delta', SINGLE, join(FIX, 'series', '1'), '-o', out, '--force']);
+  assert.equal(f.code, 0, f.err);
+  assert.match(f.out, /0 shared with the parent/);
+});

@@ -22,6 +22,7 @@ export function registerDelta(program: Command): void {
     .addOption(parentOption('--child-parent', 'CHILD'))
     .option('-o, --output <out>', 'write the new layer to this directory (must not exist)')
     .option('--in-place', 'replace CHILD itself (built beside it, then swapped in by rename)')
+    .option('--force', 'go on when CHILD has no process in common with PARENT')
     .action(async (parent, child, opts) => {
       if ((opts.output === undefined) === (opts.inPlace !== true)) {
         throw new UsageError('delta: give exactly one of -o OUT or --in-place');
@@ -35,7 +36,9 @@ export function registerDelta(program: Command): void {
           const r = await delta(
             parentStack,
             childStack,
-            opts.inPlace ? { inPlace: true } : { out: opts.output! },
+            opts.inPlace
+              ? { inPlace: true, force: opts.force === true }
+              : { out: opts.output!, force: opts.force === true },
           );
           cliStreams().stdout(
             `${r.out}: ${commas(r.pagesKept)} pages kept, ${commas(r.pagesShared)} shared with the parent` +

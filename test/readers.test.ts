@@ -307,3 +307,16 @@ test('delta of two dumps with no process in common is refused in one line; --for
   assert.equal(f.code, 0, f.err);
   assert.match(f.out, /0 shared with the parent/);
 });
+
+test('verify of a pages file longer than its entries need says so, and does not call it deduplicated', async () => {
+  const top = copyStack(join(tmp, 'long-pages'));
+  const pages = join(tmp, 'long-pages', '2', 'pages-1.img');
+  truncateSync(pages, readFileSync(pages).length + 8192); // a hole past the end
+  const r = await cli(['verify', top]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.out,
+    /2\/pages-1\.img: \d+ bytes, but pagemap-25238\.img needs exactly \d+: 8192 bytes at offset \d+ belong to no pagemap entry/,
+  );
+  assert.doesNotMatch(r.out, /deduplicated|punched/);
+});

@@ -320,3 +320,28 @@ test('verify of a pages file longer than its entries need says so, and does not 
   );
   assert.doesNotMatch(r.out, /deduplicated|punched/);
 });
+
+test('dedup on a full disk names the file it could not write', async (t) => {
+  const mnt = join(tmp, 'small-fs');
+  mkdirSync(mnt);
+  try {
+    // 3.5 MiB: the stack (3.3 MB) fits, a copy of layer 1's 2.4 MB pages file does not
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3584k', 'tmpfs', mnt], { stdio: 'pipe' });
+  } catch {
+    t.skip('needs root to mount a small tmpfs');
+    return;
+  }
+  try {
+    const top = copyStack(mnt);
+    const before = readFileSync(join(mnt, '1', 'pages-1.img'));
+    const r = await cli(['dedup', top]);
+    assert.equal(r.code, 1, r.out + r.err);
+    assert.match(
+      r.err,
+      /^pagestack: [^\n]*small-fs\/1\/pages-1\.img: writing its deduplicated copy \.pages-1\.img\.pagestack-tmp-[^:\n]+: no space left on device[^\n]*; pages-1\.img is unchanged\n$/,
+    );
+    assert.ok(before.equals(readFileSync(join(mnt, '1', 'pages-1.img'))), 'the layer is intact');
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+});

@@ -345,3 +345,48 @@ test('dedup on a full disk names the file it could not write', async (t) => {
     execFileSync('umount', [mnt]);
   }
 });
+
+test('a layer deduplicated under another child, opened as the top: reading a released page is an error', async () => {
+  const top = copyStack(join(tmp, 'dedup-top'));
+  const mid = join(tmp, 'dedup-top', '2');
+  const d = await cli(['dedup', top]);
+  assert.equal(d.code, 0, d.err);
+  const released =
+    /: offset 131072 \(the page of 0x300000020000\): released by dedup under [^\n]*dedup-top\/3; [^\n]*dedup-top\/2 holds it only for that child, not as memory of this stack\n$/;
+  const r = await cli(['read', mid, '0x300000020010', '16']);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /^pagestack: [^\n]*dedup-top\/2\/pages-1\.img/);
+  assert.match(r.err, released);
+  for (const args of [
+    ['export', mid, '-o', join(tmp, 'dedup-top.core')],
+    ['search', mid, 'HOME='],
+    ['squash', mid, '-o', join(tmp, 'dedup-top-flat')],
+  ]) {
+    const e = await cli(args);
+    assert.equal(e.code, 1, args[0]);
+    // each reads in its own order: the first released page it meets
+    assert.match(
+      e.err,
+      /dedup-top\/2\/pages-1\.img: offset \d+ \(the page of 0x[0-9a-f]+\): released by dedup under /,
+      args[0],
+    );
+  }
+  // --zero: the zeros it reads back as, with a warning
+  const z = await cli(['read', mid, '0x300000020010', '16', '--zero']);
+  assert.equal(z.code, 0, z.err);
+  assert.match(z.out, /^300000020010: (0000 ){7}0000 /);
+  assert.match(
+    z.err,
+    /^warning: [^\n]*dedup-top\/2 was deduplicated under [^\n]*dedup-top\/3: pages it released for that child read as zeros here\n$/,
+  );
+  // pages it did not release still read; through the child it was deduplicated under, all do
+  assert.equal((await cli(['read', mid, '0x300000000000', '16'])).code, 0);
+  assert.equal((await cli(['export', top, '-o', join(tmp, 'dedup-ok.core')])).code, 0);
+  const v = await cli(['verify', mid]);
+  assert.equal(v.code, 1);
+  assert.match(
+    v.out,
+    /dedup-top\/2: was deduplicated under [^\n]*dedup-top\/3: the pages dedup released for that child read as zeros/,
+  );
+  assert.equal((await cli(['verify', top])).code, 0);
+});

@@ -18,7 +18,7 @@ import { openTarget } from '../source/open.js';
 import type { ProcessMemory } from '../stack/process.js';
 import { assertReadable } from '../stack/readable.js';
 import { hexdumpBytes, hexdumpWidth } from './format.js';
-import { writeStdout } from './io.js';
+import { cliStreams, writeStdout } from './io.js';
 import { parentOption, parseAddress, parseNumber, parsePid } from './options.js';
 
 /** Bytes read and written per step. A multiple of 16, so hexdump lines continue across chunks. */
@@ -45,7 +45,10 @@ export function registerRead(program: Command): void {
       '-o, --output <file>',
       'write the raw bytes to this file (written beside it, then renamed; sparse: zero pages are holes); - is stdout',
     )
-    .option('--zero', 'read memory the images do not hold (not dumped, lazy, unmapped) as zeros')
+    .option(
+      '--zero',
+      'read memory the images do not hold (not dumped, lazy, unmapped, released by dedup for another child) as zeros',
+    )
     .action(async (dir, addrText, lenText, opts) => {
       refuseKernelAddress(dir, addrText);
       const addr = parseAddress(addrText, 'ADDR');
@@ -66,11 +69,17 @@ export function registerRead(program: Command): void {
       }
       const want = parsePid(opts.pid);
       if (output !== undefined) checkOutput(output);
-      const stack = await openTarget(dir, { parent: opts.parent });
+      const zero = opts.zero === true;
+      const stack = await openTarget(dir, { parent: opts.parent, releasedAsZeros: zero });
       try {
+        // --zero: pages dedup released (for another child) read as the zeros they read back as
+        for (const r of zero ? stack.released : []) {
+          cliStreams().stderr(
+            `warning: ${r.name} was deduplicated under ${r.under}: pages it released for that child read as zeros here\n`,
+          );
+        }
         const pid = await stack.pickPid(want);
         const mem = await stack.process(pid);
-        const zero = opts.zero === true;
         if (!zero) await assertReadable(mem, addr, len, dir);
         if (output !== undefined) await readToFile(mem, addr, len, zero, output);
         else await readToStdout(mem, addr, len, zero, raw);

@@ -255,9 +255,13 @@ export async function verifyStack(top: LayerSource, opts: VerifyOptions = {}): P
         out.error(describe(e, `${d.name}/${f}`));
       }
     }
-    const dedupUnder = i > 0 ? await dedupMarker(d.layer.source) : null;
+    const dedupUnder = await dedupMarker(d.layer.source);
     const child = sources[i - 1];
-    if (dedupUnder !== null && child && dedupUnder !== child.id) {
+    if (dedupUnder !== null && i === 0) {
+      out.error(
+        `${d.name}: was deduplicated under ${dedupUnder}: the pages dedup released for that child read as zeros; it is memory only as that child's parent, not as a top`,
+      );
+    } else if (dedupUnder !== null && child && dedupUnder !== child.id) {
       out.error(
         `${d.name}: was deduplicated under another child (${dedupUnder}), not under ${child.name}: pages ${child.name} needs from it may have been released and read as zeros`,
       );

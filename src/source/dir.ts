@@ -139,6 +139,7 @@ async function looksLikeArchive(path: string): Promise<boolean> {
 }
 
 /** `.pagestack-dedup` (engine/layer-writer.ts DEDUP_MARKER). */
+const DEDUP_MARKER_NAME = '.pagestack-dedup';
 const PAGESTACK_MARKER_RE = /^\.pagestack-dedup$/;
 
 export class DirLayerSource implements LayerSource {
@@ -198,6 +199,14 @@ export class DirLayerSource implements LayerSource {
     const fh = await openRegular(join(this.name, file), this.name);
     if (!fh) return null;
     return new LocalFile(fh, await fh.stat());
+  }
+
+  async dedupUnder(): Promise<string | null> {
+    try {
+      return (await readFile(join(this.name, DEDUP_MARKER_NAME), 'utf8')).trim() || null;
+    } catch {
+      return null;
+    }
   }
 
   /** The link text of `parent`, or null when there is none. */

@@ -36,6 +36,23 @@ export type ProcessInfo = PstreeEntry;
 export interface OpenStackOptions {
   /** Maximum number of layers (default 256). */
   maxDepth?: number;
+  /**
+   * Read the pages dedup released in a layer reached through another child (see Released) as the
+   * zeros they read back as, instead of failing (the caller warns: read --zero).
+   */
+  releasedAsZeros?: boolean;
+}
+
+/**
+ * A layer deduplicated under another child than the one this stack reaches it through (or opened
+ * as the top itself): dedup released its pages that the child rewrote, and they read as zeros.
+ * They are not memory of this stack, so reading one is an error (PAGESTACK_MEMORY_RELEASED).
+ */
+export interface Released {
+  readonly layer: number;
+  readonly name: string;
+  /** The real path of the child it was deduplicated under. */
+  readonly under: string;
 }
 
 /** Opens a stack from its top layer, following `parent` links. */
@@ -65,10 +82,127 @@ export async function openStack(top: LayerSource, opts: OpenStackOptions = {}): 
     cur = await cur.parent();
   }
   const layers: Layer[] = [];
+  const released: Released[] = [];
   for (let i = 0; i < sources.length; i++) {
-    layers.push({ index: i, source: sources[i]!, files: await sources[i]!.list() });
+    const src = sources[i]!;
+    layers.push({ index: i, source: src, files: await src.list() });
+    const under = (await src.dedupUnder?.()) ?? null;
+    if (under !== null && (i === 0 || under !== sources[i - 1]!.id))
+      released.push({ layer: i, name: src.name, under });
   }
-  return new Stack(layers);
+  return new Stack(layers, released, opts.releasedAsZeros === true);
+}
+
+/**
+ * A pages file of a Released layer: every page a read touches that reads as all zeros is taken
+ * for a released one (a hole dedup punched; a page that really held zeros looks the same, which
+ * is why `releasedAsZeros` exists) and fails the read, naming the address, the layer and the
+ * child. Not handed out as an fd: every read comes through here.
+ */
+class ReleasedGuard implements RandomAccessFile {
+  readonly size: number;
+  readonly allocated: number | undefined;
+  private readonly page = new Uint8Array(PAGE_SIZE);
+
+  constructor(
+    private readonly inner: RandomAccessFile,
+    private readonly path: string,
+    private readonly rel: Released,
+    private readonly cols: PagemapColumns,
+  ) {
+    this.size = inner.size;
+    this.allocated = inner.allocated;
+  }
+
+  /** The address of byte `offset` of the pages file (PRESENT entries in order). */
+  private addressOf(offset: number): number {
+    let off = 0;
+    const c = this.cols;
+    for (let i = 0; i < c.count; i++) {
+      if (!(c.flags[i]! & 4)) continue;
+      const len = c.nrPages[i]! * PAGE_SIZE;
+      if (offset < off + len) return c.vpage[i]! * PAGE_SIZE + (offset - off);
+      off += len;
+    }
+    return -1;
+  }
+
+  private fail(offset: number): never {
+    const addr = this.addressOf(offset);
+    throw new StackError(
+      `${this.path}: offset ${offset}${addr >= 0 ? ` (the page of 0x${addr.toString(16)})` : ''}: released by dedup under ${this.rel.under}; ${this.rel.name} holds it only for that child, not as memory of this stack`,
+      'PAGESTACK_MEMORY_RELEASED',
+      { file: this.path, layer: this.rel.name, offset, address: addr, under: this.rel.under },
+    );
+  }
+
+  private static zero(b: Uint8Array, from: number, to: number): boolean {
+    for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+    return true;
+  }
+
+  /** Checks the pages `buf[at, at + n)` (file bytes from `position`) touch; `whole` reads a page. */
+  private check(
+    buf: Uint8Array,
+    at: number,
+    n: number,
+    position: number,
+    whole: (p: number) => Uint8Array,
+  ): void {
+    if (n <= 0) return;
+    const first = Math.floor(position / PAGE_SIZE);
+    const last = Math.floor((position + n - 1) / PAGE_SIZE);
+    for (let p = first; p <= last; p++) {
+      const ps = p * PAGE_SIZE;
+      const inside = ps >= position && ps + PAGE_SIZE <= position + n;
+      const zero = inside
+        ? ReleasedGuard.zero(buf, at + ps - position, at + ps - position + PAGE_SIZE)
+        : ReleasedGuard.zero(whole(ps), 0, Math.min(PAGE_SIZE, this.size - ps));
+      if (zero) this.fail(ps);
+    }
+  }
+
+  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    const n = await this.inner.read(buf, offset, length, position);
+    if (n <= 0) return n;
+    // the edge pages the read covers only in part, read whole to be checked
+    const edges = new Map<number, Uint8Array>();
+    for (const p of new Set([Math.floor(position / PAGE_SIZE), Math.floor((position + n - 1) / PAGE_SIZE)])) {
+      const ps = p * PAGE_SIZE;
+      if (ps >= position && ps + PAGE_SIZE <= position + n) continue;
+      const b = new Uint8Array(PAGE_SIZE);
+      await this.inner.read(b, 0, PAGE_SIZE, ps);
+      edges.set(ps, b);
+    }
+    this.check(buf, offset, n, position, (ps) => edges.get(ps)!);
+    return n;
+  }
+
+  readSync(buf: Uint8Array, offset: number, length: number, position: number): number {
+    const inner = this.inner;
+    if (!inner.readSync) throw new Error('this source cannot be read synchronously; use read()');
+    const n = inner.readSync(buf, offset, length, position);
+    this.check(buf, offset, n, position, (ps) => {
+      this.page.fill(0);
+      inner.readSync!(this.page, 0, PAGE_SIZE, ps);
+      return this.page;
+    });
+    return n;
+  }
+
+  readvSync(bufs: readonly Uint8Array[], position: number): number {
+    let done = 0;
+    for (const b of bufs) {
+      const n = this.readSync(b, 0, b.length, position + done);
+      done += n;
+      if (n < b.length) break;
+    }
+    return done;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }
 
 /**
@@ -95,8 +229,14 @@ export class Stack {
   private readonly pagesFiles = new Map<string, Promise<RandomAccessFile | null>>();
   private readonly memories = new Map<string, Promise<PagemapMemory>>();
 
-  constructor(layers: readonly Layer[]) {
+  /** Layers deduplicated under another child than this stack's (see Released). */
+  readonly released: readonly Released[];
+  private readonly releasedAsZeros: boolean;
+
+  constructor(layers: readonly Layer[], released: readonly Released[] = [], releasedAsZeros = false) {
     this.layers = layers;
+    this.released = released;
+    this.releasedAsZeros = releasedAsZeros;
   }
 
   get top(): Layer {
@@ -195,6 +335,11 @@ export class Stack {
             'PAGESTACK_PAGES_FILE_SHORT',
             { file: `${src.name}/${name}`, layer: src.name, offset: Math.max(off, 0), address: at },
           );
+        }
+        const rel = this.releasedAsZeros ? undefined : this.released.find((r) => r.layer === layer);
+        // no holes at all (allocation known and full): dedup released nothing here
+        if (rel && !(f.allocated !== undefined && f.allocated >= f.size)) {
+          return new ReleasedGuard(f, `${src.name}/${name}`, rel, cols);
         }
         return f;
       })();

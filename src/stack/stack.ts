@@ -41,6 +41,28 @@ export interface OpenStackOptions {
    * zeros they read back as, instead of failing (the caller warns: read --zero).
    */
   releasedAsZeros?: boolean;
+  /**
+   * Read what can be read of a damaged stack (docs/reading-damaged-stacks.md): a pages file cut
+   * short loses only the pages past its end, which are then held by their layer without bytes (as
+   * lazy pages are: not read from below either, whose bytes are older) and listed in `damage`.
+   */
+  salvage?: boolean;
+}
+
+/** Pages a salvaging stack found lost: those of one pagemap whose pages file is cut short (or missing). */
+export interface Damage {
+  readonly layer: number;
+  /** The pages file, as a path for messages. */
+  readonly file: string;
+  readonly pagemap: string;
+  /** Its size and the bytes its pagemap's entries need. */
+  readonly size: number;
+  readonly need: number;
+  /** Lost runs as [first address, pages]. */
+  readonly lost: readonly (readonly [number, number])[];
+  readonly lostPages: number;
+  /** Why, in read's words: "<file>: cut short at offset N (needs M)". */
+  readonly reason: string;
 }
 
 /**
@@ -90,7 +112,9 @@ export async function openStack(top: LayerSource, opts: OpenStackOptions = {}): 
     if (under !== null && (i === 0 || under !== sources[i - 1]!.id))
       released.push({ layer: i, name: src.name, under });
   }
-  return new Stack(layers, released, opts.releasedAsZeros === true);
+  const stack = new Stack(layers, released, opts.releasedAsZeros === true);
+  stack.salvage = opts.salvage === true;
+  return stack;
 }
 
 /**
@@ -231,6 +255,11 @@ export class Stack {
 
   /** Layers deduplicated under another child than this stack's (see Released). */
   readonly released: readonly Released[];
+  /** Salvaging (OpenStackOptions.salvage): damage is recorded in `damage`, not thrown. */
+  salvage = false;
+  /** What salvaging found lost, in the order pagemaps were read. */
+  readonly damage: Damage[] = [];
+  private readonly salvaged = new Map<string, Promise<PagemapColumns | null>>();
   private readonly releasedAsZeros: boolean;
 
   constructor(layers: readonly Layer[], released: readonly Released[] = [], releasedAsZeros = false) {
@@ -250,7 +279,97 @@ export class Stack {
 
   /** A layer's pagemap in columns (cached), or null when the layer has no such file. */
   pagemapColumns(file: string, layer: number): Promise<PagemapColumns | null> {
-    return this.decoded(this.pagemaps, file, layer, (buf) => inAddressSpace(decodePagemap(buf)));
+    const cols = this.decoded(this.pagemaps, file, layer, (buf) => inAddressSpace(decodePagemap(buf)));
+    if (!this.salvage) return cols;
+    const key = `${layer}\0${file}`;
+    let p = this.salvaged.get(key);
+    if (!p) {
+      p = cols.then((c) => (c ? this.salvageColumns(c, file, layer) : null));
+      this.salvaged.set(key, p);
+    }
+    return p;
+  }
+
+  /**
+   * Salvage: the entries of a pagemap whose pages file is shorter than they need, with the pages
+   * past its end (a page cut in the middle too) turned PE_LAZY: held here, without bytes.
+   */
+  private async salvageColumns(
+    cols: PagemapColumns,
+    pagemap: string,
+    layer: number,
+  ): Promise<PagemapColumns> {
+    let need = 0;
+    for (let i = 0; i < cols.count; i++) if (cols.flags[i]! & 4) need += cols.nrPages[i]! * PAGE_SIZE;
+    if (need === 0) return cols;
+    const src = this.layers[layer]!.source;
+    const path = `${src.name}/pages-${cols.pagesId}.img`;
+    const f = await src.open(`pages-${cols.pagesId}.img`);
+    const size = f ? f.size : 0;
+    await f?.close();
+    if (size >= need) return cols;
+    const keep = Math.floor(size / PAGE_SIZE);
+    const vpage: number[] = [];
+    const nrPages: number[] = [];
+    const flags: number[] = [];
+    const fileOffset: number[] = [];
+    const lost: [number, number][] = [];
+    const push = (v: number, n: number, fl: number, at: number): void => {
+      vpage.push(v);
+      nrPages.push(n);
+      flags.push(fl);
+      fileOffset.push(at);
+    };
+    let off = 0;
+    for (let i = 0; i < cols.count; i++) {
+      const v = cols.vpage[i]!;
+      const n = cols.nrPages[i]!;
+      const fl = cols.flags[i]!;
+      const at = cols.fileOffset[i]!;
+      if (!(fl & 4)) {
+        push(v, n, fl, at);
+        continue;
+      }
+      const held = Math.max(0, Math.min(n, keep - off));
+      if (held > 0) push(v, held, fl, at);
+      if (held < n) {
+        push(v + held, n - held, 2, at);
+        const last = lost[lost.length - 1];
+        if (last && last[0] / PAGE_SIZE + last[1] === v + held) last[1] += n - held;
+        else lost.push([(v + held) * PAGE_SIZE, n - held]);
+      }
+      off += n;
+    }
+    const lostPages = lost.reduce((a, r) => a + r[1], 0);
+    this.damage.push({
+      layer,
+      file: path,
+      pagemap,
+      size,
+      need,
+      lost,
+      lostPages,
+      reason: f
+        ? `${path}: cut short at offset ${size} (${pagemap} needs ${need} bytes)`
+        : `${path}: missing (${pagemap} needs ${need} bytes)`,
+    });
+    return {
+      pagesId: cols.pagesId,
+      count: vpage.length,
+      vpage: Float64Array.from(vpage),
+      nrPages: Float64Array.from(nrPages),
+      flags: Uint32Array.from(flags),
+      fileOffset: Float64Array.from(fileOffset),
+    };
+  }
+
+  /** The damage (salvage) holding the page of `addr` of `pagemap`, if it is lost. */
+  lostAt(pagemap: string, addr: number): Damage | null {
+    for (const d of this.damage) {
+      if (d.pagemap !== pagemap) continue;
+      for (const [a, n] of d.lost) if (addr >= a && addr < a + n * PAGE_SIZE) return d;
+    }
+    return null;
   }
 
   /** A layer's file decoded by `decode`, cached in `cache`; format errors name the file. */

@@ -5,7 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { PageServerProtocolError, SearchPatternError, StackError } from '../src/errors.js';
@@ -430,4 +441,109 @@ test('--salvage: a cut-short pages file loses only its own pages; show, read, se
   const found = await cli(['search', top, '--hex', '00 00 00 00 00 30 00 c3', '--salvage']);
   assert.equal(found.code, 0, found.err);
   assert.match(found.err, summary);
+});
+
+/** The single fixture with its third VMA grown to `pages` pages, all dumped from a sparse pages file holding `marks`. */
+async function sparseStack(
+  name: string,
+  pages: number,
+  marks: readonly (readonly [number, string])[],
+): Promise<string> {
+  const dir = copyStack(join(tmp, name), ['single'], FIX);
+  const mm = JSON.parse((await cli(['decode', join(dir, 'mm-24588.img')])).out) as {
+    entries: { vmas: { start: number; end: number }[] }[];
+  };
+  const vma = mm.entries[0]!.vmas.find((v) => v.start === SPARSE_VMA)!;
+  vma.end = SPARSE_VMA + pages * 4096;
+  const mmJson = join(tmp, `${name}-mm.json`);
+  writeFileSync(mmJson, JSON.stringify(mm));
+  assert.equal((await cli(['encode', mmJson, '-o', join(dir, 'mm-24588.img')])).code, 0);
+  writeFileSync(
+    join(dir, 'pagemap-24588.img'),
+    pagemapImage(1, [entry64(BigInt(SPARSE_VMA), BigInt(pages), 4)]),
+  );
+  const file = join(dir, 'pages-1.img');
+  writeFileSync(file, '');
+  truncateSync(file, pages * 4096);
+  const fd = openSync(file, 'r+');
+  try {
+    for (const [page, text] of marks) writeSync(fd, Buffer.from(text), 0, text.length, page * 4096);
+  } finally {
+    closeSync(fd);
+  }
+  return dir;
+}
+
+const SPARSE_VMA = 0x100080000000;
+
+test('export of a sparse pages file (1 GiB of holes, 3 pages of data) writes a sparse core, not 1 GiB', async () => {
+  const VMA = SPARSE_VMA;
+  const PAGES = 1 << 18; // 1 GiB
+  const marks = [
+    [0, 'first'],
+    [100_000, 'middle'],
+    [PAGES - 1, 'last'],
+  ] as const;
+  const dir = await sparseStack('sparse', PAGES, marks);
+  const core = join(tmp, 'sparse.core');
+  const r = await cli(['export', dir, '-o', core]);
+  assert.equal(r.code, 0, r.err);
+  const st = statSync(core);
+  assert.ok(st.size > PAGES * 4096, 'the core holds the whole VMA');
+  assert.ok(st.blocks * 512 < 16 << 20, `written sparse: ${st.blocks * 512} bytes allocated`);
+  for (const [page, text] of marks) {
+    const got = await cli([
+      'read',
+      dir,
+      `0x${(VMA + page * 4096).toString(16)}`,
+      String(text.length),
+      '--raw',
+    ]);
+    assert.equal(got.out, text);
+  }
+  const raw = join(tmp, 'sparse.raw');
+  const rr = await cli([
+    'export',
+    dir,
+    '--format',
+    'raw',
+    '--start',
+    `0x${VMA.toString(16)}`,
+    '--end',
+    `0x${(VMA + PAGES * 4096).toString(16)}`,
+    '-o',
+    raw,
+  ]);
+  assert.equal(rr.code, 0, rr.err);
+  const rs = statSync(raw);
+  assert.equal(rs.size, PAGES * 4096);
+  assert.ok(rs.blocks * 512 < 16 << 20, `raw written sparse: ${rs.blocks * 512} bytes allocated`);
+  const b = readFileSync(raw);
+  assert.equal(b.subarray(100_000 * 4096, 100_000 * 4096 + 6).toString(), 'middle');
+});
+
+test('export whose page data cannot fit the output file system is refused before writing', async (t) => {
+  const mnt = join(tmp, 'small-out');
+  mkdirSync(mnt);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'pipe' });
+  } catch {
+    t.skip('needs root to mount a small tmpfs');
+    return;
+  }
+  try {
+    // 16 MiB of pages, 4 MiB of them data (every 4th page): at least 4 MiB to write, 2 MiB of room
+    const marks: [number, string][] = [];
+    for (let p = 0; p < 4096; p += 4) marks.push([p, 'x'.repeat(4096)]);
+    const dir = await sparseStack('sparse-big', 4096, marks);
+    const r = await cli(['export', dir, '-o', join(mnt, 'out.core')]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      /^pagestack: [^\n]*small-out\/out\.core: needs room for up to 4194304 bytes of page data \(16777216 with the holes of sparse pages files\), but its file system has \d+ bytes free\n$/,
+    );
+    assert.deepEqual(readdirSync(mnt), [], 'nothing written');
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
 });

@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   PAGESTACK_MEMORY_NOT_DUMPED: 'a read asked for pages that were never dumped',
   PAGESTACK_MEMORY_LAZY: 'a read asked for lazy pages (their bytes are with the page server)',
   PAGESTACK_MEMORY_UNMAPPED: 'a read asked for an address no VMA covers, or an invalid range',
+  PAGESTACK_MEMORY_RELEASED: 'a read reached a page dedup released, in a layer read through another child',
   // operations
   PAGESTACK_LAYER_OUT_OF_RANGE: 'a layer index outside the stack',
   PAGESTACK_NOT_A_LAYER: 'a directory that is not a layer of the stack',
@@ -48,6 +49,7 @@ export const ERROR_CODES = {
   PAGESTACK_OWN_ANCESTOR: 'a layer would become its own ancestor',
   PAGESTACK_NO_OUTPUT: 'an operation that writes was given no output',
   PAGESTACK_DEDUP_BRANCH: 'another directory is a child of an ancestor (a branch dedup could break)',
+  PAGESTACK_DELTA_UNRELATED: 'delta of two dumps that have no process in common',
   PAGESTACK_DEDUP_DAMAGED: 'a pages file dedup would rewrite is missing, short or not a regular file',
   PAGESTACK_UNSUPPORTED_SOURCE: 'the operation needs a kind of layer source it was not given',
   PAGESTACK_EXPORT: 'the export cannot be done as asked',

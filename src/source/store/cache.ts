@@ -119,7 +119,11 @@ export class SlicedFile implements RandomAccessFile {
     let last = s;
     while (last + 1 < n && this.starts[last + 1]! < end) last++;
     const parts: Promise<Uint8Array>[] = [];
-    for (let i = s; i <= last; i++) parts.push(this.frame(i));
+    for (let i = s; i <= last; i++) {
+      const p = this.frame(i);
+      p.catch(() => undefined); // awaited below in order; a later one failing first is not unhandled
+      parts.push(p);
+    }
     if (sequential) {
       for (let i = last + 1; i < Math.min(n, last + 1 + PREFETCH_FRAMES); i++) {
         const [h, sz] = this.frames[this.slices[i * 3]!]!;

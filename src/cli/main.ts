@@ -42,6 +42,8 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['push', async () => (await import('./push.js')).registerPush],
   ['pull', async () => (await import('./pull.js')).registerPull],
   ['ls', async () => (await import('./ls.js')).registerLs],
+  ['rm', async () => (await import('./rm.js')).registerRm],
+  ['gc', async () => (await import('./gc.js')).registerGc],
 ];
 
 /** The program with every subcommand, or only `only` (a subcommand name) when that one is known. */

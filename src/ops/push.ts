@@ -35,7 +35,7 @@ import {
   type PagesDesc,
 } from '../store/layout.js';
 import type { BlobStore } from '../store/port.js';
-import { type ClaimOptions, claimLayer, readChain } from '../store/refs.js';
+import { type ClaimOptions, claimLayer, markInFlight, readChain } from '../store/refs.js';
 
 /** PUTs in flight at once (frames of ~0.5 MiB: 8 keep loopback Swift busy; memory 8 x 2 MiB at most). */
 export const PUSH_PARALLEL = 8;
@@ -483,8 +483,17 @@ async function isPlainDump(src: LayerSource): Promise<boolean> {
   return true;
 }
 
-/** Pushes `source` into stack `name` (see the file comment). */
+/** Pushes `source` into stack `name` (see the file comment), marked in flight for gc. */
 export async function push(opts: PushOptions): Promise<PushResult> {
+  const unmark = await markInFlight(opts.store);
+  try {
+    return await pushMarked(opts);
+  } finally {
+    await unmark().catch(() => undefined);
+  }
+}
+
+async function pushMarked(opts: PushOptions): Promise<PushResult> {
   const { store, name } = opts;
   const up = new Uploader(store, opts.parallel ?? PUSH_PARALLEL);
   const bc: BuildContext = { up, cut: opts.cut ?? DEFAULT_CUT };

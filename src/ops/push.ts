@@ -16,7 +16,7 @@
  * (claimLayer): a push killed at any point leaves no ref to a partial layer, and pushing again
  * uploads only what is missing.
  */
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { encodePagemapChunks, IO_CHUNK, PagemapEntries } from '../engine/layer-writer.js';
 import { ImageFormatError, StoreError } from '../errors.js';
 import { decodePagemap, PAGE_SIZE, type PagemapColumns, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
@@ -230,8 +230,13 @@ class PageReader {
   }
 }
 
+/**
+ * SHA-256 of one page. crypto.hash (one call, no Hash object) where Node has it (20.12+): 1.2 s
+ * instead of 1.7 s for 65,536 pages on the loaded test machine.
+ */
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
 function pageHash(page: Uint8Array): Uint8Array {
-  return createHash('sha256').update(page).digest();
+  return oneShot ? oneShot('sha256', page, 'buffer') : createHash('sha256').update(page).digest();
 }
 
 interface BuiltLayer {

@@ -12,10 +12,10 @@ import type { BlobStore } from '../../store/port.js';
 /** Default bound of the frame cache: 64 MiB (about 128 average frames). */
 export const FRAME_CACHE_BYTES = 64 << 20;
 /**
- * Frames fetched ahead of a sequential reader: 24 of ~0.5 MiB, about 12 MiB in flight (8 gave a
- * pull of 256 MiB 0.72x the SDK's 16 parallel 2 MiB GETs on loaded loopback Swift).
+ * Frames fetched ahead of a sequential reader: 8 of ~0.5 MiB (a pull of 256 MiB: 0.72x the SDK's
+ * 16 parallel 2 MiB GETs with 8, 0.50x with 24, both on loopback Swift at load 14-22).
  */
-export const PREFETCH_FRAMES = 24;
+export const PREFETCH_FRAMES = 8;
 
 export interface CacheStats {
   hits: number;

@@ -335,3 +335,20 @@ describe('store: rm, gc, side objects', () => {
     assert.throws(() => sideKey(top, '../x'), /side object name/);
   });
 });
+
+describe('store: CLI arguments', () => {
+  test('bad s3 URLs and stack names are usage errors (exit 2, one line), before any request', async () => {
+    const { cli } = await import('./helpers/cli.js');
+    for (const args of [
+      ['push', join(STACK, '3'), 's3://b1/x/NAME'],
+      ['push', join(STACK, '3'), 'not-a-url'],
+      ['pull', 's3://bucket/x/NAME@one', join(tmp, 'nope')],
+      ['ls', 'file:///tmp'],
+      ['show', 's3://bucket/x/NAME', '--parent', join(STACK, '2')],
+    ]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+      assert.match(r.err, /^pagestack: [^\n]+\n$/);
+    }
+  });
+});

@@ -45,6 +45,8 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['push', async () => (await import('./push.js')).registerPush],
   ['pull', async () => (await import('./pull.js')).registerPull],
   ['ls', async () => (await import('./ls.js')).registerLs],
+  ['rm', async () => (await import('./rm.js')).registerRm],
+  ['gc', async () => (await import('./gc.js')).registerGc],
   ['completion', async () => (await import('./completion.js')).registerCompletion],
 ];
 

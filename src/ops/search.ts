@@ -303,12 +303,19 @@ async function searchIn(
       }
       return out;
     };
+    // local files read synchronously (the fast path); a source without sync reads (an object
+    // store) through the async path
+    const sync = mem.files.every((f) => f === null || f.readSync !== undefined);
+    const readInto = async (out: Uint8Array, at: number): Promise<void> => {
+      if (sync) mem.readIntoSync(out, at);
+      else await mem.readInto(out, at);
+    };
     for (const [runStart, runEnd] of runsOf(mem)) {
       let pos = runStart;
       while (pos < runEnd) {
         const len = Math.min(chunk + overlap, runEnd - pos);
         const last = pos + len >= runEnd;
-        mem.readIntoSync(buf.subarray(0, len), pos);
+        await readInto(buf.subarray(0, len), pos);
         const limit = last ? len : len - overlap;
         found.length = 0;
         if (!findIn(pattern, buf, len, limit, found, bounded)) {
@@ -323,7 +330,7 @@ async function searchIn(
           const cs = Math.max(runStart, at - ctx);
           const ce = Math.min(runEnd, at + mlen + ctx);
           const context = new Uint8Array(ce - cs);
-          mem.readIntoSync(context, cs);
+          await readInto(context, cs);
           const layer = layerAt(mem, at);
           for (const w of where(at, mlen)) {
             matches++;

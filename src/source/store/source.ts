@@ -102,8 +102,11 @@ export class StoreLayer implements LayerSource {
     this.id = `${ctx.blobs.location}#${manifestHash}`;
   }
 
+  /** The layer's files, with `parent` above the bottom (as an image directory lists its link). */
   async list(): Promise<string[]> {
-    return [...Object.keys(this.manifest.files), ...Object.keys(this.manifest.pages)].sort();
+    const names = [...Object.keys(this.manifest.files), ...Object.keys(this.manifest.pages)];
+    if (this.seq > 1) names.push('parent');
+    return names.sort();
   }
 
   async readFile(file: string): Promise<Uint8Array | null> {

@@ -38,7 +38,7 @@ const STACK = join(FIX, 'series-stack');
 const TOP = join(STACK, '3');
 const PID = 25238;
 const PAGE = 4096;
-/** The colour of search marks on the map (web/main.ts MARK_COLOUR). */
+/** The colour of search marks on the map (web/colours.ts MARK_COLOUR). */
 const MARK: [number, number, number] = [0xff, 0x00, 0xd4];
 
 /** A path as a user would type it from the repository (the screenshots show it), when under cwd. */
@@ -64,9 +64,9 @@ function rgbOf(colour: string): [number, number, number] {
   return [Number.parseInt(m[1]!, 16), Number.parseInt(m[2]!, 16), Number.parseInt(m[3]!, 16)];
 }
 
-/** Layer index (0 = top) of the series-stack directory `name` ("1", "2", "3"). */
+/** Layer number (1 = the bottom) of the series-stack directory `name` ("1", "2", "3"). */
 function layerOf(name: string): number {
-  return 3 - Number(name);
+  return Number(name);
 }
 
 /** Which series-stack directory holds the final bytes of the page at `addr` (per changes.json). */
@@ -261,7 +261,7 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
       document.getElementById('map-hover')!.textContent!.startsWith('page 0x'),
     );
     const hover = (await page.textContent('#map-hover'))!;
-    assert.match(hover, new RegExp(`^page ${hex(addr)}: layer 0 \\(.*series-stack/3\\)`));
+    assert.match(hover, new RegExp(`^page ${hex(addr)}: layer 3 \\(.*series-stack/3\\)`));
     assert.match(hover, /VMA 0x300000000000-0x300000200000 rw-p/);
     await shot('map-hover');
     await page.mouse.click(box.x + x, box.y + y);
@@ -273,10 +273,10 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
     assert.ok(at >= 0, 'the clicked address is among the rows');
     assert.deepEqual(rows.slice(at, at + 16), want.out.trimEnd().split('\n'));
     assert.equal((await page.textContent('#hex .row.target'))!, rows[at]);
-    assert.equal(await page.getAttribute(`#hex .page[data-addr="${hex(addr)}"]`, 'data-layer'), '0');
+    assert.equal(await page.getAttribute(`#hex .page[data-addr="${hex(addr)}"]`, 'data-layer'), '3');
     assert.match(page.url(), /view=hex/);
     await shot('hex', 440);
-    // PageDown: the next page, from layer 1 or 2
+    // PageDown: the next page, from layer 2 or 1
     await page.focus('#hex');
     await page.keyboard.press('PageDown');
     await page.waitForFunction(
@@ -351,7 +351,7 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
   test('search: a word of the series pattern, where `pagestack search` finds it, listed and marked', async () => {
     // series/1 wrote u64_le(A ^ 0xC100000000000000) at every word A of 0x300000000000 (README of
     // the fixtures); page 300 was never rewritten, so the top of the stack still has it, from
-    // layer 2 (series-stack/1)
+    // layer 1 (series-stack/1), the bottom; `search --json` gives the library's index (2: from the top)
     const A = 0x300000000000 + 300 * PAGE + 0x18;
     const word = Buffer.alloc(8);
     word.writeBigUInt64LE(BigInt(A) ^ 0xc100000000000000n);
@@ -379,7 +379,12 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
       .evaluateAll((bs) =>
         bs.map((b) => [(b as HTMLElement).dataset['addr'], (b as HTMLElement).dataset['layer']]),
       );
-    assert.deepEqual(listed, [[hex(A), '2']], 'the page lists what `pagestack search` reports');
+    assert.deepEqual(
+      listed,
+      [[hex(A), '1']],
+      'the page lists what `pagestack search` reports, numbered from the bottom',
+    );
+    assert.match((await page.textContent('#search-results button'))!, /layer 1 \(series-stack\/1\)/);
     const text = (await page.textContent('#search-results button'))!;
     assert.match(text, /rw-p 0x300000000000-0x300000200000/);
     assert.ok(text.includes(pattern), 'the matched bytes in its context');
@@ -464,9 +469,9 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
 
   test('the diff view counts what `pagestack diff` counts', async () => {
     for (const [a, b, dirA, dirB] of [
-      ['1', '0', join(STACK, '2'), TOP],
-      ['2', '0', join(STACK, '1'), TOP],
-      ['d0', '0', join(FIX, 'series', '1'), TOP],
+      ['2', '3', join(STACK, '2'), TOP],
+      ['1', '3', join(STACK, '1'), TOP],
+      ['d0', '3', join(FIX, 'series', '1'), TOP],
     ] as const) {
       await openMap(`?pid=${PID}&view=diff&a=${a}&b=${b}`, 'diffmap');
       const want = await cli(['diff', dirA, dirB, '--json']);
@@ -478,12 +483,12 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
         [p['changed_pages'], p['added_pages'], p['removed_pages'], p['equal_pages']],
         `diff ${dirA} ${dirB}`,
       );
-      if (a === '1') await shot('diff');
+      if (a === '2') await shot('diff', 620);
     }
     // the pages changed from 2 to 3 are drawn as changed
     const changed = await page.getAttribute('#diff-legend [data-kind="changed"]', 'data-colour');
-    await openMap(`?pid=${PID}&view=diff&a=1&b=0`, 'diffmap');
-    const diff = (await (await fetch(`${server!.url}api/diff?pid=${PID}&a=1&b=0`)).json()) as {
+    await openMap(`?pid=${PID}&view=diff&a=2&b=3`, 'diffmap');
+    const diff = (await (await fetch(`${server!.url}api/diff?pid=${PID}&a=2&b=3`)).json()) as {
       ranges: { start: number; at: number }[];
     };
     const heap = diff.ranges.find((r) => r.start === 0x300000000000)!;
@@ -496,7 +501,7 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
       [0x300000000000 + 300 * PAGE, 'equal'],
     ] as const) {
       const at = heap.at + (addr - heap.start) / PAGE;
-      await openMap(`?pid=${PID}&view=diff&a=1&b=0&from=${at - 8}&to=${at + 8}`, 'diffmap');
+      await openMap(`?pid=${PID}&view=diff&a=2&b=3&from=${at - 8}&to=${at + 8}`, 'diffmap');
       const p = await pixelAt(at + 0.5, 'diffmap');
       await page.mouse.move(box.x + p.x, box.y + p.y);
       await page.waitForFunction((k) => document.getElementById('diff-hover')!.dataset['kind'] === k, kind);

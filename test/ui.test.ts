@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -221,7 +221,7 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
     // the whole address space, then zoomed to single pages of that mapping
     for (const query of [`?pid=${PID}`, `?pid=${PID}&from=${heap.at}&to=${heap.at + 128}`]) {
       await openMap(query);
-      const legend = [await legendColour(0), await legendColour(1), await legendColour(2)];
+      const legend = [await legendColour(1), await legendColour(2), await legendColour(3)];
       assert.equal(new Set(legend.map(String)).size, 3, 'three layers, three colours');
       for (let i = 0; i < probes.length; i++) {
         const pos = heap.at + (probes[i]! - heap.start) / PAGE + 0.5;
@@ -236,7 +236,7 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
         const { rgb } = await pixelAt(pos);
         assert.deepEqual(
           rgb,
-          legend[layerOf(dirs[i]!)],
+          legend[layerOf(dirs[i]!) - 1],
           `${hex(probes[i]!)} (${query}) in the colour of layer ${layerOf(dirs[i]!)} (series-stack/${dirs[i]})`,
         );
       }
@@ -247,6 +247,67 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
     await openMap(`?pid=${PID}&from=${ro.at - 1}&to=${ro.at + 3}`);
     const nd = await page.getAttribute('#map-legend [data-kind="not-dumped"]', 'data-colour');
     assert.deepEqual((await pixelAt(ro.at + 0.5)).rgb, rgbOf(nd!));
+  });
+
+  test('the look: axis labels apart and inside, start-end on one line, mixed pixels marked and explained', async () => {
+    await openMap(`?pid=${PID}`);
+    const axis = await page.evaluate(() => {
+      const box = document.getElementById('map-axis')!.getBoundingClientRect();
+      const spans = Array.from(document.querySelectorAll('#map-axis span')).map((e) =>
+        e.getBoundingClientRect(),
+      );
+      return { left: box.left, right: box.right, spans: spans.map((r) => [r.left, r.right]) };
+    });
+    assert.ok(axis.spans.length >= 3, `${axis.spans.length} labels`);
+    for (const [i, [l, r]] of axis.spans.entries()) {
+      assert.ok(l! >= axis.left - 0.5 && r! <= axis.right + 0.5, `label ${i} [${l}, ${r}] inside the axis`);
+      const next = axis.spans[i + 1];
+      if (next) assert.ok(r! <= next[0]!, `label ${i} ends (${r}) before the next starts (${next[0]})`);
+    }
+    const wrapped = await page.evaluate(
+      () =>
+        Array.from(document.querySelectorAll('#vmas td.addr')).filter((td) => {
+          const r = document.createRange();
+          r.selectNodeContents(td);
+          return r.getClientRects().length !== 1;
+        }).length,
+    );
+    assert.equal(wrapped, 0, 'no start-end wraps');
+    assert.ok(
+      await page.locator('#map-legend [data-kind="mixed"]').count(),
+      'the legend explains mixed pixels',
+    );
+    // the whole sample on 1,000 pixels: some pixels hold pages of two layers; such a pixel has the
+    // band along its bottom, the colour of a layer above it, and the hover gives the shares
+    const mixed = await page.evaluate(() => {
+      const c = document.getElementById('map') as HTMLCanvasElement;
+      const ctx = c.getContext('2d')!;
+      const x = Number(c.dataset['firstMixed']);
+      const px = Math.floor(x * (c.width / c.clientWidth));
+      const bottom = ctx.getImageData(px, c.height - 1, 1, 1).data;
+      const mid = ctx.getImageData(px, Math.floor(c.height / 2), 1, 1).data;
+      return {
+        x: x + 0.25,
+        n: Number(c.dataset['mixed']),
+        bottom: [bottom[0], bottom[1], bottom[2]],
+        mid: [mid[0], mid[1], mid[2]],
+      };
+    });
+    assert.deepEqual(mixed.bottom, [0x24, 0x29, 0x2f], 'the band along the bottom of a mixed pixel');
+    assert.notDeepEqual(mixed.mid, [0x24, 0x29, 0x2f], 'over it, the colour of a layer');
+    assert.ok(mixed.n > 0 && mixed.x >= 0, `a mixed pixel drawn (${mixed.n} counted)`);
+    const box = (await page.locator('#map').boundingBox())!;
+    await page.mouse.move(box.x + mixed.x, box.y + box.height / 2);
+    await page
+      .waitForFunction(() => /this pixel: /.test(document.getElementById('map-hover')!.textContent!), null, {
+        timeout: 5000,
+      })
+      .catch(async (e: unknown) => {
+        throw new Error(
+          `${e}: hover at x ${mixed.x}: ${await page.textContent('#map-hover')} mix ${await page.getAttribute('#map-hover', 'data-mix')} offsetX ${await page.getAttribute('#map', 'data-hover-x')} box ${JSON.stringify(box)}`,
+        );
+      });
+    assert.match((await page.textContent('#map-hover'))!, /this pixel: [\d,]+ pages: \d+% [^,]+, \d+% /);
   });
 
   test('hover says VMA, page and layer; a click shows the bytes `pagestack read` gives', async () => {
@@ -483,8 +544,34 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
         [p['changed_pages'], p['added_pages'], p['removed_pages'], p['equal_pages']],
         `diff ${dirA} ${dirB}`,
       );
+      // the list of ranges that differ adds up to the counts
+      const listed = await page
+        .locator('#diff-changes tbody tr')
+        .evaluateAll((rows) =>
+          rows.map((r) => [
+            (r as HTMLElement).dataset['kind'],
+            Number(r.children[2]!.textContent!.replace(/,/g, '')),
+          ]),
+        );
+      for (const kind of ['changed', 'added', 'removed'] as const) {
+        const sum = listed.filter(([k]) => k === kind).reduce((n, [, v]) => n + (v as number), 0);
+        assert.equal(sum, p[`${kind}_pages`], `${kind} pages listed, diff ${dirA} ${dirB}`);
+      }
       if (a === '2') await shot('diff', 620);
     }
+    // the --with directory is named by its path, the layers by number from the bottom
+    assert.equal(
+      await page.textContent('#diff-a option[value="d0"]'),
+      `${userPath(join(FIX, 'series', '1'))} (--with)`,
+    );
+    assert.equal(await page.textContent('#diff-a option[value="1"]'), 'layer 1 (series-stack/1)');
+    // a click on a listed range opens the hex view at its start
+    await openMap(`?pid=${PID}&view=diff&a=2&b=3`, 'diffmap');
+    const first = page.locator('#diff-changes tbody tr').first();
+    const start = Number((await first.getAttribute('data-start'))!);
+    await first.click();
+    await page.waitForSelector('#view-hex:not([hidden]) .row.target');
+    assert.ok((await page.textContent('#hex .row.target'))!.startsWith(start.toString(16)));
     // the pages changed from 2 to 3 are drawn as changed
     const changed = await page.getAttribute('#diff-legend [data-kind="changed"]', 'data-colour');
     await openMap(`?pid=${PID}&view=diff&a=2&b=3`, 'diffmap');
@@ -506,6 +593,65 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
       await page.mouse.move(box.x + p.x, box.y + p.y);
       await page.waitForFunction((k) => document.getElementById('diff-hover')!.dataset['kind'] === k, kind);
       assert.match((await page.textContent('#diff-hover'))!, new RegExp(`^page ${hex(addr)}: ${kind}`));
+    }
+  });
+
+  test('an archive: its container as `pagestack inspect` says it; a long path cut, not wrapped', async () => {
+    const tar = join(ROOT, 'test', 'fixtures', 'archives', 'podman-series-step0.tar');
+    // the same archive under a long path (a symlink in the test's directory)
+    const longDir = join(
+      work,
+      'checkpoints-of-the-series-container-taken-on-2026-12-01',
+      'podman',
+      'nightly',
+    );
+    mkdirSync(longDir, { recursive: true });
+    const longTar = join(longDir, 'podman-series-step0-checkpoint-with-a-long-name.tar');
+    symlinkSync(tar, longTar);
+    const want = await cli(['inspect', tar, '--json']);
+    assert.equal(want.code, 0, want.err);
+    const c = (JSON.parse(want.out) as { container: Record<string, string> }).container;
+    for (const [target, name] of [
+      [longTar, 'archive-long'],
+      [userPath(tar), 'archive'],
+    ] as const) {
+      const ex = await Explorer.open(target);
+      const srv = await startUiServer({ explorer: ex, webRoot });
+      own.add(srv.url);
+      try {
+        await page.goto(srv.url);
+        await page.waitForSelector('#container:not([hidden]) dd[data-field="name"]');
+        for (const f of ['name', 'image', 'runtime', 'created', 'checkpointed'])
+          assert.equal(await page.textContent(`#container dd[data-field="${f}"]`), c[f], f);
+        assert.ok(
+          (await page.getAttribute('#top', 'title'))!.startsWith(target),
+          'the whole path in its title',
+        );
+        const header = await page.evaluate(() => {
+          const top = document.getElementById('top')!;
+          return {
+            height: document.querySelector('header')!.getBoundingClientRect().height,
+            cut: top.scrollWidth > top.clientWidth,
+          };
+        });
+        assert.ok(header.height < 48, `the header is one line (${header.height} px)`);
+        if (target === longTar) assert.ok(header.cut, 'the long path is cut with an ellipsis');
+        const names = await page
+          .locator('#layers td.name')
+          .evaluateAll((tds) => tds.map((td) => td.getBoundingClientRect().height));
+        assert.ok(
+          names.every((h) => h < 24),
+          `layer names on one line (${names})`,
+        );
+        await page.waitForFunction(() => {
+          const m = document.getElementById('map') as HTMLCanvasElement;
+          return m.dataset['drawn'] === `${m.dataset['from']}:${m.dataset['to']}`;
+        });
+        await shot(name, name === 'archive' ? 520 : undefined);
+      } finally {
+        await srv.close();
+        await ex.close();
+      }
     }
   });
 

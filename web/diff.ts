@@ -24,7 +24,7 @@ export const diffStrip = new StripView(
     if (pos === null || !d || !src) return;
     const box = $('diff-hover');
     if (!r) {
-      box.textContent = gapText(pos, src);
+      box.textContent = gapText(pos, src) + mixText(mix, src.classes);
       return;
     }
     const addr = r.start + Math.floor(pos - r.at) * PAGE;

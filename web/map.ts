@@ -41,8 +41,9 @@ export const mapStrip = new StripView(
     const src = mapSource();
     const box = $('map-hover');
     if (pos === null || !src) return;
+    box.dataset['mix'] = mix ? mix.mix.join(',') : '';
     if (!r) {
-      box.textContent = gapText(pos, src);
+      box.textContent = gapText(pos, src) + mixText(mix, src.classes);
       return;
     }
     const addr = r.start + Math.floor(pos - r.at) * PAGE;

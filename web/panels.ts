@@ -13,8 +13,8 @@ function renderLayers(s: StackInfo): void {
   t.replaceChildren();
   const head = t.createTHead().insertRow();
   const cols: [string, string][] = [
-    ['', ''],
     ['layer', 'layer N: 1 is the first dump (the bottom), the top is the last'],
+    ['directory', 'where its images are'],
     ['size', 'size of its pages files'],
     ['disk', 'disk the pages files use'],
     ['held', 'pages held in its own pages files'],
@@ -24,19 +24,20 @@ function renderLayers(s: StackInfo): void {
     const th = document.createElement('th');
     th.textContent = h;
     th.title = title;
-    if (h !== 'layer' && h !== '') th.className = 'n';
+    if (h !== 'layer' && h !== 'directory') th.className = 'n';
     head.append(th);
   }
   const body = t.createTBody();
   for (const l of s.layers) {
     const r = body.insertRow();
     r.dataset['layer'] = String(l.number);
-    r.insertCell().append(swatch(layerColour(l.number)));
+    const num = r.insertCell();
+    num.className = 'num';
+    num.append(swatch(layerColour(l.number)), ` ${l.number}`);
+    num.title = l.label;
     const name = r.insertCell();
     name.className = 'name';
-    const text = document.createElement('span');
-    text.textContent = `${l.label}${l.deduplicated ? ' dedup' : ''}`;
-    name.append(text);
+    name.textContent = `${l.dir}${l.deduplicated ? ' (dedup)' : ''}`;
     name.title = `layer ${l.number} of ${s.layers.length}: ${l.name}${l.note ? `: ${l.note}` : ''}; gives ${commas(l.used)} pages to the final memory`;
     for (const v of [size(l.size), size(l.allocated), commas(l.held), commas(l.fromBelow)]) {
       const c = r.insertCell();

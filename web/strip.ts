@@ -110,6 +110,7 @@ export class StripView {
     });
     canvas.addEventListener('mousemove', (e) => {
       const pos = this.posAtX(e.offsetX);
+      canvas.dataset['hoverX'] = String(e.offsetX);
       this.onHover(pos, this.rangeAt(pos), this.mixAtX(e.offsetX));
     });
     canvas.addEventListener('mouseleave', () => this.onHover(null, null, null));
@@ -267,6 +268,7 @@ export class StripView {
     ctx.fillRect(0, 0, w, h);
     let b = 0;
     let mixed = 0;
+    let firstMixed = -1;
     const lazy = src.classes.find((k) => k.kind === 'lazy');
     for (const run of info.runs) {
       const x0 = Math.round(b * bw);
@@ -281,6 +283,7 @@ export class StripView {
         ctx.fillStyle = MIXED_COLOUR;
         ctx.fillRect(x0, h - band, x1 - x0, band);
         mixed += run.n;
+        if (firstMixed < 0) firstMixed = b;
       }
       b += run.n;
     }
@@ -307,6 +310,8 @@ export class StripView {
       c.dataset['firstDrawMs'] = this.firstDraw.toFixed(1);
     }
     c.dataset['mixed'] = String(mixed);
+    // the first mixed bucket, for tests: its left edge in CSS pixels
+    c.dataset['firstMixed'] = String(firstMixed < 0 ? -1 : (firstMixed * bw) / dpr);
     c.dataset['drawn'] = `${from}:${to}`;
   }
 

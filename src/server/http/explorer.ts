@@ -405,6 +405,7 @@ export class Explorer {
         index: l.index,
         number: this.layerNumber(l.index),
         label: this.layerLabel(l.index),
+        dir: baseName(l.name),
         name: l.name,
         size: l.size,
         allocated: l.allocated,

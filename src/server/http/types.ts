@@ -40,6 +40,8 @@ export interface LayerInfo {
   number: number;
   /** "layer N (directory)": the page's name for it. */
   label: string;
+  /** The short name in the label: the directory's last part (with its parent if a number). */
+  dir: string;
   name: string;
   /** Bytes of its pages files and their real disk use (null when unknown). */
   size: number;

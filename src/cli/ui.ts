@@ -50,7 +50,10 @@ export function registerUi(program: Command): void {
     )
     .option('--port <n>', 'port on 127.0.0.1 (default: any free port)')
     .option('--open', 'open the page in the system browser (xdg-open)')
-    .option('--with <target...>', 'other image directories or archives to diff against (d0, d1, ... in the URL)')
+    .option(
+      '--with <target...>',
+      'other image directories or archives to diff against (d0, d1, ... in the URL)',
+    )
     .addHelpText(
       'after',
       `

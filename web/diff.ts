@@ -136,7 +136,7 @@ export async function loadDiff(from?: number, to?: number): Promise<void> {
     $('diff-legend'),
     d.classes,
     (k) => k.name,
-    'band under a pixel: it holds pages of several kinds; its colour is a change when it has one, else the kind holding most; hover for the shares',
+    'band under a pixel: pages of several kinds there, drawn as a change if it has one (hover: shares)',
   );
   renderChanges(d);
   diffStrip.setSource(diffSource()!, from, to);

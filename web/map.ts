@@ -111,7 +111,7 @@ export function renderMap(m: MapInfo): void {
     $('map-legend'),
     m.classes,
     (c) => c.name,
-    'band under a pixel: it holds pages of several layers (or kinds); its colour is the one holding most of them; hover for the shares',
+    'band under a pixel: pages of several layers there, drawn in the colour of the most (hover: shares)',
   );
   const t = $('vmas') as HTMLTableElement;
   t.replaceChildren();

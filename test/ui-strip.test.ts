@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The explorer's strip (src/server/http/strip.ts) against a page-by-page reference model on
  * generated layouts, and the API's answers to bad requests.
@@ -9,7 +10,8 @@ import { rng } from '../bench/gen.js';
 import { diffChanges, Explorer } from '../src/server/http/explorer.js';
 import { startUiServer, type UiServer } from '../src/server/http/server.js';
 import { buildStrip, classAt, classRuns, stripPosition, summarize } from '../src/server/http/strip.js';
-import type { DiffInfo, MapInfo, StackInfo } from '../src/server/http/types.js';
+import type { ClassInfo, DiffInfo, MapInfo, StackInfo } from '../src/server/http/types.js';
+import { pixelClass } from '../web/strip.js';
 import { cli } from './helpers/cli.js';
 import { FIX } from './helpers/fixtures.js';
 
@@ -260,4 +262,24 @@ test('API: an archive says its container as `pagestack inspect` does', async () 
   } finally {
     await ex.close();
   }
+});
+
+test('a pixel of several classes: the one ranked first (else the largest share), gaps aside', () => {
+  const cls = (id: number, kind: string, layer: number | null = null): ClassInfo => ({
+    id,
+    name: kind,
+    kind,
+    layer,
+  });
+  const map = [cls(0, 'layer', 2), cls(1, 'layer', 1), cls(2, 'gap')];
+  const share = (): number => 0;
+  assert.deepEqual(pixelClass([0, 100, 1, 155], map, share), { cls: 1, mixed: true });
+  assert.deepEqual(pixelClass([0, 155, 1, 100], map, share), { cls: 0, mixed: true });
+  // a range's edge is not "mixed" for the gap beside it, and a little of a range shows over it
+  assert.deepEqual(pixelClass([0, 55, 2, 200], map, share), { cls: 0, mixed: false });
+  assert.deepEqual(pixelClass([2, 255], map, share), { cls: 2, mixed: false });
+  // the diff ranks a change over equal pages: one changed page in 255 shows
+  const diff = [cls(0, 'equal'), cls(1, 'changed'), cls(2, 'gap')];
+  const rank = (c: ClassInfo): number => (c.kind === 'changed' ? 3 : 0);
+  assert.deepEqual(pixelClass([0, 254, 1, 1], diff, rank), { cls: 1, mixed: true });
 });

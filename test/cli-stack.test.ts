@@ -123,6 +123,7 @@ describe('pagestack maps', () => {
       layer: 0,
       lazy: false,
       fileOffset: (256 + 1) * 4096,
+      pagemap: 'pagemap-24588.img',
     });
     let dumped = 0;
     for (const v of m.vmas) {

@@ -45,6 +45,9 @@ test('page-server: --layer without --lazy, bad ports and timeouts are usage erro
     [['--port', '99999'], /--port '99999': expected a port number \(0 to 65535/],
     [['--port', 'http'], /--port 'http': expected a port number/],
     [['--port', '0', '--idle-timeout', '-3'], /--idle-timeout '-3': expected seconds > 0/],
+    [['--port', '0', '--first-header-timeout', '0'], /--first-header-timeout '0': expected seconds > 0/],
+    [['--port', '0', '--max-connections', '0'], /--max-connections '0': expected a whole number from 1/],
+    [['--port', '0', '--answer-buffers', 'lots'], /--answer-buffers 'lots': expected a whole number/],
     [['--lazy', '--layer', 'x', '--port', '0'], /--layer 'x': expected a layer number/],
   ] as const) {
     const r = await cli(['page-server', stack, ...args]);

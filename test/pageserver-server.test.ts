@@ -387,7 +387,15 @@ describe('page-server: bad peers', () => {
     try {
       const s = connect({ port: server.port, host: '127.0.0.1' });
       s.on('error', () => undefined);
-      s.write(Buffer.concat([open2Request(dst), closeRequest()]));
+      // one page: a session without any leaves no layer
+      s.write(
+        Buffer.concat([
+          open2Request(dst),
+          addFRequest(dst, 4, 0x10000n, 1),
+          Buffer.alloc(4096, 7),
+          closeRequest(),
+        ]),
+      );
       let got = 0;
       s.on('data', (d: Buffer) => {
         got += d.length;
@@ -397,7 +405,7 @@ describe('page-server: bad peers', () => {
       s.destroy();
       assert.match(
         r!.error!,
-        /byte 64: unexpected data after CLOSE \(sent at byte 32\).*session ended, after layer .*\/1 was written \[PAGESTACK_PS_UNEXPECTED\]$/,
+        /byte 4192: unexpected data after CLOSE \(sent at byte 4160\).*session ended, after layer .*\/1 was written \[PAGESTACK_PS_UNEXPECTED\]$/,
       );
       assert.deepEqual(layers(stack), ['1']);
     } finally {

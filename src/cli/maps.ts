@@ -41,6 +41,7 @@ export function mapsJson(m: ProcessMaps): unknown {
     layer: e.layer >= 0 ? e.layer : null,
     lazy: e.layer < 0,
     fileOffset: e.layer >= 0 ? e.fileOffset : null,
+    pagemap: e.pagemap,
   });
   return {
     pid: m.pid,
@@ -53,6 +54,7 @@ export function mapsJson(m: ProcessMaps): unknown {
       offset: v.offset,
       name: v.name,
       shmem: v.shmem,
+      privatePages: v.privatePages,
       pages: v.pages,
       dumped: v.dumped,
       lazy: v.lazy,
@@ -80,7 +82,7 @@ export function formatMaps(m: ProcessMaps): string {
       commas(v.lazy),
       commas(v.notDumped),
       v.layers.length === 0 ? '-' : v.layers.map((l) => `${l.layer}:${commas(l.pages)}`).join(','),
-      v.shmem ? `${v.name} (${v.shmem})`.trim() : v.name,
+      v.shmem ? `${v.name} (${sharedSource(v, m.pid)})`.trim() : v.name,
     ]);
   }
   if (m.vsyscall) rows.push([m.vsyscall, '--xp', '00000000', '1', '0', '0', '1', '-', '[vsyscall]']);
@@ -110,4 +112,10 @@ export function formatMaps(m: ProcessMaps): string {
     out.push(`layers: ${m.layerNames.map((n, i) => `${i} = ${n}`).join(', ')}`);
   }
   return `${out.join('\n')}\n`;
+}
+
+/** Where a shared VMA's pages come from: its object, and the process's own copies over it. */
+function sharedSource(v: ProcessMaps['vmas'][number], pid: number): string {
+  if (v.privatePages === 0) return v.shmem!;
+  return `${v.shmem}, ${commas(v.privatePages)} from pagemap-${pid}.img`;
 }

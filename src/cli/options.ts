@@ -82,3 +82,19 @@ export function parentOption<F extends string = '--parent'>(
     `archive or image directory holding the layer below ${of}'s top layer (replaces its parent link)`,
   );
 }
+
+/** `--wait`, for every command that writes a stack: wait for another writer's lock instead of failing. */
+export function waitOption(): Option<'--wait'> {
+  return new Option(
+    '--wait',
+    'when another pagestack process is writing the stack, wait for it (default: fail at once)',
+  );
+}
+
+/** `--salvage` of the readers (show, read, search, export): docs/reading-damaged-stacks.md. */
+export function salvageOption(): Option<'--salvage'> {
+  return new Option(
+    '--salvage',
+    'read what a damaged stack still holds: pages lost with a cut-short pages file are left out (marked, and summed up at the end)',
+  );
+}

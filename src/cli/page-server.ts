@@ -3,17 +3,31 @@
  * sessions as incremental layers STACK/1, STACK/2, ... until SIGINT/SIGTERM (src/server/page-server.ts).
  * Log lines go to stderr; the first says where it listens (with the port chosen for --port 0).
  * After each dump, `pagestack add-images STACK/N DUMP_DIR` puts the dump's other images in the layer.
+ * A receiving server holds STACK's writer lock while it runs (src/engine/lock.ts): a second one on
+ * the same STACK stops at once, naming the first one's pid (or waits, with --wait).
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
 import { errnoText } from '../engine/fs.js';
 import { UsageError } from '../errors.js';
 import { PageServer, type PageServerTls } from '../server/page-server.js';
-import { cliStreams } from './io.js';
-import { parsePort } from './options.js';
+import { cliStreams, lockForWriting } from './io.js';
+import { parsePort, waitOption } from './options.js';
 
 function layerOf(s: string): number {
   if (!/^[1-9]\d*$/.test(s)) throw new UsageError(`--layer '${s}': expected a layer number (1, 2, ...)`);
+  return Number(s);
+}
+
+function secondsOf(flag: string, s: string): number {
+  const v = Number(s);
+  if (!Number.isFinite(v) || v <= 0) throw new UsageError(`${flag} '${s}': expected seconds > 0`);
+  return v;
+}
+
+function countOf(flag: string, s: string): number {
+  if (!/^[1-9]\d{0,5}$/.test(s))
+    throw new UsageError(`${flag} '${s}': expected a whole number from 1 to 999999`);
   return Number(s);
 }
 
@@ -36,6 +50,13 @@ export function registerPageServer(program: Command): void {
     .option('--address <a>', 'address to listen on', '127.0.0.1')
     .option('--idle-timeout <s>', 'end a session that sends nothing for this many seconds', '120')
     .option(
+      '--first-header-timeout <s>',
+      'close a connection that has not sent its first header after this many seconds (it never takes the session before)',
+      '30',
+    )
+    .option('--max-connections <n>', 'connections open at once; more are refused', '64')
+    .option('--answer-buffers <n>', 'with --lazy: 4 MiB answer buffers shared by all clients', '16')
+    .option(
       '--lazy',
       'serve lazy pages to `criu lazy-pages --page-server` from the stack instead of receiving dumps',
     )
@@ -48,13 +69,15 @@ export function registerPageServer(program: Command): void {
     .option('--tls-cert <file>', 'server certificate (PEM)', '/etc/pki/criu/cert.pem')
     .option('--tls-key <file>', 'server key (PEM)', '/etc/pki/criu/private/key.pem')
     .option('--tls-no-cn-verify', "accept a client certificate that does not name the server's address")
+    .addOption(waitOption())
     .action(async (stack, opts) => {
       const port = parsePort(opts.port);
       if (opts.layer !== undefined && !opts.lazy)
         throw new UsageError('--layer goes with --lazy (it names the layer lazy pages are served from)');
-      const idle = Number(opts.idleTimeout);
-      if (!Number.isFinite(idle) || idle <= 0)
-        throw new UsageError(`--idle-timeout '${opts.idleTimeout}': expected seconds > 0`);
+      const idle = secondsOf('--idle-timeout', opts.idleTimeout);
+      const firstHeader = secondsOf('--first-header-timeout', opts.firstHeaderTimeout);
+      const maxConnections = countOf('--max-connections', opts.maxConnections);
+      const answerBuffers = countOf('--answer-buffers', opts.answerBuffers);
       let tls: PageServerTls | undefined;
       if (opts.tls) {
         tls = {
@@ -65,29 +88,50 @@ export function registerPageServer(program: Command): void {
         };
       }
       const log = (line: string) => cliStreams().stderr(`page-server: ${line}\n`);
-      const server = await PageServer.start({
-        stack,
-        port,
-        address: opts.address,
-        idleTimeoutMs: idle * 1000,
-        log,
-        ...(tls ? { tls } : {}),
-        ...(opts.lazy ? { lazy: opts.layer === undefined ? {} : { layer: layerOf(opts.layer) } } : {}),
-      });
-      log(
-        `listening on ${server.address}:${server.port}${tls ? ' (TLS)' : ''} ${opts.lazy ? 'serving lazy pages from' : 'for'} ${server.stack}`,
-      );
-      await new Promise<void>((done) => {
-        const stop = (sig: string) => {
-          log(`${sig}: stopping`);
-          process.off('SIGINT', onInt);
-          process.off('SIGTERM', onTerm);
-          void server.close().then(done);
-        };
-        const onInt = () => stop('SIGINT');
-        const onTerm = () => stop('SIGTERM');
-        process.on('SIGINT', onInt);
-        process.on('SIGTERM', onTerm);
-      });
+      // one receiving server per stack (a lazy one only reads)
+      const lock = opts.lazy ? null : await lockForWriting(stack, 'page-server', opts.wait);
+      try {
+        await serve(stack, port, idle, tls, opts, { firstHeader, maxConnections, answerBuffers }, log);
+      } finally {
+        await lock?.release();
+      }
     });
+}
+
+async function serve(
+  stack: string,
+  port: number,
+  idle: number,
+  tls: PageServerTls | undefined,
+  opts: { address: string; lazy?: true | undefined; layer?: string | undefined },
+  limits: { firstHeader: number; maxConnections: number; answerBuffers: number },
+  log: (line: string) => void,
+): Promise<void> {
+  const server = await PageServer.start({
+    stack,
+    port,
+    address: opts.address,
+    idleTimeoutMs: idle * 1000,
+    firstHeaderTimeoutMs: limits.firstHeader * 1000,
+    maxConnections: limits.maxConnections,
+    answerBuffers: limits.answerBuffers,
+    log,
+    ...(tls ? { tls } : {}),
+    ...(opts.lazy ? { lazy: opts.layer === undefined ? {} : { layer: layerOf(opts.layer) } } : {}),
+  });
+  log(
+    `listening on ${server.address}:${server.port}${tls ? ' (TLS)' : ''} ${opts.lazy ? 'serving lazy pages from' : 'for'} ${server.stack}`,
+  );
+  await new Promise<void>((done) => {
+    const stop = (sig: string) => {
+      log(`${sig}: stopping`);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      void server.close().then(done);
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
 }

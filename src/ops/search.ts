@@ -12,6 +12,7 @@
  * once. Pages not dumped or lazy end a run: their bytes are unknown, so no match spans them.
  */
 
+import { BoundedRegex } from '../engine/bounded-regex.js';
 import { SearchPatternError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import type { Message } from '../image/schema.js';
@@ -120,6 +121,8 @@ export interface SearchOptions {
   context?: number;
   /** Bytes read per step (default SEARCH_CHUNK). */
   chunkSize?: number;
+  /** --regex: the longest a regular expression may take over one chunk (default REGEX_DEADLINE_MS). */
+  regexDeadlineMs?: number;
   onMatch: (m: SearchMatch) => void;
 }
 
@@ -139,6 +142,14 @@ export interface SearchSummary {
  */
 export const SEARCH_CHUNK = 128 * 1024;
 
+/**
+ * How long a regular expression may run over one chunk (128 KiB) before the search stops with an
+ * error: one that backtracks without end (`(.*)*$`) never finishes, a sound one takes well under
+ * 10 ms a chunk. The matching runs on a worker thread that is terminated then
+ * (engine/bounded-regex.ts).
+ */
+export const REGEX_DEADLINE_MS = 5000;
+
 const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
 
 function perms(v: Vma): string {
@@ -151,6 +162,8 @@ interface Mapping {
   pid: number;
   vma: Vma;
   name: string;
+  /** For a shared object mapped MAP_PRIVATE: whether the process sees the object at `addr`. */
+  shows?: (addr: number) => boolean;
 }
 
 /** Matches in one memory object; `at` is an object address (vaddr, or offset in a shmem object). */
@@ -177,7 +190,15 @@ function layerAt(mem: PagemapMemory, addr: number): number {
 }
 
 /** Start offsets (in `buf[0..len)`) of matches starting before `limit`, and their lengths. */
-function findIn(p: SearchPattern, buf: Buffer, len: number, limit: number, out: number[]): void {
+function findIn(
+  p: SearchPattern,
+  buf: Buffer,
+  len: number,
+  limit: number,
+  out: number[],
+  bounded: BoundedRegex | null,
+): boolean {
+  if (bounded) return bounded.find(buf, len, limit, out);
   if (p.bytes) {
     const view = buf.subarray(0, len);
     let at = view.indexOf(p.bytes, 0);
@@ -185,7 +206,7 @@ function findIn(p: SearchPattern, buf: Buffer, len: number, limit: number, out: 
       out.push(at, p.bytes.length);
       at = view.indexOf(p.bytes, at + 1);
     }
-    return;
+    return true;
   }
   const re = p.regex!;
   const text = buf.toString('latin1', 0, len);
@@ -196,6 +217,7 @@ function findIn(p: SearchPattern, buf: Buffer, len: number, limit: number, out: 
     if (m[0].length > 0) out.push(m.index, m[0].length);
     re.lastIndex = m.index + 1;
   }
+  return true;
 }
 
 export async function searchStack(
@@ -207,6 +229,25 @@ export async function searchStack(
   const ctx = Math.max(0, opts.context ?? 16);
   const overlap = pattern.maxLength - 1;
   const buf = Buffer.allocUnsafe(chunk + overlap);
+  // regular expressions run on a worker thread with a deadline; literals and hex bytes here
+  const bounded =
+    pattern.kind === 'regex' && pattern.regex
+      ? new BoundedRegex(pattern.regex.source, chunk + overlap, opts.regexDeadlineMs ?? REGEX_DEADLINE_MS)
+      : null;
+  try {
+    return await searchIn(stack, pattern, opts, { chunk, ctx, overlap, buf, bounded });
+  } finally {
+    await bounded?.close();
+  }
+}
+
+async function searchIn(
+  stack: Stack,
+  pattern: SearchPattern,
+  opts: SearchOptions,
+  o: { chunk: number; ctx: number; overlap: number; buf: Buffer; bounded: BoundedRegex | null },
+): Promise<SearchSummary> {
+  const { chunk, ctx, overlap, buf, bounded } = o;
   const procs = await stack.processes();
   const pids = opts.pid === undefined ? procs.map((p) => p.pid) : [await stack.pickPid(opts.pid)];
   const files = new Map<number, string>();
@@ -231,7 +272,9 @@ export async function searchStack(
           o = { mem: shm, shared: file, pid, maps: [] };
           sharedObjs.set(file, o);
         }
-        o.maps.push(m);
+        // a shared object mapped MAP_PRIVATE: the process's own pages hide the object's there
+        o.maps.push(pm.overlaid.has(v) ? { ...m, shows: (addr) => pm.readsShared(v, addr) } : m);
+        if (pm.overlaid.has(v)) privMaps.push(m);
       } else privMaps.push(m);
     }
     objects.push({ mem: pm.private, shared: null, pid, maps: privMaps });
@@ -243,7 +286,7 @@ export async function searchStack(
   for (const obj of objects) {
     const { mem } = obj;
     // private: a match is where the VMA says; shared: at each mapping of its offset
-    const where = (at: number): { pid: number; address: number; m: Mapping | null }[] => {
+    const where = (at: number, len: number): { pid: number; address: number; m: Mapping | null }[] => {
       if (!obj.shared) {
         const m = obj.maps.find((x) => x.vma.start <= at && at < x.vma.end) ?? null;
         return [{ pid: obj.pid, address: at, m }];
@@ -251,7 +294,11 @@ export async function searchStack(
       const out: { pid: number; address: number; m: Mapping | null }[] = [];
       for (const m of obj.maps) {
         const off = at - m.vma.pgoff;
-        if (off >= 0 && off < m.vma.end - m.vma.start)
+        if (
+          off >= 0 &&
+          off < m.vma.end - m.vma.start &&
+          (!m.shows || (m.shows(m.vma.start + off) && m.shows(m.vma.start + off + len - 1)))
+        )
           out.push({ pid: m.pid, address: m.vma.start + off, m });
       }
       return out;
@@ -264,7 +311,12 @@ export async function searchStack(
         mem.readIntoSync(buf.subarray(0, len), pos);
         const limit = last ? len : len - overlap;
         found.length = 0;
-        findIn(pattern, buf, len, limit, found);
+        if (!findIn(pattern, buf, len, limit, found, bounded)) {
+          const where = obj.shared ? `${obj.shared} offset 0x${pos.toString(16)}` : `0x${pos.toString(16)}`;
+          throw new SearchPatternError(
+            `regular expression "${pattern.text}": no answer after ${bounded!.deadlineMs / 1000} s over ${Math.round(len / 1024)} KiB at ${where}: it backtracks without end (nested repeats such as (a*)* or (.*)*); rewrite it`,
+          );
+        }
         for (let k = 0; k < found.length; k += 2) {
           const at = pos + found[k]!;
           const mlen = found[k + 1]!;
@@ -273,7 +325,7 @@ export async function searchStack(
           const context = new Uint8Array(ce - cs);
           mem.readIntoSync(context, cs);
           const layer = layerAt(mem, at);
-          for (const w of where(at)) {
+          for (const w of where(at, mlen)) {
             matches++;
             opts.onMatch({
               pid: w.pid,

@@ -34,6 +34,7 @@ import { DirLayerSource } from '../source/dir.js';
 import { LAZY, type LayerPagemap, resolvePagemap } from '../stack/resolve.js';
 import type { LayerSource } from '../stack/source.js';
 import { type Layer, MAX_STACK_DEPTH, Stack } from '../stack/stack.js';
+import { vmaIsPrivate } from '../stack/vma.js';
 
 export type Severity = 'error' | 'warning' | 'note';
 
@@ -216,8 +217,14 @@ export async function verifyStack(top: LayerSource, opts: VerifyOptions = {}): P
   for (let i = 0; i < data.length; i++) {
     const d = data[i]!;
     const byPagesFile = new Map<string, string>();
+    // bytes each pages file's entries need: a file longer than that (an error of its own) is not
+    // "deduplicated" for the holes past its end
+    const needOf = new Map<string, number>();
     for (const [file, cols] of d.pagemaps) {
       if (!cols) continue;
+      let present = 0;
+      for (let j = 0; j < cols.count; j++) if (cols.flags[j]! & PE_PRESENT) present += cols.nrPages[j]!;
+      needOf.set(`pages-${cols.pagesId}.img`, present * PAGE_SIZE);
       if (!checkEntries(cols, `${d.name}/${file}`, out, limit)) {
         d.badPagemaps.add(file);
       }
@@ -237,18 +244,25 @@ export async function verifyStack(top: LayerSource, opts: VerifyOptions = {}): P
       try {
         const rf = await d.layer.source.open(f);
         if (!rf) continue;
-        if (rf.allocated !== undefined && rf.allocated < rf.size) {
-          holes += rf.size - rf.allocated;
-          total += rf.size;
+        const need = needOf.get(f);
+        // past `need`, holes are the length error's (checkPagesFile), at least as much as there is
+        const span = need !== undefined && rf.size > need ? need : rf.size;
+        if (rf.allocated !== undefined && rf.allocated < span) {
+          holes += span - rf.allocated;
+          total += span;
         }
         await rf.close();
       } catch (e) {
         out.error(describe(e, `${d.name}/${f}`));
       }
     }
-    const dedupUnder = i > 0 ? await dedupMarker(d.layer.source) : null;
+    const dedupUnder = await dedupMarker(d.layer.source);
     const child = sources[i - 1];
-    if (dedupUnder !== null && child && dedupUnder !== child.id) {
+    if (dedupUnder !== null && i === 0) {
+      out.error(
+        `${d.name}: was deduplicated under ${dedupUnder}: the pages dedup released for that child read as zeros; it is memory only as that child's parent, not as a top`,
+      );
+    } else if (dedupUnder !== null && child && dedupUnder !== child.id) {
       out.error(
         `${d.name}: was deduplicated under another child (${dedupUnder}), not under ${child.name}: pages ${child.name} needs from it may have been released and read as zeros`,
       );
@@ -487,8 +501,9 @@ async function checkProcesses(
         out.error(describe(e, `${name}/mm-${pid}.img`));
         continue;
       }
-      if (shm === null) priv.push(v);
-      else if (!files.has(shm)) {
+      // a shared object mapped MAP_PRIVATE holds the process's own copies too (stack/process.ts)
+      if (shm === null || vmaIsPrivate(v)) priv.push(v);
+      if (shm !== null && !files.has(shm)) {
         out.error(
           `${name}/mm-${pid}.img: the shared VMA ${hex(v.start)}-${hex(v.end)} of process ${pid} needs ${shm}, which is missing`,
         );

@@ -527,6 +527,11 @@ export class LayerIngest {
     await this.below?.close();
   }
 
+  /** No pagemap entry so far (a session with nothing in it leaves no layer: page-server.ts). */
+  get empty(): boolean {
+    return this.stats.entries === 0;
+  }
+
   get summary(): IngestStats {
     return this.stats;
   }

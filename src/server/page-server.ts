@@ -6,8 +6,23 @@
  * Per connection, as CRIU's own server: read one message at a time, act, answer only OPEN2 (1 byte),
  * PARENT (int32) and CLOSE/FORCE_CLOSE (int32); after CLOSE wait for the peer's EOF (FORCE_CLOSE,
  * the --ps-socket variant: do not wait). Unlike CRIU's server it does not exit after one session:
- * - one session at a time per stack: a connection that arrives while another one runs waits its
- *   turn, unread (the kernel buffers it; CRIU's dump blocks on its OPEN2 answer);
+ * - one session at a time per stack, and only a connection that has spoken takes it: each new
+ *   connection is read ahead until it has sent its first complete header (a few bytes, held by
+ *   the connection), then waits its turn in arrival order (CRIU's dump blocks on its OPEN2
+ *   answer). A connection that sends nothing is never given the session, so idle connections do
+ *   not delay a dump at all; one that has not sent its first header within the first-header
+ *   timeout (default 30 s) is closed. A session's silence is bounded twice: no byte for the idle
+ *   timeout, and, over the whole session, the time spent waiting for the peer may not exceed the
+ *   idle timeout plus 1 s per SLOW_RATE bytes received (a peer that trickles a byte a second is
+ *   cut off after about one idle timeout; one sending at SLOW_RATE or faster never is); and while
+ *   another connection that has sent its header waits, a silence of the first-header timeout
+ *   ends the running session (connections that send a header and then nothing each hold the
+ *   session that long at most, not an idle timeout each);
+ * - at most maxConnections connections at once (default 64; a lazy server too): more are closed at
+ *   once with a log line;
+ * - a session that carries no pagemap entry (a peer that sends only CLOSE, a dump that failed
+ *   before its first page and still sends CLOSE, which CRIU does) leaves no layer: an empty layer
+ *   would hold no page of any process, and the next dump, stacked on it, would keep every page;
  * - OPEN2 and PARENT are always answered "no parent": a "yes" makes CRIU 4.2 run its pid-reuse
  *   check against the dump's own parent inventory, which only memory-tracking dumps have, and the
  *   dump fails (PAGESERVER.md 2.6). Incremental layers come from the comparison in ingest.ts instead;
@@ -29,11 +44,15 @@ import { createServer as createTcpServer, type Server, type Socket } from 'node:
 import { join, relative, resolve } from 'node:path';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { errnoText } from '../engine/fs.js';
+import { withLock } from '../engine/lock.js';
 import { cleanStale } from '../engine/output.js';
 import { type ErrorCode, type ErrorData, IngestError, PageServerError, PagestackError } from '../errors.js';
 import {
   codeName,
   decodeDstId,
+  detectHeaderFormat,
+  headerSize,
+  IOV_SIZE_LEGACY,
   PS_IOV_ADD,
   PS_IOV_ADD_F,
   PS_IOV_CLOSE,
@@ -77,6 +96,17 @@ export interface PageServerOptions {
   address?: string;
   /** A session that sends nothing for this long is ended (default 120 s). */
   idleTimeoutMs?: number;
+  /**
+   * A receiving connection must send its first complete header within this long, or it is closed
+   * (default 30 s); until then it is not given the session.
+   */
+  firstHeaderTimeoutMs?: number;
+  /** Connections open at once (waiting, running, lazy); more are refused (default 64). */
+  maxConnections?: number;
+  /** Lazy: answer buffers (4 MiB each) shared by all lazy sessions (default 16: 64 MiB). */
+  answerBuffers?: number;
+  /** Lazy: a client that takes no answer bytes for this long is cut off (default 30 s). */
+  answerStallMs?: number;
   tls?: PageServerTls;
   /** Where log lines go (default: nowhere). */
   log?: (line: string) => void;
@@ -112,7 +142,14 @@ export class PageServer {
   private readonly opts: PageServerOptions;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  /** Lazy sessions in progress (close() waits for them). */
   private queue: Promise<void> = Promise.resolve();
+  /** Receiving: connections that have not had their session yet, in arrival order. */
+  private readonly waiting: Waiter[] = [];
+  /** Receiving: the session in progress, if any. */
+  private running: Promise<void> | null = null;
+  /** Lazy: the answer buffers all lazy sessions share. */
+  private readonly pool: AnswerPool;
   private readonly log: (line: string) => void;
   private listeners: ((r: SessionResult) => void)[] = [];
   private closing = false;
@@ -121,6 +158,7 @@ export class PageServer {
     this.opts = opts;
     this.stack = resolve(opts.stack);
     this.log = opts.log ?? (() => undefined);
+    this.pool = new AnswerPool(opts.answerBuffers ?? ANSWER_BUFFERS);
     const onConnection = (sock: Socket) => this.accept(sock);
     if (opts.tls) {
       const t = opts.tls;
@@ -142,6 +180,15 @@ export class PageServer {
         // loaded by the whole process (node --openssl-config), which a library cannot impose.
         // Any other TLS 1.3 post-handshake message (KeyUpdate) would break a 4.2 dump the same way.
         maxVersion: 'TLSv1.2',
+        // a connection that never completes its handshake is a silent one (see accept())
+        handshakeTimeout: opts.lazy ? (opts.idleTimeoutMs ?? IDLE_MS) : this.firstHeaderMs,
+      });
+      // handshakes in progress count against the cap too (accept() counts the ones that finished)
+      srv.maxConnections = this.maxConnections;
+      srv.on('drop', (d) => {
+        this.log(
+          `${d?.remoteAddress ?? 'peer'}:${d?.remotePort ?? ''}: refused: ${this.maxConnections} connections open, the most this server takes [PAGESTACK_PS_BUSY]`,
+        );
       });
       srv.on('secureConnection', (s: TLSSocket) => {
         if (!t.noCnVerify && !this.peerNamesAddress(s)) {
@@ -254,6 +301,29 @@ export class PageServer {
     for (const s of this.sockets) s.destroy();
     await closed;
     await this.queue;
+    while (this.running) await this.running;
+  }
+
+  private get firstHeaderMs(): number {
+    return this.opts.firstHeaderTimeoutMs ?? FIRST_HEADER_MS;
+  }
+
+  private get maxConnections(): number {
+    return this.opts.maxConnections ?? MAX_CONNECTIONS;
+  }
+
+  /** Answer buffers (of the shared pool) lazy sessions hold now: tests and the log. */
+  get answerBuffersInUse(): number {
+    return this.pool.inUse;
+  }
+
+  /** Answer buffers the shared pool has allocated so far (at most answerBuffers). */
+  get answerBuffersMade(): number {
+    return this.pool.made;
+  }
+
+  private report(r: SessionResult): void {
+    for (const l of this.listeners) l(r);
   }
 
   private peerNamesAddress(s: TLSSocket): boolean {
@@ -262,6 +332,17 @@ export class PageServer {
   }
 
   private accept(raw: Socket): void {
+    if (this.sockets.size >= this.maxConnections || this.closing) {
+      const peer = peerName(raw);
+      const error = this.closing
+        ? `${peer}: refused: the server is stopping`
+        : `${peer}: refused: ${this.sockets.size} connections open, the most this server takes (maxConnections) [PAGESTACK_PS_BUSY]`;
+      this.log(error);
+      raw.on('error', () => undefined);
+      raw.destroy();
+      this.report({ peer, ok: false, error, code: 'PAGESTACK_PS_BUSY', data: { peer } });
+      return;
+    }
     const feed = SocketFeed.adopt(raw);
     const sock = feed.socket;
     const peer = peerName(sock);
@@ -269,37 +350,83 @@ export class PageServer {
     sock.on('error', () => undefined); // reported by the session that reads it
     sock.on('close', () => this.sockets.delete(sock));
     sock.setNoDelay(true);
-    const busy = this.sockets.size > 1;
-    if (busy) this.log(`${peer}: connected; waiting for the running session on ${this.stack} to end`);
     if (this.opts.lazy) {
-      // read-only: any number of lazy sessions at once
-      const run = this.serveLazy(feed, peer).then((r) => {
-        for (const l of this.listeners) l(r);
-      });
+      // read-only: any number of lazy sessions at once (up to maxConnections), their answer
+      // buffers from one pool
+      const run = this.serveLazy(feed, peer).then((r) => this.report(r));
       this.queue = this.queue.then(() => run);
       return;
     }
-    const turn = this.queue.then(() => this.session(feed, peer));
-    this.queue = turn.then(
-      (r) => {
-        for (const l of this.listeners) l(r);
-      },
+    // receiving: read ahead until the first header is in; only then may it take the session
+    const w: Waiter = { feed, peer, ready: false, timer: null, since: Date.now(), headerMs: 0 };
+    this.waiting.push(w);
+    const drop = (error: string, code?: ErrorCode) => {
+      const i = this.waiting.indexOf(w);
+      if (i >= 0) this.waiting.splice(i, 1);
+      if (w.timer) clearTimeout(w.timer);
+      this.log(error);
+      sock.destroy();
+      this.report({ peer, ok: false, error, ...(code ? { code, data: { peer } } : {}) });
+    };
+    w.timer = setTimeout(() => {
+      w.timer = null;
+      if (w.ready) return;
+      drop(
+        `${peer}: sent no complete header within ${seconds(this.firstHeaderMs)} (${feed.heldBytes} bytes); connection closed, it never had the session [PAGESTACK_PS_NO_HEADER]`,
+        'PAGESTACK_PS_NO_HEADER',
+      );
+    }, this.firstHeaderMs);
+    w.timer.unref();
+    void feed.prefetch(firstHeaderIn).then((ready) => {
+      if (!this.waiting.includes(w)) return; // dropped (timeout) or closing
+      if (!ready) {
+        drop(
+          `${peer}: went away before sending a header (${feed.heldBytes} bytes); no session`,
+          'PAGESTACK_PS_NO_CLOSE',
+        );
+        return;
+      }
+      w.ready = true;
+      w.headerMs = Date.now() - w.since;
+      if (w.timer) clearTimeout(w.timer);
+      w.timer = null;
+      if (this.running)
+        this.log(`${peer}: sent its first header; waiting for the running session on ${this.stack} to end`);
+      this.schedule();
+    });
+  }
+
+  /** Gives the session to the first waiting connection that has sent its first header, if free. */
+  private schedule(): void {
+    if (this.running) return;
+    const i = this.waiting.findIndex((w) => w.ready);
+    if (i < 0) return;
+    const [w] = this.waiting.splice(i, 1);
+    const waited = { headerMs: w!.headerMs, turnMs: Date.now() - w!.since - w!.headerMs };
+    const run = this.session(w!.feed, w!.peer, waited).then(
+      (r) => this.report(r),
       () => undefined,
     );
+    this.running = run.finally(() => {
+      this.running = null;
+      this.schedule();
+    });
   }
 
   private serveLazy(feed: SocketFeed, peer: string): Promise<SessionResult> {
-    return lazySession(
-      feed,
-      peer,
-      this.stack,
-      this.opts.lazy?.layer,
-      this.opts.idleTimeoutMs ?? 120_000,
-      this.log,
-    );
+    return lazySession(feed, peer, this.stack, this.opts.lazy?.layer, {
+      idleMs: this.opts.idleTimeoutMs ?? IDLE_MS,
+      stallMs: this.opts.answerStallMs ?? ANSWER_STALL_MS,
+      pool: this.pool,
+      log: this.log,
+    });
   }
 
-  private async session(feed: SocketFeed, peer: string): Promise<SessionResult> {
+  private async session(
+    feed: SocketFeed,
+    peer: string,
+    waited: { headerMs: number; turnMs: number },
+  ): Promise<SessionResult> {
     const sock = feed.socket;
     if (sock.destroyed || this.closing) {
       const error = `${peer}: went away before its turn`;
@@ -331,20 +458,59 @@ export class PageServer {
       dataEnd: () => ops.push({ kind: 'end' }),
     });
     let committed: IngestStats | null = null;
-    const idle = this.opts.idleTimeoutMs ?? 120_000;
-    sock.setTimeout(idle, () =>
-      sock.destroy(
-        new PageServerError(
-          `no data for ${Math.round(idle / 1000)} s (slow or stuck peer)`,
-          'PAGESTACK_PS_IDLE',
-          {
-            offset: parser.offset,
-          },
-        ),
-      ),
+    /** CLOSE came with no pagemap entry in the session: answered, no layer (see the head). */
+    let empty: { pagemaps: number } | null = null;
+    const idle = this.opts.idleTimeoutMs ?? IDLE_MS;
+    // Silence is the time the server waits for the peer's bytes while it reads: not the time it
+    // keeps reads paused itself (opening the layer, waiting for an ingest slot), which a socket
+    // inactivity timeout would count against the peer. Checked every `idle / 8` (at most 1 s):
+    // - one silence longer than `idle` ends the session;
+    // - the whole session's silence: at most `idle`, plus 1 s per SLOW_RATE bytes received
+    const short = this.firstHeaderMs;
+    const budget = setInterval(
+      () => {
+        if (feed.silentMs > idle) {
+          sock.destroy(
+            new PageServerError(
+              `no data for ${Math.round(idle / 1000)} s (slow or stuck peer)`,
+              'PAGESTACK_PS_IDLE',
+              { offset: parser.offset },
+            ),
+          );
+          return;
+        }
+        // another connection has sent its header and waits (a dump, frozen): a silence of the
+        // short timeout ends this session, so that connections which send a header and then
+        // nothing cannot each hold the session for a whole idle timeout in turn
+        if (
+          short < idle &&
+          feed.silentMs > short &&
+          this.waiting.some((w) => w.ready && !w.feed.socket.destroyed)
+        ) {
+          sock.destroy(
+            new PageServerError(
+              `byte ${parser.offset}: silent for ${seconds(feed.silentMs)} while another connection waits for the session (the first-header timeout)`,
+              'PAGESTACK_PS_IDLE',
+              { offset: parser.offset },
+            ),
+          );
+          return;
+        }
+        const allowed = idle + (feed.bytesIn / SLOW_RATE) * 1000;
+        if (feed.waitedMs <= allowed) return;
+        sock.destroy(
+          new PageServerError(
+            `byte ${parser.offset}: waited ${seconds(feed.waitedMs)} in all for the peer's bytes, for ${feed.bytesIn} bytes: more than the session allows (${seconds(idle)} + 1 s per ${SLOW_RATE >> 10} KiB received; a trickling or stalled peer)`,
+            'PAGESTACK_PS_SLOW',
+            { offset: parser.offset },
+          ),
+        );
+      },
+      Math.max(20, Math.min(1000, Math.min(idle, short) / 8)),
     );
+    budget.unref();
     this.log(
-      `${peer}: session for ${join(this.stack, String(number))}${below === null ? '' : ` on top of ${below}`}`,
+      `${peer}: session for ${join(this.stack, String(number))}${below === null ? '' : ` on top of ${below}`} (first header ${waited.headerMs} ms after connecting, then ${waited.turnMs} ms for its turn)`,
     );
     try {
       ingest = await LayerIngest.begin(this.stack, number, below, {
@@ -397,7 +563,17 @@ export class PageServer {
             );
           case PS_IOV_CLOSE:
           case PS_IOV_FORCE_CLOSE:
-            return ing.commit().then(
+            if (ing.empty) {
+              // no page, no entry: no layer; the peer kept to the protocol, so CLOSE gets its 0
+              const pagemaps = ing.summary.pagemaps;
+              return ing.abort().then(() => {
+                empty = { pagemaps };
+                sock.write(closeAnswer(0));
+                if (m.code === PS_IOV_FORCE_CLOSE) sock.end();
+              });
+            }
+            // the writer's lock of the new layer while it is put in place (src/engine/lock.ts)
+            return withLock(ing.dest, { what: 'page-server' }, () => ing.commit()).then(
               (stats) => {
                 committed = stats;
                 sock.write(closeAnswer(0));
@@ -475,6 +651,11 @@ export class PageServer {
       while (inflight) await inflight;
       if (readError) throw (readError as { e: unknown }).e;
       parser.end();
+      if (empty) {
+        const error = `${peer}: CLOSE after ${(empty as { pagemaps: number }).pagemaps} pagemaps and no page: an empty session (a dump that failed before its first page sends one), no layer written; ${below === null ? `${this.stack} stays without layers` : `layer ${below} stays the top`} [PAGESTACK_PS_EMPTY]`;
+        this.log(error);
+        return { peer, ok: false, error, code: 'PAGESTACK_PS_EMPTY', data: { peer, offset: parser.offset } };
+      }
       if (!committed) {
         throw new PageServerError(
           `byte ${parser.offset}: the peer closed the connection before CLOSE (the dump failed or was killed)`,
@@ -503,7 +684,7 @@ export class PageServer {
         ...(committed ? { layer: (committed as IngestStats).layer } : {}),
       };
     } finally {
-      sock.setTimeout(0);
+      clearInterval(budget);
       await flushed(sock);
       sock.destroy();
       await ingest?.abort();
@@ -511,11 +692,104 @@ export class PageServer {
   }
 }
 
+/** A waiting connection's first header is in: at least one whole header of the format it speaks. */
+function firstHeaderIn(held: Uint8Array): boolean {
+  return held.length >= IOV_SIZE_LEGACY && held.length >= headerSize(detectHeaderFormat(held));
+}
+
+function seconds(ms: number): string {
+  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+interface Waiter {
+  feed: SocketFeed;
+  peer: string;
+  /** Its first header is in: it may take the session. */
+  ready: boolean;
+  /** The first-header timeout, until ready. */
+  timer: NodeJS.Timeout | null;
+  /** When it connected, and how long its first header took (the log's session line). */
+  since: number;
+  headerMs: number;
+}
+
+const IDLE_MS = 120_000;
+/** Default first-header timeout (receiving). */
+const FIRST_HEADER_MS = 30_000;
+/** Default connection cap. */
+const MAX_CONNECTIONS = 64;
+/**
+ * Bytes per second of budget a session earns: its peer may wait `idle` in all, plus 1 s per
+ * SLOW_RATE bytes it sent. CRIU sends at network speed and is silent between processes and
+ * before CLOSE; a peer dribbling bytes spends nearly all its time silent and so runs out.
+ */
+const SLOW_RATE = 64 << 10;
+/** Default size of the lazy answer-buffer pool (shared by all lazy sessions of a server). */
+const ANSWER_BUFFERS = 16;
+/** Default: a lazy client that takes no bytes of an answer for this long is cut off. */
+const ANSWER_STALL_MS = 30_000;
 const GET_READ_PAGES = 1024;
 /** How long a session's end waits for its last answers to be written (see flushed()). */
 const FLUSH_MS = 10_000;
 /** Answers a lazy session has in flight at most (each up to GET_READ_PAGES pages). */
 const LAZY_BUFFERS = 3;
+/** A lazy session reads GETs (32 bytes each) into a scratch buffer this big, not the feed's 1 MiB. */
+const LAZY_SCRATCH = 64 << 10;
+
+/**
+ * The answer buffers of all lazy sessions of one server: at most `max` of GET_READ_PAGES pages
+ * each, made when first needed and reused. A session takes one per answer in flight (at most
+ * LAZY_BUFFERS) and gives it back when the socket has written it; with none free it waits (reads
+ * paused: its client's GETs wait in the kernel), so the server's answer memory stays at `max`
+ * buffers however many clients queue GETs without reading the answers. While sessions wait, each
+ * session gets one buffer at a time (a client that reads nothing then holds one). A client that
+ * takes no answer for answerStallMs is cut off, and its buffers come back.
+ */
+class AnswerPool {
+  private readonly free: Uint8Array[] = [];
+  private readonly waiters: (() => void)[] = [];
+  made = 0;
+  inUse = 0;
+
+  constructor(readonly max: number) {
+    if (!(max >= 1)) throw new RangeError('answerBuffers: at least 1');
+  }
+
+  /** A buffer if one is free or may still be made; null when all `max` are in use. */
+  take(): Uint8Array | null {
+    let b = this.free.pop();
+    if (!b) {
+      if (this.made >= this.max) return null;
+      this.made++;
+      b = new Uint8Array(GET_READ_PAGES * 4096);
+    }
+    this.inUse++;
+    return b;
+  }
+
+  give(b: Uint8Array): void {
+    this.inUse--;
+    this.free.push(b);
+    // one waiter per buffer given back; the others keep waiting
+    this.waiters.shift()?.();
+  }
+
+  /** Sessions wait for a buffer. */
+  get contended(): boolean {
+    return this.waiters.length > 0;
+  }
+
+  /** Calls `ok` once when a buffer is given back (it may be taken again by then: take() again). */
+  onReturn(ok: () => void): void {
+    this.waiters.push(ok);
+  }
+
+  /** Stops waiting (the session ended): removes `ok` if it still waits. */
+  forget(ok: () => void): void {
+    const i = this.waiters.indexOf(ok);
+    if (i >= 0) this.waiters.splice(i, 1);
+  }
+}
 
 /** Why a listen failed, in words (EADDRINUSE, EADDRNOTAVAIL, a name that does not resolve). */
 function listenErrorText(e: unknown): string {
@@ -539,9 +813,9 @@ async function lazySession(
   peer: string,
   stackDir: string,
   layerOpt: number | undefined,
-  idleMs: number,
-  log: (line: string) => void,
+  o: { idleMs: number; stallMs: number; pool: AnswerPool; log: (line: string) => void },
 ): Promise<SessionResult> {
+  const { idleMs, log, pool } = o;
   const sock = feed.socket;
   const refuse = (e: unknown): SessionResult => {
     const f = failure(e, peer);
@@ -591,26 +865,73 @@ async function lazySession(
   let closed = false;
   const msgs: PageServerMessage[] = [];
   const parser = new PageServerParser({ message: (m) => msgs.push(m), data: () => undefined });
-  // A GET's pages are read into one of LAZY_BUFFERS buffers, free again once the socket has
-  // written them: the next GETs are read and answered while earlier answers still go out, in
-  // bounded memory (a new 4 MiB buffer per GET cost a garbage collection every few GETs).
-  const answerBuffers: Uint8Array[] = [];
-  let buffersMade = 0;
+  // A GET's pages are read into one of up to LAZY_BUFFERS buffers from the server's pool, given
+  // back once the socket has written them: the next GETs are read and answered while earlier
+  // answers still go out, in bounded memory (a new 4 MiB buffer per GET cost a garbage collection
+  // every few GETs), and the whole server holds at most pool.max of them.
+  let held = 0;
   let bufferBack: (() => void) | null = null;
-  const answerBuffer = async (): Promise<Uint8Array> => {
-    while (answerBuffers.length === 0 && buffersMade >= LAZY_BUFFERS) {
-      // a write's callback runs even when the socket is destroyed: this cannot wait forever
-      await new Promise<void>((ok) => {
+  let poolWaits = 0;
+  /** Writes not yet taken by the kernel: when each began (oldest first). */
+  const writing: number[] = [];
+  const gone = new Promise<null>((ok) => sock.once('close', () => ok(null)));
+  const answerBuffer = async (): Promise<Uint8Array | null> => {
+    for (;;) {
+      if (feed.ended) return null;
+      // while other sessions wait for a buffer, one answer in flight per session: a client that
+      // does not read then holds one buffer, not LAZY_BUFFERS
+      const share = pool.contended ? 1 : LAZY_BUFFERS;
+      if (held < share) {
+        const b = pool.take();
+        if (b) {
+          held++;
+          return b;
+        }
+      }
+      let wake!: () => void;
+      const back = new Promise<void>((ok) => {
+        wake = ok;
+      });
+      if (held >= share) {
+        // a write's callback runs even when the socket is destroyed: this cannot wait forever
         bufferBack = () => {
           bufferBack = null;
-          ok();
+          wake();
         };
-      });
+      } else {
+        // every buffer of the server is with other sessions' answers
+        if (poolWaits++ === 0)
+          log(
+            `${peer}: waiting for an answer buffer: all ${pool.max} (${pool.max * 4} MiB) are in use by other lazy sessions`,
+          );
+        const w = () => wake();
+        pool.onReturn(w);
+        void gone.then(() => pool.forget(w));
+      }
+      await Promise.race([back, gone]);
     }
-    if (answerBuffers.length > 0) return answerBuffers.pop()!;
-    buffersMade++;
-    return new Uint8Array(GET_READ_PAGES * 4096);
   };
+  const giveBack = (b: Uint8Array) => {
+    held--;
+    pool.give(b);
+    bufferBack?.();
+  };
+  // a client that takes no answer bytes for stallMs holds its buffers: it is cut off
+  const stall = setInterval(
+    () => {
+      if (writing.length > 0 && Date.now() - writing[0]! > o.stallMs) {
+        sock.destroy(
+          new PageServerError(
+            `an answer not taken for ${seconds(o.stallMs)} (the client does not read its answers)`,
+            'PAGESTACK_PS_SLOW',
+            { offset: parser.offset },
+          ),
+        );
+      }
+    },
+    Math.max(20, Math.min(1000, o.stallMs / 8)),
+  );
+  stall.unref();
   sock.setTimeout(idleMs, () =>
     sock.destroy(
       new PageServerError(
@@ -679,18 +1000,26 @@ async function lazySession(
         // local files: read on this thread (a GET's pages are many pieces across the layers, each
         // a thread-pool round trip otherwise, while the restored process waits on its fault)
         const buf = await answerBuffer();
-        if (feed.ended) return;
+        if (!buf) return;
+        if (feed.ended) {
+          giveBack(buf);
+          return;
+        }
         const into = buf.subarray(0, got * 4096);
         const data = mem.files.every((f) => !f || f.readSync)
           ? mem.readIntoSync(into, v0 * 4096)
           : await mem.readInto(into, v0 * 4096);
-        if (feed.ended) return;
+        if (feed.ended) {
+          giveBack(buf);
+          return;
+        }
         // header and pages in one writev
         sock.cork();
         sock.write(getAnswerHeader(m, got, parser.format ?? 'iov32'));
+        writing.push(Date.now());
         sock.write(data, () => {
-          answerBuffers.push(buf);
-          bufferBack?.();
+          writing.shift();
+          giveBack(buf);
         });
         sock.uncork();
         gets++;
@@ -707,24 +1036,27 @@ async function lazySession(
     let answering: Promise<void> | null = null;
     let readError: { e: unknown } | null = null;
     await feed
-      .run({
-        bytes: (view) => {
-          parser.feed(view);
-          if (msgs.length === 0) return true;
-          // reads pause while GETs are answered (their pages are read, the answers written)
-          answering = answer().then(
-            () => {
-              answering = null;
-              feed.resume();
-            },
-            (e: unknown) => {
-              answering = null;
-              feed.fail(e);
-            },
-          );
-          return false;
+      .run(
+        {
+          bytes: (view) => {
+            parser.feed(view);
+            if (msgs.length === 0) return true;
+            // reads pause while GETs are answered (their pages are read, the answers written)
+            answering = answer().then(
+              () => {
+                answering = null;
+                feed.resume();
+              },
+              (e: unknown) => {
+                answering = null;
+                feed.fail(e);
+              },
+            );
+            return false;
+          },
         },
-      })
+        { scratchBytes: LAZY_SCRATCH },
+      )
       .catch((e: unknown) => {
         readError = { e };
       });
@@ -750,6 +1082,7 @@ async function lazySession(
     log(error);
     return { peer, ok: false, error, code: f.code, data: f.data };
   } finally {
+    clearInterval(stall);
     sock.setTimeout(0);
     await flushed(sock);
     sock.destroy();

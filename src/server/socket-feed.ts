@@ -15,6 +15,14 @@
  * memory: what the consumer does while paused may hand that memory away (an ingest slot moved to
  * its thread).
  *
+ * Before its session runs, a connection can be read ahead (prefetch) into a small buffer of its own
+ * until it has sent enough (its first header): the page server gives the session only to a
+ * connection that has spoken; what was read ahead is delivered first by run().
+ *
+ * While run() reads, the feed counts the time it waits for the peer (reads armed, nothing came:
+ * `waitedMs`; not the time the consumer keeps reads paused) and the bytes that came (`bytesIn`):
+ * the server's bound on a session's silence and rate (page-server.ts) is computed from them.
+ *
  * `onread` is a constructor option of net.Socket, and net.Server builds the sockets it accepts
  * itself; so an accepted plain TCP socket (accepted paused) has its handle moved into a new
  * net.Socket with `onread`, and the accepted object is retired without closing the handle. That
@@ -59,6 +67,12 @@ export class SocketFeed {
   private paused = true;
   private settle: { ok: () => void; fail: (e: unknown) => void } | null = null;
   private outcome: { ok: true } | { ok: false; error: unknown } | null = null;
+  /** Bytes read ahead by prefetch(), delivered first by run(). */
+  private held: Buffer = Buffer.alloc(0);
+  /** Since run(): time spent waiting for the peer, and when the wait in progress began (0: none). */
+  private waited = 0;
+  private armedAt = 0;
+  private received = 0;
 
   private constructor(raw: Socket, userBuffers: boolean) {
     const h = (raw as NetInternals)._handle;
@@ -104,16 +118,71 @@ export class SocketFeed {
    * Reads into `consumer` until the peer's EOF (resolves), a socket error or close (rejects), or
    * finish()/fail() from the consumer.
    */
-  run(consumer: FeedConsumer): Promise<void> {
+  run(consumer: FeedConsumer, opts: { scratchBytes?: number } = {}): Promise<void> {
     // ended before it ran (the socket closed while it waited its turn): that outcome at once
     if (this.outcome) return this.outcome.ok ? Promise.resolve() : Promise.reject(this.outcome.error);
-    if (this.userBuffers) this.scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+    if (this.userBuffers) this.scratch = Buffer.allocUnsafe(opts.scratchBytes ?? SCRATCH_BYTES);
     this.consumer = consumer;
     const done = new Promise<void>((ok, fail) => {
       this.settle = { ok, fail };
     });
+    this.waited = 0;
+    this.received = 0;
+    const held = this.held;
+    this.held = Buffer.alloc(0);
+    if (held.length > 0) {
+      // what prefetch() read: the consumer's first bytes (its own buffer: valid until resume())
+      this.paused = false;
+      if (!this.deliver(held)) return done;
+      this.paused = true;
+    }
     this.resume();
     return done;
+  }
+
+  /**
+   * Reads ahead, before run(), until `enough(held)` says the bytes held are enough (true), or the
+   * connection ends first (false; its outcome is then what run() returns). Reads go to the
+   * PAUSED_READ part of the scratch buffer and are copied out, so a waiting connection holds
+   * little more than what `enough` asks for.
+   */
+  prefetch(enough: (held: Uint8Array) => boolean): Promise<boolean> {
+    if (this.outcome) return Promise.resolve(false);
+    return new Promise<boolean>((ok) => {
+      this.settle = { ok: () => ok(false), fail: () => ok(false) };
+      this.consumer = {
+        target: (scratch) => scratch.subarray(0, PAUSED_READ),
+        bytes: (view) => {
+          this.held = Buffer.concat([this.held, view]);
+          if (!enough(this.held)) return true;
+          this.consumer = null;
+          this.settle = null;
+          ok(true);
+          return false;
+        },
+      };
+      this.resume();
+    });
+  }
+
+  /** Bytes read ahead by prefetch() and not yet delivered. */
+  get heldBytes(): number {
+    return this.held.length;
+  }
+
+  /** Since run(): milliseconds spent waiting for the peer's bytes while reading (not while paused). */
+  get waitedMs(): number {
+    return this.waited + (this.armedAt > 0 && !this.paused && !this.outcome ? Date.now() - this.armedAt : 0);
+  }
+
+  /** Milliseconds the wait in progress for the peer's bytes has lasted (0 when not reading). */
+  get silentMs(): number {
+    return this.armedAt > 0 && !this.paused && !this.outcome ? Date.now() - this.armedAt : 0;
+  }
+
+  /** Since run(): bytes received (those read ahead included). */
+  get bytesIn(): number {
+    return this.received;
   }
 
   /** True once run() has its outcome (EOF, finish(), fail(), a socket error or close). */
@@ -125,6 +194,7 @@ export class SocketFeed {
   resume(): void {
     if (this.outcome || !this.paused) return;
     this.paused = false;
+    this.armedAt = Date.now();
     this.socket.resume();
   }
 
@@ -161,6 +231,10 @@ export class SocketFeed {
 
   private deliver(view: Uint8Array): boolean {
     if (this.outcome || !this.consumer) return false;
+    const now = Date.now();
+    if (this.armedAt > 0) this.waited += now - this.armedAt;
+    this.armedAt = 0;
+    this.received += view.length;
     let more: boolean;
     try {
       more = this.consumer.bytes(view);
@@ -169,6 +243,7 @@ export class SocketFeed {
       return false;
     }
     if (!more || this.outcome) this.paused = true;
+    if (!this.paused) this.armedAt = Date.now();
     return !this.paused;
   }
 }

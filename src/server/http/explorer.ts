@@ -720,10 +720,12 @@ export class Explorer {
     this.searching?.cancel(new RequestError('search ended: a newer search replaced it'));
     const t0 = performance.now();
     const job: SearchJob = { target: this.target, pid, text, mode, utf16, max, context: SEARCH_CONTEXT };
-    // a small process is searched here and now (tens of ms; a new process costs more than that)
+    // a small process is searched here and now (tens of ms; a new process costs more than that);
+    // a regular expression never is: it may take its whole deadline (ops/search.ts
+    // REGEX_DEADLINE_MS) per chunk, and the server must answer meanwhile
     const held = (await this.model(pid)).maps.totals.dumped * PAGE_SIZE;
     const reply =
-      held <= SEARCH_IN_PROCESS_BYTES
+      held <= SEARCH_IN_PROCESS_BYTES && mode !== 'regex'
         ? await runSearch(job, this.stack).catch(replyOf)
         : await this.searchElsewhere(job, signal);
     if (!reply.ok) {

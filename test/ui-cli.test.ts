@@ -114,3 +114,13 @@ test('pagestack ui: the URL at once, a stack broken below the top said on stderr
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('pagestack ui --help: TARGET is a directory, an archive or a store target; layers from the bottom', async () => {
+  const r = await cli(['ui', '--help']);
+  assert.equal(r.code, 0, r.err);
+  const help = r.out.replace(/\s+/g, ' ');
+  assert.match(help, /an image directory \(the top layer of a stack\), a checkpoint archive/);
+  assert.match(help, /s3:\/\/, oci:\/\//);
+  assert.match(help, /layer 1 is the first dump/);
+  assert.match(help, /view=map\|hex\|diff, pid, addr, from, to, a, b, q, mode, utf16/);
+});

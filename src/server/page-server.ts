@@ -84,12 +84,31 @@ export interface PageServerOptions {
    * Serve lazy pages instead of receiving dumps: answer `criu lazy-pages --page-server` GETs from
    * layer `layer` of STACK (default: the highest-numbered one), resolved through its parents.
    */
-  lazy?: { layer?: number };
+  lazy?: {
+    layer?: number;
+    /**
+     * Serve this stack (any LayerSource: a directory, an archive, an object store) instead of a
+     * layer of STACK; the caller opened it and closes it after close(). `stack` then only names it.
+     */
+    stack?: Stack;
+    /** Called after each GET is answered (restore records its hot set from these). */
+    onGet?: (get: LazyGet) => void;
+  };
   /**
    * Compare and write received pages on an ingest thread beside the socket (default true; see
    * ingest-thread.ts). false: on the main thread, as a stack below without local files is.
    */
   ingestThread?: boolean;
+}
+
+/** A lazy GET answered: what was asked, how many pages went out, from which layers. */
+export interface LazyGet {
+  pid: number;
+  vaddr: number;
+  asked: number;
+  served: number;
+  /** Source name of each layer the pages came from, with its page count, in address order. */
+  layers: [string, number][];
 }
 
 export interface SessionResult {
@@ -166,7 +185,9 @@ export class PageServer {
   /** Cleans what a killed server left in STACK, then listens. */
   static async start(opts: PageServerOptions): Promise<PageServer> {
     const ps = new PageServer(opts);
-    if (opts.lazy) {
+    if (opts.lazy?.stack) {
+      // a stack given open: nothing to check or clean in a directory
+    } else if (opts.lazy) {
       // refuse at start what every lazy session would fail on (not at the first GET)
       let names: string[];
       try {
@@ -204,7 +225,7 @@ export class PageServer {
         );
       }
     }
-    for (const n of await readdir(ps.stack)) {
+    for (const n of opts.lazy?.stack ? [] : await readdir(ps.stack)) {
       const m = /^\.(\d+)\.pagestack-(tmp|old)-/.exec(n);
       if (!m) continue;
       for (const done of await cleanStale(join(ps.stack, m[1]!)))
@@ -296,6 +317,8 @@ export class PageServer {
       this.opts.lazy?.layer,
       this.opts.idleTimeoutMs ?? 120_000,
       this.log,
+      this.opts.lazy?.stack,
+      this.opts.lazy?.onGet,
     );
   }
 
@@ -541,6 +564,8 @@ async function lazySession(
   layerOpt: number | undefined,
   idleMs: number,
   log: (line: string) => void,
+  given?: Stack,
+  onGet?: (get: LazyGet) => void,
 ): Promise<SessionResult> {
   const sock = feed.socket;
   const refuse = (e: unknown): SessionResult => {
@@ -550,9 +575,9 @@ async function lazySession(
     sock.destroy();
     return { peer, ok: false, error, code: f.code, data: f.data };
   };
-  let numbers: number[];
+  let numbers: number[] = [];
   try {
-    numbers = layerNumbers(await readdir(stackDir));
+    if (!given) numbers = layerNumbers(await readdir(stackDir));
   } catch (e) {
     return refuse(
       new PageServerError(`${stackDir}: cannot read: ${errnoText(e)}`, 'PAGESTACK_PS_NO_LAYERS', {
@@ -561,7 +586,7 @@ async function lazySession(
     );
   }
   const layer = layerOpt ?? numbers[numbers.length - 1];
-  if (layer === undefined || !numbers.includes(layer)) {
+  if (!given && (layer === undefined || !numbers.includes(layer))) {
     return refuse(
       new PageServerError(
         layer === undefined
@@ -572,10 +597,10 @@ async function lazySession(
       ),
     );
   }
-  const layerDir = join(stackDir, String(layer));
+  const layerDir = given ? given.top.source.name : join(stackDir, String(layer));
   let stack: Stack;
   try {
-    stack = await openStackDir(layerDir);
+    stack = given ?? (await openStackDir(layerDir));
   } catch (e) {
     return refuse(e);
   }
@@ -696,6 +721,13 @@ async function lazySession(
         gets++;
         pages += got;
         for (const [l, k] of perLayer) fromLayer.set(names[l]!, (fromLayer.get(names[l]!) ?? 0) + k);
+        onGet?.({
+          pid,
+          vaddr: v0 * 4096,
+          asked: Number(m.nrPages),
+          served: got,
+          layers: perLayer.map(([l, k]) => [names[l]!, k]),
+        });
         // one line per GET: what was asked, what was answered, where each run of pages came from
         log(
           `${peer}: GET pid ${pid} 0x${m.vaddr.toString(16)} +${m.nrPages}: served ${got}${got < Number(m.nrPages) ? ' (short: the rest is asked again)' : ''} from ${perLayer.map(([l, k]) => `${short[l]} ${k}`).join(', ')}`,
@@ -753,7 +785,7 @@ async function lazySession(
     sock.setTimeout(0);
     await flushed(sock);
     sock.destroy();
-    await stack.close();
+    if (!given) await stack.close();
   }
 }
 

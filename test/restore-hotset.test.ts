@@ -43,7 +43,7 @@ test("hotset: crc32 is zlib's", () => {
 test('hotset: damage is refused with the file and the offset', () => {
   const good = encodeHotSet(H);
   const cases: [string, Uint8Array, RegExp][] = [
-    ['short', good.subarray(0, 20), /^L\/pagestack-hotset: offset 0: 20 bytes: too short/],
+    ['short', good.subarray(0, 20), /^L\/\.pagestack-hotset: offset 0: 20 bytes: too short/],
     [
       'magic',
       Uint8Array.from(good, (x, i) => (i === 0 ? 0x58 : x)),
@@ -59,7 +59,7 @@ test('hotset: damage is refused with the file and the offset', () => {
   ];
   for (const [what, bytes, re] of cases) {
     assert.throws(
-      () => decodeHotSet(bytes, 'L/pagestack-hotset'),
+      () => decodeHotSet(bytes, 'L/.pagestack-hotset'),
       (e: unknown) => e instanceof ImageFormatError && e.code === 'PAGESTACK_HOTSET' && re.test(e.message),
       what,
     );

@@ -87,8 +87,8 @@ async function looksLikeArchive(path: string): Promise<boolean> {
   }
 }
 
-/** `.pagestack-dedup` (engine/layer-writer.ts DEDUP_MARKER). */
-const PAGESTACK_MARKER_RE = /^\.pagestack-dedup$/;
+/** `.pagestack-dedup` (engine/layer-writer.ts DEDUP_MARKER), `.pagestack-hotset` (stack/hotset.ts). */
+const PAGESTACK_MARKER_RE = /^\.pagestack-(?:dedup|hotset)$/;
 
 export class DirLayerSource implements LayerSource {
   readonly name: string;

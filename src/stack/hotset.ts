@@ -9,7 +9,8 @@
  * for 16 pages and more, fewer only at the end of a pagemap entry or VMA, PAGESERVER.md 5.3). The
  * next restore prefetches the fault runs; background runs are kept for the record only.
  *
- * The file (a local stack: `pagestack-hotset` in the layer directory, a name CRIU never opens),
+ * The file (a local stack: `.pagestack-hotset` in the layer directory: CRIU never opens it, and
+ * pagestack's directory listing leaves it out, so squash, delta and verify do not see it),
  * little endian:
  *
  *   offset  size
@@ -32,7 +33,7 @@
  */
 import { ImageFormatError } from '../errors.js';
 
-export const HOTSET_FILE = 'pagestack-hotset';
+export const HOTSET_FILE = '.pagestack-hotset';
 const MAGIC = 'PSHOTSET';
 const VERSION = 1;
 const HEAD = 24;

@@ -30,7 +30,7 @@ import { delimiter, join, resolve as resolvePath } from 'node:path';
 import { writeLazyImages } from '../engine/lazy-images.js';
 import { writeFileAtomic } from '../engine/output.js';
 import { squash } from '../engine/squash.js';
-import { PagestackError, RestoreError } from '../errors.js';
+import { RestoreError } from '../errors.js';
 import { type LazyGet, PageServer } from '../server/page-server.js';
 import { DirLayerSource } from '../source/dir.js';
 import { openTarget } from '../source/open.js';
@@ -237,6 +237,9 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   let stack: Stack | null = null;
   let server: PageServer | null = null;
   let keepLogs = false;
+  /** The hot set's reads, if running (they end before the stack closes). */
+  let prefetching: Promise<void> = Promise.resolve();
+  const stopPrefetch = { stopped: false };
 
   /** Rejects when the signal is aborted (to race against waits). */
   let onAbort: (() => void) | null = null;
@@ -352,7 +355,6 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     log(`serving lazy pages on 127.0.0.1:${server.port}`);
 
     // the stored hot set, read through the stack at once (not awaited: CRIU starts meanwhile)
-    let prefetching: Promise<void> = Promise.resolve();
     if (opts.prefetch !== false) {
       const bytes = await top.readFile(HOTSET_FILE).catch(() => null);
       let hot: HotSet | null = null;
@@ -363,7 +365,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
           log(`hot set ignored: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
-      if (hot) prefetching = prefetch(lazyStack, hot, result);
+      if (hot) prefetching = prefetch(lazyStack, hot, result, stopPrefetch);
     }
 
     const daemon = start(
@@ -454,6 +456,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     for (const c of state.children) killNow(c, 'SIGTERM');
     await Promise.race([Promise.all([...state.children].map(ended)), sleep(2000)]);
     for (const c of state.children) killNow(c);
+    stopPrefetch.stopped = true;
+    await prefetching;
     await server?.close().catch(() => undefined);
     await stack?.close().catch(() => undefined);
     if (keepLogs) {
@@ -481,18 +485,24 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Reads the hot set's pages through the stack (into its source's cache); a run it cannot read is skipped. */
-async function prefetch(stack: Stack, hot: HotSet, result: RestoreResult): Promise<void> {
+async function prefetch(
+  stack: Stack,
+  hot: HotSet,
+  result: RestoreResult,
+  stop: { stopped: boolean },
+): Promise<void> {
   const t = performance.now();
   const runs = prefetchRuns(hot);
   let pages = 0;
   for (const r of runs) {
+    if (stop.stopped) break;
     try {
       const mem = await stack.memory(`pagemap-${r.pid}.img`);
       await mem.read(r.vaddr, r.pages * 4096);
       pages += r.pages;
-    } catch (e) {
-      if (!(e instanceof PagestackError)) throw e;
-      // a hint only: a page the stack no longer holds is not prefetched
+    } catch {
+      // a hint only: a page the stack no longer holds (or a read that fails: the lazy server
+      // will say so when CRIU asks for it) is not prefetched
     }
   }
   result.prefetch = { pages, runs: runs.length, ms: Math.round(performance.now() - t) };

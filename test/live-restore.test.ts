@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeHotSet, HOTSET_FILE } from '../src/stack/hotset.js';
 import { cli } from './helpers/cli.js';
 import { LiveSession, requireLive, SKIP_LIVE } from './helpers/live-criu.js';
-import { type NsRestore, restoreInNamespace } from './helpers/restore-live.js';
+import { type NsRestore, restoreInNamespace, seriesStack } from './helpers/restore-live.js';
 
 const live = new LiveSession('restore');
 const root = live.dir;
@@ -74,22 +74,7 @@ async function restoreAndVerify(t: TestContext, name: string, args: string[]): P
 describe('live: pagestack restore', { skip: SKIP_LIVE }, () => {
   before(async () => {
     requireLive();
-    const s = await live.start('series', ['series.step0']);
-    pid = s.pids.get('series.step0')!;
-    markers = s.markers;
-    const dumps = [1, 2, 3].map((k) => join(root, 'dumps', String(k)));
-    for (let i = 0; i < 3; i++) {
-      await live.dump(pid, dumps[i]!);
-      if (i < 2) {
-        live.signal(pid, 'SIGUSR1');
-        await live.waitMarker(markers, `series.step${i + 1}`);
-      }
-    }
-    live.stop(pid);
-    mkdirSync(join(root, 'stack'));
-    await pagestack('delta', dumps[0]!, dumps[1]!, '-o', join(root, 'stack', '2'));
-    await pagestack('delta', join(root, 'stack', '2'), dumps[2]!, '-o', join(root, 'stack', '3'));
-    stack3 = join(root, 'stack', '3');
+    ({ pid, markers, top: stack3 } = await seriesStack(live));
     await pagestack('squash', stack3, '-o', join(root, 'flat'));
     archive = join(root, 'flat.tar.gz');
     const tar = spawnSync('tar', ['-C', join(root, 'flat'), '-czf', archive, '.']);

@@ -6,11 +6,14 @@
  * unshare, --kill-child) ends everything in the namespace. Every process is killed by pid after
  * the test file (and on exit).
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { cli } from './cli.js';
 import { ROOT } from './fixtures.js';
+import type { LiveSession } from './live-criu.js';
 
 const live = new Set<ChildProcess>();
 after(() => {
@@ -160,4 +163,31 @@ export function restoreInNamespace(args: readonly string[], env: NodeJS.ProcessE
     child.on('close', () => resolve(r.code));
   });
   return r;
+}
+
+/**
+ * The `series` program dumped at steps 0, 1 and 2 (then stopped), as a 3-layer stack in the
+ * session's directory: dumps/1 <- stack/2 <- stack/3 (delta). Returns the dumped pid, the markers
+ * directory the program (and what is restored of it) writes to, and stack/3.
+ */
+export async function seriesStack(live: LiveSession): Promise<{ pid: number; markers: string; top: string }> {
+  const s = await live.start('series', ['series.step0']);
+  const pid = s.pids.get('series.step0')!;
+  const dumps = [1, 2, 3].map((k) => join(live.dir, 'dumps', String(k)));
+  for (let i = 0; i < 3; i++) {
+    await live.dump(pid, dumps[i]!);
+    if (i < 2) {
+      live.signal(pid, 'SIGUSR1');
+      await live.waitMarker(s.markers, `series.step${i + 1}`);
+    }
+  }
+  live.stop(pid);
+  mkdirSync(join(live.dir, 'stack'));
+  const run = async (args: string[]) => {
+    const r = await cli(args);
+    assert.equal(r.code, 0, `pagestack ${args.join(' ')}: ${r.err}`);
+  };
+  await run(['delta', dumps[0]!, dumps[1]!, '-o', join(live.dir, 'stack', '2')]);
+  await run(['delta', join(live.dir, 'stack', '2'), dumps[2]!, '-o', join(live.dir, 'stack', '3')]);
+  return { pid, markers: s.markers, top: join(live.dir, 'stack', '3') };
 }

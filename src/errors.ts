@@ -68,6 +68,14 @@ export const ERROR_CODES = {
   PAGESTACK_ARCHIVE_LINK: 'a link in an archive leaves it, or leads to no layer in it',
   PAGESTACK_UNPACK_LIMIT: 'a compressed archive expands beyond the unpack limit',
   PAGESTACK_SEARCH_PATTERN: 'a search pattern is not valid',
+  // object stores (src/source/s3)
+  PAGESTACK_STORE: 'an object store request failed',
+  PAGESTACK_STORE_NOT_FOUND: 'an object or bucket the store does not have',
+  PAGESTACK_STORE_CONFLICT: 'a conditional write found the object there already',
+  PAGESTACK_STORE_UNAVAILABLE:
+    'the object store did not answer (down, refusing, failing or too slow) after retries',
+  PAGESTACK_STORE_AUTH: 'the object store refused the credentials (missing, wrong or without access)',
+  PAGESTACK_STORE_CORRUPT: 'an object whose bytes do not match its hash or its announced length',
   // the page-server protocol and server (src/protocol/pageserver, src/server)
   PAGESTACK_PS_TRUNCATED: 'a page-server stream ended inside a header or inside announced page data',
   PAGESTACK_PS_UNKNOWN_COMMAND: 'a page-server message with a command code CRIU does not have',
@@ -359,4 +367,16 @@ export class NotFoundError extends PagestackError {
   constructor(message: string, data: ErrorData = {}) {
     super(message, 'PAGESTACK_NOT_FOUND', data);
   }
+}
+
+// Object stores (src/source/s3 and what builds on it)
+
+/**
+ * An object store request that failed; `code` says how (ERROR_CODES' PAGESTACK_STORE_*). The
+ * message starts with the object (`s3://bucket/key`, never with credentials), then what was done,
+ * then what happened; `data.object` is that object, `data.status` the HTTP status when there was one.
+ */
+export class StoreError extends PagestackError {
+  override name = 'StoreError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_STORE';
 }

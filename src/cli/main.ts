@@ -40,6 +40,9 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['lazy-images', async () => (await import('./lazy-images.js')).registerLazyImages],
   ['restore', async () => (await import('./restore.js')).registerRestore],
   ['ui', async () => (await import('./ui.js')).registerUi],
+  ['push', async () => (await import('./push.js')).registerPush],
+  ['pull', async () => (await import('./pull.js')).registerPull],
+  ['ls', async () => (await import('./ls.js')).registerLs],
 ];
 
 /** The program with every subcommand, or only `only` (a subcommand name) when that one is known. */

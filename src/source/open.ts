@@ -4,13 +4,16 @@
  * `openSource` and every command takes it.
  *
  * A directory is an image directory; a regular file is a checkpoint archive (plain tar, gzip or
- * zstd, found from its bytes: src/source/archive).
+ * zstd, found from its bytes: src/source/archive); `s3://BUCKET/PREFIX/NAME[@N]` a stored stack's
+ * layer (src/source/store, loaded only for such a target).
  */
 import { stat } from 'node:fs/promises';
+import { UsageError } from '../errors.js';
 import type { LayerSource } from '../stack/source.js';
 import { type OpenStackOptions, openStack, type Stack } from '../stack/stack.js';
 import { openArchiveSource } from './archive/index.js';
 import { DirLayerSource } from './dir.js';
+import { isS3Url } from './s3/object-store.js';
 
 export interface OpenSourceOptions {
   /** A directory or archive supplying the layer below the target's top layer (`--parent`). */
@@ -21,6 +24,14 @@ export type OpenTargetOptions = OpenStackOptions & OpenSourceOptions;
 
 /** The layer a path names: an image directory, or the image directory of a checkpoint archive. */
 export async function openSource(path: string, opts: OpenSourceOptions = {}): Promise<LayerSource> {
+  if (isS3Url(path)) {
+    if (opts.parent !== undefined) {
+      throw new UsageError(
+        `${path}: a stored layer has its parent in the store; it takes no parent from outside`,
+      );
+    }
+    return (await import('./store/open.js')).openStoreSource(path);
+  }
   const parent = opts.parent === undefined ? null : await openSource(opts.parent);
   const isFile = await stat(path).then(
     (st) => st.isFile(),

@@ -17,15 +17,33 @@
  *     moment the restore says the process runs; fill touches all its memory to answer);
  *   - lazy: every page in (the daemon done), GETs, one-page GETs (faults) in the first 10 s;
  *   many:   the same stack at --many-mib, one lazy restore alone, then --many at once: wall time
- *           until every pagestack restore exited (each process verified after).
+ *           until every pagestack restore exited (each process verified after);
+ *   server: the --many-mib stack served by one lazy PageServer in this process (the stack opened
+ *           once) to 1, then --many, `criu lazy-pages` daemons + `criu restore --lazy-pages -d`
+ *           in namespaces of their own: wall time until every daemon had every page;
+ *   s3:     Swift + s3api on loopback (test/helpers/swift-server.ts): the --mib stack pushed,
+ *           then restored from s3:// eagerly (every page fetched first, as pull + criu restore)
+ *           and lazily, beside the lazy restore from the local stack.
+ * `--parts eager,lazy,many,server,s3` picks what runs (default: all).
  * The load average is printed with every figure (the machine is shared).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../src/cli/main.js';
+import { PageServer } from '../src/server/page-server.js';
+import { openTarget } from '../src/source/open.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -37,6 +55,7 @@ const CRIU = arg('criu', process.env['PAGESTACK_CRIU'] ?? 'criu');
 const MIB = Number(arg('mib', '1024'));
 const MANY = Number(arg('many', '8'));
 const MANY_MIB = Number(arg('many-mib', '256'));
+const PARTS = new Set(arg('parts', 'eager,lazy,many,server,s3').split(','));
 
 const started = new Set<ChildProcess>();
 const kill = (c: ChildProcess) => {
@@ -163,7 +182,12 @@ function nsRestore(args: string[]): Run {
     ],
     {
       cwd: ROOT,
-      env: { PATH: '/usr/sbin:/usr/bin:/bin', PAGESTACK_CRIU: CRIU },
+      // the store's credentials and endpoint (s3 part), nothing else of this process's environment
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('AWS_'))),
+        PATH: '/usr/sbin:/usr/bin:/bin',
+        PAGESTACK_CRIU: CRIU,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
@@ -244,6 +268,7 @@ async function one(
   const u = r.child.pid!;
   // as soon as the process runs (eager: pagestack is done; lazy: it says so), ask it to answer
   await waitFor('the process to run', () => /criu restore (returned|done)/.test(r.err) || r.code !== null);
+  if (r.code !== null && r.code !== 0) throw new Error(`${label}: exit ${r.code}\n${r.err}`);
   const answered = verify(u, s).then(() => performance.now() - r.t0);
   const answersMs = Math.round(await answered);
   await r.done;
@@ -265,37 +290,132 @@ async function one(
   await sleep(200);
 }
 
-console.log(`bench/restore.ts ${new Date().toISOString()} CRIU ${CRIU}, ${MIB} MiB, load ${load()}`);
-const big = await makeStack('big', MIB);
-console.log(`stack ready (2 layers, ${MIB} MiB); load ${load()}`);
-await one('eager', big, []);
-await one('lazy cold (records)', big, ['--lazy', '--no-prefetch']);
-await one('lazy with hot set', big, ['--lazy']);
-await one('lazy cold again', big, ['--lazy', '--no-prefetch', '--record-seconds', '0']);
-
-const small = await makeStack('small', MANY_MIB);
-console.log(`stack ready (2 layers, ${MANY_MIB} MiB) for ${MANY} at once; load ${load()}`);
-{
-  dropCache(small.dirs);
-  const r = nsRestore([small.top, '--lazy', '--record-seconds', '0']);
-  await r.done;
-  if (r.code !== 0) throw new Error(r.err);
-  await verify(r.child.pid!, small);
-  const alone = Math.round(r.tEnd - r.t0);
-  kill(r.child);
-  dropCache(small.dirs);
-  const t0 = performance.now();
-  const runs = Array.from({ length: MANY }, () => nsRestore([small.top, '--lazy', '--record-seconds', '0']));
-  await Promise.all(runs.map((x) => x.done));
-  const all = Math.round(performance.now() - t0);
-  for (const x of runs) {
-    if (x.code !== 0) throw new Error(x.err);
-    await verify(x.child.pid!, small);
-    kill(x.child);
-  }
+console.log(
+  `bench/restore.ts ${new Date().toISOString()} CRIU ${CRIU}, ${MIB} MiB, parts ${[...PARTS].join(',')}, load ${load()}`,
+);
+let big: Awaited<ReturnType<typeof makeStack>> | null = null;
+if (PARTS.has('eager') || PARTS.has('lazy') || PARTS.has('s3')) {
+  big = await makeStack('big', MIB);
+  console.log(`stack ready (2 layers, ${MIB} MiB); load ${load()}`);
+}
+if (big && PARTS.has('eager')) await one('eager', big, []);
+if (big && PARTS.has('lazy')) {
+  await one('lazy cold (records)', big, ['--lazy', '--no-prefetch']);
+  await one('lazy with hot set', big, ['--lazy']);
+  await one('lazy cold again', big, ['--lazy', '--no-prefetch', '--record-seconds', '0']);
+}
+if (big && PARTS.has('s3')) {
+  const { startSwiftServer } = await import('../test/helpers/swift-server.js');
+  const swift = await startSwiftServer();
+  process.on('exit', () => {
+    swift.stop();
+    rmSync(swift.dir, { recursive: true, force: true });
+  });
+  swift.useCredentials();
+  const url = 's3://bench-restore/stacks/fill';
+  const t = performance.now();
+  await pagestack('push', big.top, url);
   console.log(
-    `many: one lazy restore alone ${alone} ms (wall, CLI start included); ${MANY} at once ${all} ms; ratio ${(all / alone).toFixed(2)}x; every process bad_pages 0; load ${load()}`,
+    `pushed ${MIB} MiB (2 layers) to Swift in ${Math.round(performance.now() - t)} ms; load ${load()}`,
   );
+  const s3 = { ...big, top: url, dirs: [] as string[] };
+  dropCache([...big.dirs, swift.dir]);
+  await one('local lazy', big, ['--lazy', '--no-prefetch', '--record-seconds', '0']);
+  await one('s3 eager', s3, []);
+  await one('s3 lazy', s3, ['--lazy', '--record-seconds', '0']);
+}
+
+if (PARTS.has('many') || PARTS.has('server')) {
+  const small = await makeStack('small', MANY_MIB);
+  console.log(`stack ready (2 layers, ${MANY_MIB} MiB) for ${MANY} at once; load ${load()}`);
+  if (PARTS.has('many')) {
+    dropCache(small.dirs);
+    const r = nsRestore([small.top, '--lazy', '--record-seconds', '0']);
+    await r.done;
+    if (r.code !== 0) throw new Error(r.err);
+    await verify(r.child.pid!, small);
+    const alone = Math.round(r.tEnd - r.t0);
+    kill(r.child);
+    dropCache(small.dirs);
+    const t0 = performance.now();
+    const runs = Array.from({ length: MANY }, () =>
+      nsRestore([small.top, '--lazy', '--record-seconds', '0']),
+    );
+    await Promise.all(runs.map((x) => x.done));
+    const all = Math.round(performance.now() - t0);
+    for (const x of runs) {
+      if (x.code !== 0) throw new Error(x.err);
+      await verify(x.child.pid!, small);
+      kill(x.child);
+    }
+    console.log(
+      `many (${MANY} x pagestack restore --lazy): one alone ${alone} ms (wall, CLI start included); ${MANY} at once ${all} ms; ratio ${(all / alone).toFixed(2)}x; every process bad_pages 0; load ${load()}`,
+    );
+  }
+  if (PARTS.has('server')) {
+    const R = join(work, 'R-small');
+    await pagestack('lazy-images', small.top, '-o', R);
+    const stack = await openTarget(small.top);
+    const server = await PageServer.start({ stack: small.top, port: 0, lazy: { stack } });
+    const script = [
+      'R="$1"; criu="$0"; port="$2"',
+      '"$criu" lazy-pages --page-server --address 127.0.0.1 --port "$port" -D "$R" -o "$R/lazy-pages.log" &',
+      'd=$!',
+      'while [ ! -S "$R/lazy-pages.socket" ]; do kill -0 $d 2>/dev/null || exit 3; sleep 0.01; done',
+      '"$criu" restore -D "$R" --lazy-pages -d -o "$R/restore.log" || exit 4',
+      'wait $d || exit 5',
+      'echo restored',
+      'exec sleep 3600',
+    ].join('\n');
+    const round = async (n: number, tag: string): Promise<number> => {
+      dropCache(small.dirs);
+      const spaces = Array.from({ length: n }, (_, i) => {
+        const dir = join(work, `R-${tag}-${i}`);
+        cpSync(R, dir, { recursive: true });
+        return dir;
+      });
+      const t0 = performance.now();
+      const kids = spaces.map((dir) => {
+        const c = spawn(
+          'unshare',
+          ['-p', '-f', '--mount-proc', '--kill-child', 'sh', '-c', script, CRIU, dir, String(server.port)],
+          {
+            cwd: '/',
+            env: { PATH: '/usr/sbin:/usr/bin:/bin' },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        );
+        started.add(c);
+        const k = { c, out: '' };
+        c.stdout!.on('data', (d: Buffer) => {
+          k.out += d.toString();
+        });
+        c.stderr!.on('data', (d: Buffer) => {
+          k.out += d.toString();
+        });
+        return k;
+      });
+      await waitFor(
+        'every lazy restore',
+        () => kids.every((k) => k.out.includes('restored') || k.c.exitCode !== null),
+        600_000,
+      );
+      const ms = Math.round(performance.now() - t0);
+      for (const k of kids) {
+        if (!k.out.includes('restored')) throw new Error(`server ${tag}: ${k.out} (exit ${k.c.exitCode})`);
+        await verify(k.c.pid!, small);
+        kill(k.c);
+      }
+      return ms;
+    };
+    const one1 = await round(1, 'one');
+    const allN = await round(MANY, 'many');
+    console.log(
+      `server (one lazy PageServer, ${MANY_MIB} MiB): one restore ${one1} ms; ${MANY} at once ${allN} ms; ratio ${(allN / one1).toFixed(2)}x; every process bad_pages 0; load ${load()}`,
+    );
+    await server.close();
+    await stack.close();
+  }
 }
 for (const c of started) kill(c);
 process.exit(0);

@@ -517,7 +517,9 @@ async function storeHotSet(
   const top = stack.top.source;
   const faultPages = runs.filter((r) => r.kind === 'fault').reduce((n, r) => n + r.pages, 0);
   if (!(top instanceof DirLayerSource)) {
-    return { skipped: `${top.name} is not a local directory (hot sets are stored only beside local layers so far)` };
+    return {
+      skipped: `${top.name} is not a local directory (hot sets are stored only beside local layers so far)`,
+    };
   }
   const file = join(top.name, HOTSET_FILE);
   await writeFileAtomic(file, encodeHotSet({ windowMs: recordMs, runs }));

@@ -4,6 +4,8 @@
  * `series` stack is pushed to the store, the local stack and dumps are removed, and the stored
  * stack is restored eagerly and lazily (pages served from the store while the process runs), each
  * in a pid namespace of its own; the restored process checks its memory (`bad_words 0` at step 2).
+ * The lazy restore stores its hot set in the store (a side object of the layer); the next one
+ * prefetches it.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -73,6 +75,12 @@ describe('live: pagestack restore from the object store (Swift)', { skip: SKIP_L
     const out = await restoreAndVerify(t, 'lazy', [URL, '--lazy']);
     assert.match(out, /restored lazily by CRIU .* \(3 layers\); .* \(\d+ pages present, \d+ lazy\)/);
     assert.match(out, /served lazily: \d+ pages in \d+ GETs \(.*s3:\/\/pagestack-restore\/stacks\/series/);
-    assert.match(out, /hot set not recorded: /);
+    // the hot set goes to the store, beside the layer (a side object), and the next restore reads it
+    assert.match(
+      out,
+      /hot set recorded: \d+ fault pages .* -> s3:\/\/pagestack-restore\/stacks\/series@3 \(side object hotset\)/,
+    );
+    const again = await restoreAndVerify(t, 'lazy-hot', [URL, '--lazy']);
+    assert.match(again, /hot set prefetched: \d+ pages in \d+ runs/);
   });
 });

@@ -40,6 +40,7 @@ import {
   HOTSET_FILE,
   type HotRun,
   type HotSet,
+  holdsHotSets,
   prefetchRuns,
 } from '../stack/hotset.js';
 import type { Stack } from '../stack/stack.js';
@@ -356,7 +357,9 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
 
     // the stored hot set, read through the stack at once (not awaited: CRIU starts meanwhile)
     if (opts.prefetch !== false) {
-      const bytes = await top.readFile(HOTSET_FILE).catch(() => null);
+      const bytes = await (holdsHotSets(top) ? top.readHotSet() : top.readFile(HOTSET_FILE)).catch(
+        () => null,
+      );
       let hot: HotSet | null = null;
       if (bytes) {
         try {
@@ -516,12 +519,14 @@ async function storeHotSet(
 ): Promise<{ file: string; faultPages: number; runs: number } | { skipped: string }> {
   const top = stack.top.source;
   const faultPages = runs.filter((r) => r.kind === 'fault').reduce((n, r) => n + r.pages, 0);
+  const bytes = encodeHotSet({ windowMs: recordMs, runs });
+  if (holdsHotSets(top)) return { file: await top.writeHotSet(bytes), faultPages, runs: runs.length };
   if (!(top instanceof DirLayerSource)) {
     return {
-      skipped: `${top.name} is not a local directory (hot sets are stored only beside local layers so far)`,
+      skipped: `${top.name} is neither a local directory nor a stored layer (an archive is read-only)`,
     };
   }
   const file = join(top.name, HOTSET_FILE);
-  await writeFileAtomic(file, encodeHotSet({ windowMs: recordMs, runs }));
+  await writeFileAtomic(file, bytes);
   return { file, faultPages, runs: runs.length };
 }

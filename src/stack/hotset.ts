@@ -58,6 +58,21 @@ export interface HotSet {
   runs: HotRun[];
 }
 
+/**
+ * A layer source that keeps a hot set beside its layer itself (the object store: a side object of
+ * the layer's manifest). Local directories hold HOTSET_FILE instead.
+ */
+export interface HotSetHolder {
+  readHotSet(): Promise<Uint8Array | null>;
+  /** Stores the encoded hot set; returns where it went, for messages. */
+  writeHotSet(bytes: Uint8Array): Promise<string>;
+}
+
+export function holdsHotSets(s: object): s is HotSetHolder {
+  const h = s as Partial<HotSetHolder>;
+  return typeof h.readHotSet === 'function' && typeof h.writeHotSet === 'function';
+}
+
 let crcTable: Uint32Array | null = null;
 
 /** CRC-32 (IEEE 802.3, reflected, as zlib's crc32). */

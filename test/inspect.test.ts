@@ -94,8 +94,8 @@ test('inspect the podman fixture archives: container, process from memory, files
     assert.equal(r.stats?.['pages_written'], 593);
     assert.equal(r.stats?.['pages_scanned'], 601);
     assert.deepEqual(
-      r.layers.map((l) => [l.index, l.pages, l.pagesUsed]),
-      [[0, 593, 593]],
+      r.layers.map((l) => [l.index, l.number, l.pages, l.pagesUsed]),
+      [[0, 1, 593, 593]],
     );
   }
   // step0.tar's stats-dump per the fixtures README: frozen_time 176004 µs

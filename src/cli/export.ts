@@ -67,8 +67,11 @@ export function registerExport(program: Command): void {
     )
     .option('--pid <pid>', 'process to export (needed when the images hold several)')
     .option('--format <format>', 'elf (a core file) or raw (byte k = memory at base + k)', 'elf')
-    .option('--start <addr>', 'export only addresses from here (raw: byte 0; default the first VMA start)')
-    .option('--end <addr>', 'export only addresses below this (raw default: the last VMA end)')
+    .option(
+      '--start <addr>',
+      'export only addresses from here, hex with or without 0x (raw: byte 0; default the first VMA start)',
+    )
+    .option('--end <addr>', 'export only addresses below this (hex) (raw default: the last VMA end)')
     .option(
       '--sync',
       'fsync the result before renaming it into place (by default, as cp or gcore, it is left to the page cache)',

@@ -8,7 +8,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { type InspectReport, inspectStack, type ProcessReport } from '../ops/inspect.js';
 import { ArchiveLayerSource } from '../source/archive/index.js';
 import { openTarget } from '../source/open.js';
-import { commas, table, toJson } from './format.js';
+import { commas, layerLegend, table, toJson } from './format.js';
 import { cliStreams } from './io.js';
 import { parentOption } from './options.js';
 
@@ -164,11 +164,11 @@ export function formatInspect(r: InspectReport, s: Sections): string {
     }
   }
   out.push('');
-  out.push('layers (0 = top):');
-  const rows = [['#', 'layer', 'files', 'pages held', 'pages used', 'adds']];
+  out.push(`layers (${layerLegend(r.layers.length)}):`);
+  const rows = [['#', 'directory', 'files', 'held', 'read from here', 'new files']];
   for (const l of r.layers) {
     rows.push([
-      String(l.index),
+      String(l.number),
       l.name,
       String(l.files),
       commas(l.pages),

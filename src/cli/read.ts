@@ -19,7 +19,7 @@ import type { ProcessMemory } from '../stack/process.js';
 import { assertReadable } from '../stack/readable.js';
 import { hexdumpBytes, hexdumpWidth } from './format.js';
 import { writeStdout } from './io.js';
-import { parentOption, parseAddress, parseNumber, parsePid } from './options.js';
+import { parentOption, parseAddress, parseAddressBig, parseNumber, parsePid } from './options.js';
 
 /** Bytes read and written per step. A multiple of 16, so hexdump lines continue across chunks. */
 export const READ_CHUNK = 1 << 20;
@@ -37,8 +37,8 @@ export function registerRead(program: Command): void {
     .description('read process memory through the stack: a hexdump (as xxd) or raw bytes')
     .argument('<dir>', 'image directory or checkpoint archive (the top layer of a stack)')
     .addOption(parentOption())
-    .argument('<addr>', 'virtual address (0x... or decimal)')
-    .argument('<len>', 'number of bytes (0x... or decimal, K/M/G suffixes allowed)')
+    .argument('<addr>', 'virtual address, hex with or without 0x (as maps prints it)')
+    .argument('<len>', 'number of bytes, decimal unless 0x (K/M/G suffixes allowed)')
     .option('--pid <pid>', 'process (needed when the images hold several)')
     .option('--raw', 'write the raw bytes to stdout instead of a hexdump')
     .option(
@@ -88,9 +88,8 @@ const KERNEL_HALF = 0xffff800000000000n;
  * the same in every process): an address there is answered as such, not as a usage error.
  */
 function refuseKernelAddress(dir: string, text: string): void {
-  if (!/^(?:0x[0-9a-f]+|[0-9]+)$/i.test(text)) return;
-  const a = BigInt(text);
-  if (a < KERNEL_HALF) return;
+  const a = parseAddressBig(text);
+  if (a === null || a < KERNEL_HALF) return;
   const vsyscall = a >= 0xffffffffff600000n && a < 0xffffffffff601000n;
   throw new StackError(
     `${dir}: ${text}: ${vsyscall ? 'in the [vsyscall] VMA, which' : 'in the kernel half of the address space, which'} CRIU never dumps (the kernel provides it at restore): the images hold no bytes there`,

@@ -95,7 +95,10 @@ export interface MountInfo {
 }
 
 export interface LayerReport {
+  /** Position from the top (0 = top). */
   index: number;
+  /** The layer's number: 1 = the bottom (the first dump), N = the top. */
+  number: number;
   name: string;
   files: number;
   /** Pages this layer holds, over all pagemaps (what it adds to the stack). */
@@ -423,6 +426,7 @@ export async function inspectStack(
     const above = l.index > 0 ? new Set(stack.layers[l.index - 1]!.files) : null;
     layers.push({
       index: l.index,
+      number: stack.layers.length - l.index,
       name: l.source.name,
       files: l.files.length,
       pages: held.get(l.index)!.pages,

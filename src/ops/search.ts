@@ -106,6 +106,8 @@ export interface SearchMatch {
   vma: MatchVma | null;
   /** Layer (0 = top) holding the match's first byte, and its name. */
   layer: number;
+  /** The same layer's number: 1 = the bottom (the first dump), N = the top. */
+  number: number;
   layerName: string;
   /** The shmem pagemap the match is in, or null for private memory. */
   shared: string | null;
@@ -283,6 +285,7 @@ export async function searchStack(
                 ? { start: w.m.vma.start, end: w.m.vma.end, perms: perms(w.m.vma), name: w.m.name }
                 : null,
               layer,
+              number: mem.layerNames.length - layer,
               layerName: mem.layerNames[layer] ?? '?',
               shared: obj.shared,
               contextStart: w.address - (at - cs),

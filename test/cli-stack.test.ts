@@ -106,7 +106,7 @@ describe('pagestack show', () => {
   test('errors: no such directory, not an image directory', async () => {
     const r = await cli(['show', join(tmp, 'nope')]);
     assert.equal(r.code, 1);
-    oneErrorLine(r, /nope: no such directory/);
+    oneErrorLine(r, /nope: no such file or directory/);
     const e = await cli(['show', tmp]);
     assert.equal(e.code, 1);
     oneErrorLine(e, /no pstree\.img/);
@@ -374,7 +374,7 @@ describe('pagestack verify', () => {
   test('a missing directory is one error line, exit 1', async () => {
     const r = await cli(['verify', join(tmp, 'nope')]);
     assert.equal(r.code, 1);
-    oneErrorLine(r, /no such directory/);
+    oneErrorLine(r, /no such file or directory/);
   });
 });
 

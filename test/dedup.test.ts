@@ -191,7 +191,7 @@ describe('dedup of series-stack', () => {
     r = await cli(['dedup', join(root, 'nope')]);
     assert.equal(r.code, 1);
     assert.equal(r.out, '');
-    assert.match(r.err, /^pagestack: .*nope: no such directory\n$/);
+    assert.match(r.err, /^pagestack: .*nope: no such file or directory\n$/);
   });
 });
 

@@ -114,6 +114,43 @@ export function diffRows(d: ProcessDiff): DiffRow[] {
   return rows.sort((x, y) => x.start - y.start);
 }
 
+/** A process's differences summed per VMA: what `diff` prints first. */
+export interface VmaDiff {
+  /** The VMA (B's; A's when only removed pages fall in it), or null for pages outside every VMA. */
+  readonly vma: Vma | null;
+  changed: number;
+  added: number;
+  removed: number;
+  lazy: number;
+  /** Ranges (diffRows) in this VMA. */
+  ranges: number;
+}
+
+/** diffRows summed per VMA (VMAs of A and B with the same bounds are one), in address order. */
+export function diffByVma(d: ProcessDiff): VmaDiff[] {
+  const by = new Map<string, VmaDiff>();
+  for (const r of diffRows(d)) {
+    const key = r.vma ? `${r.vma.start}-${r.vma.end}` : 'none';
+    let s = by.get(key);
+    if (!s) {
+      s = { vma: r.vma, changed: 0, added: 0, removed: 0, lazy: 0, ranges: 0 };
+      by.set(key, s);
+    }
+    s[r.kind] += r.pages;
+    s.ranges++;
+  }
+  return [...by.values()].sort((x, y) => (x.vma?.start ?? -1) - (y.vma?.start ?? -1));
+}
+
+/** True when the snapshots differ: pages changed, added or removed, or processes in one only. */
+export function diffDiffers(r: DiffResult): boolean {
+  return (
+    r.onlyInA.length > 0 ||
+    r.onlyInB.length > 0 ||
+    r.processes.some((d) => d.changed.pages + d.added.pages + d.removed.pages > 0)
+  );
+}
+
 export interface DiffStats {
   /** Bytes read from pages files (both sides). */
   bytesRead: number;
@@ -456,11 +493,20 @@ export function diffToJson(r: DiffResult): unknown {
       added_pages: d.added.pages,
       removed_pages: d.removed.pages,
       lazy_pages: d.lazy.pages,
+      vmas: diffByVma(d).map((v) => ({
+        start: v.vma ? `0x${v.vma.start.toString(16)}` : null,
+        end: v.vma ? `0x${v.vma.end.toString(16)}` : null,
+        changed_pages: v.changed,
+        added_pages: v.added,
+        removed_pages: v.removed,
+        lazy_pages: v.lazy,
+      })),
       ...(d.firstDifferences
         ? { first_differences: d.firstDifferences.map((x) => `0x${x.toString(16)}`) }
         : {}),
     })),
     only_in_a: r.onlyInA,
     only_in_b: r.onlyInB,
+    differ: diffDiffers(r),
   };
 }

@@ -246,7 +246,8 @@ describe('diff CLI', () => {
     assert.equal(r.code, 1);
     assert.match(r.out, /\n +vma +changed +added +removed +lazy +ranges\n/);
     assert.match(r.out, /\n +0x300000000000-0x300000200000 rw-p anon +[\d,]+ +0 +0 +0 +\d+\n/);
-    assert.doesNotMatch(r.out, /ranges:|changed +0x300000000000-0x300000040000/);
+    assert.doesNotMatch(r.out, /\n {2}ranges:|changed +0x300000000000-0x300000040000/);
+    assert.match(r.out, /\(5 ranges: --ranges lists them\)/);
     const withRanges = await cli(['diff', fixture('series/1'), fixture('series/2'), '--ranges']);
     assert.equal(withRanges.code, 1);
     assert.match(withRanges.out, /\n {2}ranges:\n/);

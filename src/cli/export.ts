@@ -16,7 +16,7 @@ import { exportElf } from '../ops/export-elf.js';
 import { exportRaw, MAX_RAW_SPAN } from '../ops/export-raw.js';
 import { openTarget } from '../source/open.js';
 import type { Stack } from '../stack/stack.js';
-import { cliStreams, writeStdout } from './io.js';
+import { cliStreams, refuseBinaryToTerminal, writeStdout } from './io.js';
 import { parentOption, parseAddress, parsePid } from './options.js';
 
 /** One line: `exported pid 25238: 12 segments, 606 pages (2.4 MiB) from 3 layers to core.elf in 0.05 s`. */
@@ -96,6 +96,7 @@ export function registerExport(program: Command): void {
       if (toStdout && format === 'raw') {
         throw new UsageError('-o -: a raw export is a sparse file with holes; name a file');
       }
+      if (toStdout) refuseBinaryToTerminal('export -o -');
       const dest = toStdout ? '<stdout>' : opts.output;
       const stack = await openTarget(dir, { parent: opts.parent });
       try {

@@ -18,7 +18,7 @@ import { openTarget } from '../source/open.js';
 import type { ProcessMemory } from '../stack/process.js';
 import { assertReadable } from '../stack/readable.js';
 import { hexdumpBytes, hexdumpWidth } from './format.js';
-import { writeStdout } from './io.js';
+import { refuseBinaryToTerminal, writeStdout } from './io.js';
 import { parentOption, parseAddress, parseAddressBig, parseNumber, parsePid } from './options.js';
 
 /** Bytes read and written per step. A multiple of 16, so hexdump lines continue across chunks. */
@@ -65,6 +65,7 @@ export function registerRead(program: Command): void {
         );
       }
       const want = parsePid(opts.pid);
+      if (raw) refuseBinaryToTerminal(toStdout ? 'read -o -' : 'read --raw');
       if (output !== undefined) checkOutput(output);
       const stack = await openTarget(dir, { parent: opts.parent });
       try {

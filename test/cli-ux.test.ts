@@ -1,0 +1,70 @@
+/**
+ * The CLI's experience around the commands (issue 21): binary output refused on a terminal, several
+ * inspect targets, add-images picking the layer a dump made.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runCli } from '../src/cli/main.js';
+import { ROOT } from './helpers/fixtures.js';
+
+const FIX = join(import.meta.dirname, 'fixtures', 'criu-4.2');
+const SINGLE = join(FIX, 'single');
+
+/** Runs the CLI in-process with standard output said to be (or not to be) a terminal. */
+async function cliOn(
+  args: string[],
+  terminal: boolean,
+): Promise<{ code: number; bytes: number; err: string }> {
+  let bytes = 0;
+  let err = '';
+  const code = await runCli(args, {
+    stdout: (d) => {
+      bytes += typeof d === 'string' ? Buffer.byteLength(d) : d.length;
+    },
+    stderr: (t) => {
+      err += t;
+    },
+    stdin: async () => new Uint8Array(),
+    stdoutIsTerminal: () => terminal,
+  });
+  return { code, bytes, err };
+}
+
+test('read --raw, read -o - and export -o - refuse to write binary to a terminal (as gzip)', async () => {
+  for (const args of [
+    ['read', SINGLE, '100000000000', '4K', '--raw'],
+    ['read', SINGLE, '100000000000', '4K', '-o', '-'],
+    ['export', SINGLE, '-o', '-'],
+  ]) {
+    const tty = await cliOn(args, true);
+    assert.equal(tty.code, 2, `${args.join(' ')}: ${tty.err}`);
+    assert.equal(tty.bytes, 0);
+    assert.match(tty.err, /^pagestack: .*binary data not written to a terminal: redirect standard output/);
+    assert.equal(tty.err.split('\n').length, 2, tty.err);
+    const pipe = await cliOn(args, false);
+    assert.equal(pipe.code, 0, pipe.err);
+    assert.ok(pipe.bytes >= 4096, `${args.join(' ')}: ${pipe.bytes} bytes`);
+  }
+  // the hexdump is text: it goes to a terminal
+  const hex = await cliOn(['read', SINGLE, '100000000000', '64'], true);
+  assert.equal(hex.code, 0, hex.err);
+});
+
+test('a real terminal (script(1) gives the CLI a pty): read --raw refuses, nothing binary is written', (t) => {
+  const script = spawnSync('script', ['--version']);
+  if (script.status !== 0) {
+    t.skip('no script(1) (util-linux)');
+    return;
+  }
+  const cmd = `node --import tsx src/cli/main.ts read ${SINGLE} 100000000000 4K --raw; echo "rc=$?"`;
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], {
+    cwd: ROOT,
+    encoding: 'latin1',
+    timeout: 60_000,
+  });
+  assert.match(r.stdout, /binary data not written to a terminal/);
+  assert.match(r.stdout, /rc=2/);
+  assert.ok(r.stdout.length < 400, `wrote ${r.stdout.length} bytes to the terminal`);
+});

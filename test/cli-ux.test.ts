@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../src/cli/main.js';
+import { cli } from './helpers/cli.js';
 import { ROOT } from './helpers/fixtures.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'criu-4.2');
@@ -67,4 +68,31 @@ test('a real terminal (script(1) gives the CLI a pty): read --raw refuses, nothi
   assert.match(r.stdout, /binary data not written to a terminal/);
   assert.match(r.stdout, /rc=2/);
   assert.ok(r.stdout.length < 400, `wrote ${r.stdout.length} bytes to the terminal`);
+});
+
+test('inspect A B ...: several targets, in turn; --json gives an array of reports', async () => {
+  const a = join(ROOT, 'test', 'fixtures', 'archives', 'podman-series-step0.tar');
+  const b = join(FIX, 'series-stack', '3');
+  const r = await cli(['inspect', a, b]);
+  assert.equal(r.code, 0, r.err);
+  const heads = r.out.split('\n').filter((l) => l === a || l === b);
+  assert.deepEqual(heads, [a, b]);
+  assert.match(r.out, /engine {7}podman/);
+  assert.match(r.out, /engine {7}bare CRIU image directory/);
+  const j = await cli(['inspect', a, b, '--json']);
+  assert.equal(j.code, 0, j.err);
+  const reports = JSON.parse(j.out) as { target: string; layers: unknown[] }[];
+  assert.deepEqual(
+    reports.map((x) => [x.target, x.layers.length]),
+    [
+      [a, 1],
+      [b, 3],
+    ],
+  );
+  // one target: one report, as before
+  const one = JSON.parse((await cli(['inspect', b, '--json'])).out) as { target: string };
+  assert.equal(one.target, b);
+  const both = await cli(['inspect', a, b, '--parent', b]);
+  assert.equal(both.code, 2);
+  assert.match(both.err, /--parent names the layer below one target/);
 });

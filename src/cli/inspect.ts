@@ -5,6 +5,7 @@
  * (InspectReport in src/ops/inspect.ts) whatever the section flags say.
  */
 import type { Command } from '@commander-js/extra-typings';
+import { UsageError } from '../errors.js';
 import { type InspectReport, inspectStack, type ProcessReport } from '../ops/inspect.js';
 import { ArchiveLayerSource } from '../source/archive/index.js';
 import { openTarget } from '../source/open.js';
@@ -26,7 +27,10 @@ export function registerInspect(program: Command): void {
     .description(
       'show what a checkpoint holds: container, process tree, files, sockets, mounts, statistics, layers',
     )
-    .argument('<target>', 'checkpoint archive (tar, .tar.gz, .tar.zst) or image directory')
+    .argument(
+      '<targets...>',
+      'checkpoint archives (tar, .tar.gz, .tar.zst) or image directories: each is shown in turn',
+    )
     .addOption(parentOption())
     .option('--ps-tree', 'the process tree with state, command line and environment (read from memory)')
     .option('--files', 'open files, cwd and root of each process')
@@ -34,30 +38,34 @@ export function registerInspect(program: Command): void {
     .option('--mounts', 'mounts of the root task')
     .option('--stats', "CRIU's dump statistics")
     .option('--all', 'every section')
-    .option('--json', 'the whole report as JSON')
-    .action(async (target, opts) => {
-      const stack = await openTarget(target, { parent: opts.parent });
-      try {
-        const report = await inspectStack(stack, target, {
-          archive: stack.top.source instanceof ArchiveLayerSource ? stack.top.source.archive : null,
-        });
-        if (opts.json) {
-          cliStreams().stdout(`${toJson(report)}\n`);
-          return;
-        }
-        const all = opts.all === true;
-        cliStreams().stdout(
-          formatInspect(report, {
-            psTree: all || opts.psTree === true,
-            files: all || opts.files === true,
-            sockets: all || opts.sockets === true,
-            mounts: all || opts.mounts === true,
-            stats: all || opts.stats === true,
-          }),
-        );
-      } finally {
-        await stack.close();
+    .option('--json', 'the whole report as JSON (with several targets, an array of reports)')
+    .action(async (targets, opts) => {
+      if (opts.parent !== undefined && targets.length > 1) {
+        throw new UsageError('--parent names the layer below one target: give one target with it');
       }
+      const all = opts.all === true;
+      const sections: Sections = {
+        psTree: all || opts.psTree === true,
+        files: all || opts.files === true,
+        sockets: all || opts.sockets === true,
+        mounts: all || opts.mounts === true,
+        stats: all || opts.stats === true,
+      };
+      const reports: InspectReport[] = [];
+      for (const [i, target] of targets.entries()) {
+        const stack = await openTarget(target, { parent: opts.parent });
+        try {
+          const report = await inspectStack(stack, target, {
+            archive: stack.top.source instanceof ArchiveLayerSource ? stack.top.source.archive : null,
+          });
+          // text goes out target by target; JSON once, as one report or an array of them
+          if (opts.json) reports.push(report);
+          else cliStreams().stdout(`${i > 0 ? '\n' : ''}${formatInspect(report, sections)}`);
+        } finally {
+          await stack.close();
+        }
+      }
+      if (opts.json) cliStreams().stdout(`${toJson(targets.length === 1 ? reports[0] : reports)}\n`);
     });
 }
 

@@ -4,10 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../src/cli/main.js';
 import { cli } from './helpers/cli.js';
+import { testDir } from './helpers/files.js';
 import { ROOT } from './helpers/fixtures.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'criu-4.2');
@@ -95,4 +97,58 @@ test('inspect A B ...: several targets, in turn; --json gives an array of report
   const both = await cli(['inspect', a, b, '--parent', b]);
   assert.equal(both.code, 2);
   assert.match(both.err, /--parent names the layer below one target/);
+});
+
+/**
+ * A page-server stack as `pagestack page-server` leaves it (STACK/N with pagemaps, pages and the
+ * parent link only) and the dumps' -D directories (everything else), split from series-stack.
+ */
+function pageServerStack(root: string): { stack: string; dumps: string[] } {
+  const stack = join(root, 'stack');
+  const dumps: string[] = [];
+  for (const n of ['1', '2']) {
+    const src = join(FIX, 'series-stack', n);
+    const layer = join(stack, n);
+    const dump = join(root, `d${n}`);
+    mkdirSync(layer, { recursive: true });
+    mkdirSync(dump, { recursive: true });
+    for (const f of readdirSync(src)) {
+      if (f === 'parent') symlinkSync(readlinkSync(join(src, f)), join(layer, f));
+      else if (/^(pagemap-.*|pages-\d+)\.img$/.test(f)) cpSync(join(src, f), join(layer, f));
+      else cpSync(join(src, f), join(dump, f));
+    }
+    dumps.push(dump);
+  }
+  return { stack, dumps };
+}
+
+test('add-images STACK DUMP_DIR picks the layer that dump made', async () => {
+  const { stack, dumps } = pageServerStack(testDir('cli-ux-add-images'));
+  const [d1, d2] = dumps as [string, string];
+  // both layers wait for images: the one written nearest in time to the dump's inventory.img
+  const t = Date.now() / 1000;
+  utimesSync(join(stack, '1', 'pagemap-25238.img'), t - 100, t - 100);
+  utimesSync(join(stack, '2', 'pagemap-25238.img'), t - 10, t - 10);
+  utimesSync(join(d1, 'inventory.img'), t - 99, t - 99);
+  let r = await cli(['add-images', stack, d1]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /stack\/1: of the layers without images \(1, 2\), the one written nearest in time to /);
+  assert.match(r.out, /stack\/1: \d+ images added from .*d1, verified/);
+  assert.ok(existsSync(join(stack, '1', 'inventory.img')));
+  assert.ok(!existsSync(join(stack, '2', 'inventory.img')));
+  // now layer 2 is the only one waiting
+  r = await cli(['add-images', stack, d2]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /stack\/2: the only layer of .*stack without images\n/);
+  assert.equal((await cli(['verify', join(stack, '2')])).code, 0);
+  // none waits any more: one line, naming what to do
+  r = await cli(['add-images', stack, d2]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    /^pagestack: .*stack: no layer of this stack is waiting for the images of .*d2 .*name the layer, STACK\/N\n$/,
+  );
+  // the layer itself still works as before
+  r = await cli(['add-images', join(stack, '2'), d2]);
+  assert.equal(r.code, 0, r.err);
 });

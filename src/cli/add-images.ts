@@ -4,7 +4,7 @@
  * result (as `pagestack verify`), and only then replaces the layer (src/ops/add-images.ts).
  */
 import type { Command } from '@commander-js/extra-typings';
-import { addImages } from '../ops/add-images.js';
+import { addImages, pickLayer } from '../ops/add-images.js';
 import { verifyStack } from '../ops/verify.js';
 import { DirLayerSource } from '../source/dir.js';
 import { cliStreams } from './io.js';
@@ -15,9 +15,15 @@ export function registerAddImages(program: Command): void {
     .description(
       "copy a page-server dump's other images (core, mm, pstree, ...) from its -D into the received layer, verified, crash-safe",
     )
-    .argument('<layer>', 'the layer page-server wrote (STACK/N)')
+    .argument(
+      '<layer>',
+      'the layer page-server wrote (STACK/N), or the stack (STACK): the layer that dump made is picked',
+    )
     .argument('<dump-dir>', 'the -D directory of the `criu dump --page-server` that sent it')
-    .action(async (layer, dumpDir) => {
+    .action(async (target, dumpDir) => {
+      const picked = await pickLayer(target, dumpDir);
+      const layer = picked.layer;
+      if (picked.why) cliStreams().stdout(`${layer}: ${picked.why}\n`);
       const r = await addImages({
         layer,
         from: dumpDir,

@@ -63,6 +63,8 @@ export const ERROR_CODES = {
   PAGESTACK_NO_SPACE: 'no space left on the device',
   PAGESTACK_OUTPUT_EXISTS: 'the output directory exists already',
   PAGESTACK_LAYER_WRITE: 'writing an image directory failed',
+  PAGESTACK_LOCKED: 'another process is writing the same stack (it holds its lock)',
+  PAGESTACK_OUTPUT_IS_INPUT: 'the output is one of the inputs, or a file inside an input directory',
   // checkpoint archives (src/source/archive)
   PAGESTACK_ARCHIVE: 'a checkpoint archive is malformed, hostile, truncated or without CRIU images',
   PAGESTACK_ARCHIVE_LINK: 'a link in an archive leaves it, or leads to no layer in it',
@@ -276,6 +278,12 @@ export class OutputError extends PagestackError {
 export class LayerWriteError extends PagestackError {
   override name = 'LayerWriteError';
   static override readonly defaultCode: ErrorCode = 'PAGESTACK_LAYER_WRITE';
+}
+
+/** Another process holds the lock of a stack this writer needs (src/engine/lock.ts). */
+export class LockError extends PagestackError {
+  override name = 'LockError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_LOCKED';
 }
 
 /** Wrong arguments. The CLI exits 2 for these (1 for everything else). */

@@ -148,6 +148,7 @@ describe('pagestack maps', () => {
       number: 1,
       lazy: false,
       fileOffset: (256 + 1) * 4096,
+      pagemap: 'pagemap-24588.img',
     });
     let dumped = 0;
     for (const v of m.vmas) {

@@ -10,6 +10,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
+import { removeTempsOnSignals } from '../engine/fs.js';
 import { PagestackError, UsageError } from '../errors.js';
 import { cliMessage } from './errors.js';
 import { examplesHelp } from './examples.js';
@@ -161,6 +162,8 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // Ctrl-C or SIGTERM: remove this run's temporaries, exit 130 / 143 (servers stop their own way)
+  removeTempsOnSignals();
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
   });

@@ -43,6 +43,7 @@ export function mapsJson(m: ProcessMaps): unknown {
     number: e.layer >= 0 ? count - e.layer : null,
     lazy: e.layer < 0,
     fileOffset: e.layer >= 0 ? e.fileOffset : null,
+    pagemap: e.pagemap,
   });
   return {
     pid: m.pid,
@@ -55,6 +56,7 @@ export function mapsJson(m: ProcessMaps): unknown {
       offset: v.offset,
       name: v.name,
       shmem: v.shmem,
+      privatePages: v.privatePages,
       pages: v.pages,
       dumped: v.dumped,
       lazy: v.lazy,
@@ -83,7 +85,7 @@ export function formatMaps(m: ProcessMaps): string {
       commas(v.lazy),
       commas(v.notDumped),
       v.layers.length === 0 ? '-' : v.layers.map((l) => `${N - l.layer}:${commas(l.pages)}`).join(','),
-      v.shmem ? `${v.name} (${v.shmem})`.trim() : v.name,
+      v.shmem ? `${v.name} (${sharedSource(v, m.pid)})`.trim() : v.name,
     ]);
   }
   if (m.vsyscall) rows.push([m.vsyscall, '--xp', '00000000', '1', '0', '0', '1', '-', '[vsyscall]']);
@@ -118,4 +120,10 @@ export function formatMaps(m: ProcessMaps): string {
     );
   }
   return `${out.join('\n')}\n`;
+}
+
+/** Where a shared VMA's pages come from: its object, and the process's own copies over it. */
+function sharedSource(v: ProcessMaps['vmas'][number], pid: number): string {
+  if (v.privatePages === 0) return v.shmem!;
+  return `${v.shmem}, ${commas(v.privatePages)} from pagemap-${pid}.img`;
 }

@@ -66,8 +66,8 @@ const NO_VMA: Vma = {
 };
 
 /**
- * The runs of dumped bytes of a process, in address order, within `window`. Shared VMAs are read
- * through their shmem pagemap (as ProcessMemory does).
+ * The runs of dumped bytes of a process, in address order, within `window`. Each VMA is read from
+ * where ProcessMemory.sources says (private pagemap, shmem pagemap, or both page by page).
  */
 export function planRuns(pm: ProcessMemory, window: AddressWindow = {}): RunPlan {
   const wStart = window.start ?? 0;
@@ -81,48 +81,52 @@ export function planRuns(pm: ProcessMemory, window: AddressWindow = {}): RunPlan
     const lo = Math.max(vma.start, wStart);
     const hi = Math.min(vma.end, wEnd);
     if (lo >= hi) continue;
-    const shm = pm.shared.get(vma);
-    const mem: PagemapMemory = shm ?? pm.private;
-    // object address = virtual address - delta
-    const delta = shm ? vma.start - vma.pgoff : 0;
-    const x = mem.extents;
-    const oLo = lo - delta;
-    const oHi = hi - delta;
     let pieces: RunPiece[] = [];
+    // process addresses of the run being built
     let runStart = -1;
     let runEnd = -1;
     const flush = () => {
       if (pieces.length > 0) {
-        runs.push({ addr: runStart + delta, length: runEnd - runStart, vma, pieces });
+        runs.push({ addr: runStart, length: runEnd - runStart, vma, pieces });
         bytes += runEnd - runStart;
       }
       pieces = [];
       runStart = -1;
       runEnd = -1;
     };
-    for (let i = findExtent(x, Math.floor(oLo / PAGE_SIZE)); i < x.count; i++) {
-      const es = x.start[i]! * PAGE_SIZE;
-      if (es >= oHi) break;
-      const s = Math.max(es, oLo);
-      const e = Math.min(x.end[i]! * PAGE_SIZE, oHi);
-      if (e <= s) continue;
-      const layer = x.layer[i]!;
-      if (layer === LAZY) {
-        lazyBytes += e - s;
-        flush();
-        continue;
+    // private memory, the shared object, or both (a shared object mapped MAP_PRIVATE): one run
+    // goes on across sources, so a page the process wrote does not cut it
+    for (const src of pm.sources(vma, lo, hi)) {
+      const mem: PagemapMemory = src.mem;
+      // object address = process address - shift
+      const delta = src.shift;
+      const x = mem.extents;
+      const oLo = src.start - delta;
+      const oHi = src.end - delta;
+      for (let i = findExtent(x, Math.floor(oLo / PAGE_SIZE)); i < x.count; i++) {
+        const es = x.start[i]! * PAGE_SIZE;
+        if (es >= oHi) break;
+        const s = Math.max(es, oLo);
+        const e = Math.min(x.end[i]! * PAGE_SIZE, oHi);
+        if (e <= s) continue;
+        const layer = x.layer[i]!;
+        if (layer === LAZY) {
+          lazyBytes += e - s;
+          flush();
+          continue;
+        }
+        if (runEnd !== s + delta) flush();
+        if (runStart < 0) runStart = s + delta;
+        const file = mem.files[layer];
+        if (!file) {
+          throw new ExportError(
+            `${mem.layerNames[layer]}: no pages file for ${mem.resolved.file}, which places ${hex(s + delta)} there`,
+          );
+        }
+        pieces.push({ file, position: x.offset[i]! + (s - es), length: e - s, layer });
+        layers.add(layer);
+        runEnd = e + delta;
       }
-      if (runEnd !== s) flush();
-      if (runStart < 0) runStart = s;
-      const file = mem.files[layer];
-      if (!file) {
-        throw new ExportError(
-          `${mem.layerNames[layer]}: no pages file for ${mem.resolved.file}, which places ${hex(s + delta)} there`,
-        );
-      }
-      pieces.push({ file, position: x.offset[i]! + (s - es), length: e - s, layer });
-      layers.add(layer);
-      runEnd = e;
     }
     flush();
   }

@@ -239,8 +239,10 @@ async function addressSpace(stack: Stack, pid: number): Promise<{ segs: Segment[
   const pm = await stack.process(pid);
   const segs: Segment[] = [];
   const privKeys = await layerKeys(stack, pm.private);
-  const shared = pm.vmas.filter((v) => pm.shared.has(v));
-  if (shared.length === 0) {
+  // VMAs whose every page is the shared object's (shared objects mapped MAP_PRIVATE keep the
+  // process's own pages: those stay in the private pass, the object fills the rest)
+  const shared = pm.vmas.filter((v) => pm.shared.has(v) && !pm.overlaid.has(v));
+  if (pm.shared.size === 0) {
     pushExtents(segs, pm.private, privKeys, 0, Number.POSITIVE_INFINITY, 0);
     return { segs, vmas: pm.vmas };
   }
@@ -252,12 +254,20 @@ async function addressSpace(stack: Stack, pid: number): Promise<{ segs: Segment[
     lo = Math.max(lo, Math.ceil(v.end / PAGE_SIZE));
   }
   pushExtents(segs, pm.private, privKeys, lo, Number.POSITIVE_INFINITY, lo);
-  for (const v of shared) {
-    const mem = pm.shared.get(v)!;
-    const keys = await layerKeys(stack, mem);
-    const objLo = Math.floor(v.pgoff / PAGE_SIZE);
-    const pages = Math.ceil((v.end - v.start) / PAGE_SIZE);
-    pushExtents(segs, mem, keys, objLo, objLo + pages, Math.floor(v.start / PAGE_SIZE));
+  const objKeys = new Map<PagemapMemory, string[]>();
+  for (const v of pm.vmas) {
+    if (!pm.shared.has(v)) continue;
+    for (const src of pm.sources(v)) {
+      if (!src.shared) continue;
+      let keys = objKeys.get(src.mem);
+      if (!keys) {
+        keys = await layerKeys(stack, src.mem);
+        objKeys.set(src.mem, keys);
+      }
+      const objLo = Math.floor((src.start - src.shift) / PAGE_SIZE);
+      const pages = Math.ceil((src.end - src.start) / PAGE_SIZE);
+      pushExtents(segs, src.mem, keys, objLo, objLo + pages, Math.floor(src.start / PAGE_SIZE));
+    }
   }
   segs.sort((x, y) => x.s - y.s);
   return { segs, vmas: pm.vmas };

@@ -4,9 +4,9 @@
  */
 import { PAGE_SIZE } from '../image/pagemap.js';
 import { int, mmView } from '../image/views.js';
-import { findExtent, LAZY, type ResolvedPagemap } from '../stack/resolve.js';
+import { findExtent, LAZY, type ResolvedPagemap, splitByExtents } from '../stack/resolve.js';
 import type { Stack } from '../stack/stack.js';
-import { fileNames, VMA_AREA_VSYSCALL, vmaName, vmaPerms } from '../stack/vma.js';
+import { fileNames, VMA_AREA_VSYSCALL, vmaIsPrivate, vmaName, vmaPerms } from '../stack/vma.js';
 
 /** A run of pages with one source, in the process's addresses. */
 export interface MapsExtent {
@@ -17,6 +17,8 @@ export interface MapsExtent {
   layer: number;
   /** Byte offset in that layer's pages file (0 for lazy). */
   fileOffset: number;
+  /** The pagemap holding these pages: `pagemap-<pid>.img` or a `pagemap-shmem-<id>.img`. */
+  pagemap: string;
 }
 
 export interface VmaPages {
@@ -28,8 +30,13 @@ export interface VmaPages {
   offset: number;
   /** Mapped file, [heap], [stack], [vdso], ... or "" for anonymous memory. */
   name: string;
-  /** The shmem pagemap behind a shared anonymous VMA (the pages below are counted there). */
+  /** The shmem pagemap behind a shared VMA (memfd or shared anonymous memory), or null. */
   shmem: string | null;
+  /**
+   * Pages of a shared object mapped MAP_PRIVATE that come from the process's own pagemap (its
+   * copies win over the object's; the rest are the object's); 0 for other VMAs.
+   */
+  privatePages: number;
   pages: number;
   dumped: number;
   lazy: number;
@@ -47,19 +54,20 @@ export interface ProcessMaps {
   vmas: VmaPages[];
   /** The vsyscall VMA as "start-end" in hex (beyond 2^53), if the mm image has one. */
   vsyscall: string | null;
-  /** Pagemap pages no VMA covers (CRIU cannot restore these). */
+  /** Pagemap pages no private VMA covers (CRIU cannot restore these). */
   outside: MapsExtent[];
   totals: { pages: number; dumped: number; lazy: number; notDumped: number; outside: number };
 }
 
 /** Pages of `x` within pages [s, e), shifted by `shift` pages into process addresses. */
 function collect(
-  x: ResolvedPagemap['extents'],
+  r: ResolvedPagemap,
   s: number,
   e: number,
   shift: number,
   into: { dumped: number; lazy: number; layers: Map<number, number>; extents: MapsExtent[] },
 ): void {
+  const x = r.extents;
   let i = findExtent(x, s);
   for (; i < x.count && x.start[i]! < e; i++) {
     const a = Math.max(s, x.start[i]!);
@@ -77,6 +85,7 @@ function collect(
       end: (b + shift) * PAGE_SIZE,
       layer,
       fileOffset: layer === LAZY ? 0 : x.offset[i]! + (a - x.start[i]!) * PAGE_SIZE,
+      pagemap: r.file,
     });
   }
 }
@@ -95,13 +104,20 @@ export async function processMaps(stack: Stack, pid: number): Promise<ProcessMap
     const acc = { dumped: 0, lazy: 0, layers: new Map<number, number>(), extents: [] as MapsExtent[] };
     const s = v.start / PAGE_SIZE;
     const e = v.end / PAGE_SIZE;
+    let privatePages = 0;
     if (shmem) {
-      if (stack.top.files.includes(shmem)) {
-        const r = await stack.resolve(shmem);
-        const o = v.pgoff / PAGE_SIZE;
-        collect(r.extents, o, o + (e - s), s - o, acc);
+      const obj = stack.top.files.includes(shmem) ? await stack.resolve(shmem) : null;
+      const o = v.pgoff / PAGE_SIZE;
+      // a shared object mapped MAP_PRIVATE: the process's own pages win (stack/process.ts)
+      const parts = priv && vmaIsPrivate(v) ? splitByExtents(priv.extents, s, e) : [{ s, e, held: false }];
+      for (const p of parts) {
+        if (p.held) {
+          const before = acc.dumped + acc.lazy;
+          collect(priv!, p.s, p.e, 0, acc);
+          privatePages += acc.dumped + acc.lazy - before;
+        } else if (obj) collect(obj, p.s - s + o, p.e - s + o, s - o, acc);
       }
-    } else if (priv) collect(priv.extents, s, e, 0, acc);
+    } else if (priv) collect(priv, s, e, 0, acc);
     const pages = e - s;
     const row: VmaPages = {
       start: v.start,
@@ -110,6 +126,7 @@ export async function processMaps(stack: Stack, pid: number): Promise<ProcessMap
       offset: v.pgoff,
       name: vmaName(v, files, shmem),
       shmem,
+      privatePages,
       pages,
       dumped: acc.dumped,
       lazy: acc.lazy,
@@ -129,7 +146,7 @@ export async function processMaps(stack: Stack, pid: number): Promise<ProcessMap
   const outside: MapsExtent[] = [];
   if (priv) {
     const x = priv.extents;
-    const privVmas = vmas.filter((_v, i) => out[i]!.shmem === null);
+    const privVmas = vmas.filter((v, i) => out[i]!.shmem === null || vmaIsPrivate(v));
     let k = 0;
     for (let i = 0; i < x.count; i++) {
       let cur = x.start[i]!;
@@ -149,6 +166,7 @@ export async function processMaps(stack: Stack, pid: number): Promise<ProcessMap
           end: stop * PAGE_SIZE,
           layer,
           fileOffset: layer === LAZY ? 0 : x.offset[i]! + (cur - x.start[i]!) * PAGE_SIZE,
+          pagemap: privFile,
         });
         totals.outside += stop - cur;
         cur = stop;

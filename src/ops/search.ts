@@ -153,6 +153,8 @@ interface Mapping {
   pid: number;
   vma: Vma;
   name: string;
+  /** For a shared object mapped MAP_PRIVATE: whether the process sees the object at `addr`. */
+  shows?: (addr: number) => boolean;
 }
 
 /** Matches in one memory object; `at` is an object address (vaddr, or offset in a shmem object). */
@@ -233,7 +235,9 @@ export async function searchStack(
           o = { mem: shm, shared: file, pid, maps: [] };
           sharedObjs.set(file, o);
         }
-        o.maps.push(m);
+        // a shared object mapped MAP_PRIVATE: the process's own pages hide the object's there
+        o.maps.push(pm.overlaid.has(v) ? { ...m, shows: (addr) => pm.readsShared(v, addr) } : m);
+        if (pm.overlaid.has(v)) privMaps.push(m);
       } else privMaps.push(m);
     }
     objects.push({ mem: pm.private, shared: null, pid, maps: privMaps });
@@ -245,7 +249,7 @@ export async function searchStack(
   for (const obj of objects) {
     const { mem } = obj;
     // private: a match is where the VMA says; shared: at each mapping of its offset
-    const where = (at: number): { pid: number; address: number; m: Mapping | null }[] => {
+    const where = (at: number, len: number): { pid: number; address: number; m: Mapping | null }[] => {
       if (!obj.shared) {
         const m = obj.maps.find((x) => x.vma.start <= at && at < x.vma.end) ?? null;
         return [{ pid: obj.pid, address: at, m }];
@@ -253,7 +257,11 @@ export async function searchStack(
       const out: { pid: number; address: number; m: Mapping | null }[] = [];
       for (const m of obj.maps) {
         const off = at - m.vma.pgoff;
-        if (off >= 0 && off < m.vma.end - m.vma.start)
+        if (
+          off >= 0 &&
+          off < m.vma.end - m.vma.start &&
+          (!m.shows || (m.shows(m.vma.start + off) && m.shows(m.vma.start + off + len - 1)))
+        )
           out.push({ pid: m.pid, address: m.vma.start + off, m });
       }
       return out;
@@ -275,7 +283,7 @@ export async function searchStack(
           const context = new Uint8Array(ce - cs);
           mem.readIntoSync(context, cs);
           const layer = layerAt(mem, at);
-          for (const w of where(at)) {
+          for (const w of where(at, mlen)) {
             matches++;
             opts.onMatch({
               pid: w.pid,

@@ -34,6 +34,7 @@ import { DirLayerSource } from '../source/dir.js';
 import { LAZY, type LayerPagemap, resolvePagemap } from '../stack/resolve.js';
 import type { LayerSource } from '../stack/source.js';
 import { type Layer, MAX_STACK_DEPTH, Stack } from '../stack/stack.js';
+import { vmaIsPrivate } from '../stack/vma.js';
 
 export type Severity = 'error' | 'warning' | 'note';
 
@@ -487,8 +488,9 @@ async function checkProcesses(
         out.error(describe(e, `${name}/mm-${pid}.img`));
         continue;
       }
-      if (shm === null) priv.push(v);
-      else if (!files.has(shm)) {
+      // a shared object mapped MAP_PRIVATE holds the process's own copies too (stack/process.ts)
+      if (shm === null || vmaIsPrivate(v)) priv.push(v);
+      if (shm !== null && !files.has(shm)) {
         out.error(
           `${name}/mm-${pid}.img: the shared VMA ${hex(v.start)}-${hex(v.end)} of process ${pid} needs ${shm}, which is missing`,
         );

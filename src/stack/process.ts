@@ -1,10 +1,32 @@
 /**
  * A process's address space: its VMAs (mm-<pid>.img), private memory from pagemap-<pid>.img and
  * shared memory read through to the shmem pagemap behind each shared VMA.
+ *
+ * Private over shared. A memfd or shared anonymous memory mapped MAP_PRIVATE (`rw-p`, CRIU
+ * names it `/memfd:NAME (deleted)` or `/dev/zero (deleted)`; mm-<pid>.img status VMA_AREA_MEMFD |
+ * VMA_FILE_PRIVATE) gets a private copy of each page the process writes. CRIU dumps such a VMA
+ * twice over: should_dump_page (criu/mem.c) skips the pages still the file's (PME_FILE) and puts
+ * the copied ones, anonymous now, in pagemap-<pid>.img; the object's own pages go once per object
+ * to pagemap-shmem-<id>.img (dump_one_memfd_shmem in criu/shmem.c reads them through a mapping of
+ * the memfd, never the process's copies). On restore, premap_private_vma maps the restored memfd
+ * MAP_PRIVATE (its content put back by restore_memfd_shmem_content) and restore_priv_vma_content
+ * then writes every pagemap-<pid>.img page of the VMA over it. So, page by page:
+ *
+ *     a page of such a VMA = pagemap-<pid>.img's page if that pagemap has the page (dumped or lazy),
+ *                            else the shared object's page at (addr - vma.start + vma.pgoff)
+ *
+ *   VMA (MAP_PRIVATE memfd)   |s s P P s s s P s|      P: in pagemap-<pid>.img (the process's copy)
+ *   pagemap-shmem-<id>.img    |o o o o o o o o o|      s: the object's page shows through
+ *
+ * A MAP_SHARED VMA has no private pages: every page is the object's (and a pagemap-<pid>.img entry
+ * there is one CRIU refuses to restore, which `verify` reports). `sources` applies the rule, and
+ * read, export, search, diff and the explorer's bytes go through it; `maps` (and the explorer's
+ * map), which open no pages file, apply it with the same splitByExtents (resolve.ts).
  */
 
 import { MemoryAccessError, StackError } from '../errors.js';
 import { hex } from '../format.js';
+import { PAGE_SIZE } from '../image/pagemap.js';
 import type { Message } from '../image/schema.js';
 import {
   allocUninit,
@@ -18,7 +40,9 @@ import {
   type ReadManyOptions,
   type ReadOptions,
 } from './memory.js';
+import { splitByExtents } from './resolve.js';
 import { partitionPoint } from './search.js';
+import { vmaIsPrivate } from './vma.js';
 
 export interface Vma {
   readonly start: number;
@@ -58,6 +82,19 @@ export function vmaFromMessage(m: Message, file: string): Vma {
   };
 }
 
+/**
+ * A part of a VMA read from one pagemap: process addresses [start, end) are bytes of `mem` at
+ * `address - shift` (shift 0 for private memory; vma.start - vma.pgoff for the shared object).
+ */
+export interface VmaSource {
+  readonly start: number;
+  readonly end: number;
+  readonly mem: PagemapMemory;
+  readonly shift: number;
+  /** True when the bytes come from the shared object behind the VMA. */
+  readonly shared: boolean;
+}
+
 export class ProcessMemory {
   readonly pid: number;
   /** Sorted by start. */
@@ -77,6 +114,43 @@ export class ProcessMemory {
     this.vmas = [...vmas].sort((a, b) => a.start - b.start);
     this.private = priv;
     this.shared = shared;
+    this.overlaid = new Set([...shared.keys()].filter(vmaIsPrivate));
+  }
+
+  /**
+   * Shared VMAs mapped MAP_PRIVATE: their pages in pagemap-<pid>.img win over the shared object's
+   * (the rule at the top of this file).
+   */
+  readonly overlaid: ReadonlySet<Vma>;
+
+  /**
+   * Where the bytes of [lo, hi) (within VMA `v`, default all of it) come from, in address order:
+   * one source for a private or MAP_SHARED VMA, and for a shared object mapped MAP_PRIVATE the
+   * process's own pages where its pagemap has them and the object's in between.
+   */
+  sources(v: Vma, lo = v.start, hi = v.end): VmaSource[] {
+    const shm = this.shared.get(v);
+    if (!shm) return [{ start: lo, end: hi, mem: this.private, shift: 0, shared: false }];
+    const shift = v.start - v.pgoff;
+    if (!this.overlaid.has(v)) return [{ start: lo, end: hi, mem: shm, shift, shared: true }];
+    const out: VmaSource[] = [];
+    const parts = splitByExtents(this.private.extents, Math.floor(lo / PAGE_SIZE), Math.ceil(hi / PAGE_SIZE));
+    for (const p of parts) {
+      const start = Math.max(lo, p.s * PAGE_SIZE);
+      const end = Math.min(hi, p.e * PAGE_SIZE);
+      if (end <= start) continue;
+      out.push(
+        p.held
+          ? { start, end, mem: this.private, shift: 0, shared: false }
+          : { start, end, mem: shm, shift, shared: true },
+      );
+    }
+    return out;
+  }
+
+  /** Whether process address `addr` of VMA `v` reads the shared object (not a private copy). */
+  readsShared(v: Vma, addr: number): boolean {
+    return this.sources(v, addr, addr + 1)[0]?.shared ?? false;
   }
 
   /** Index of the first VMA ending above `addr` (vmas.length if none). */
@@ -139,29 +213,34 @@ export class ProcessMemory {
         continue;
       }
       const stop = Math.min(end, v.end);
-      const shm = this.shared.get(v);
-      if (shm) {
-        // pgoff is a byte offset into the shared object (as in /proc/PID/maps)
-        const objOff = cur - v.start + v.pgoff;
-        try {
-          shm.planRead(objOff, stop - cur, opts, pieces, base + cur - addr);
-        } catch (e) {
-          if (e instanceof MemoryAccessError) {
-            const at = e.address - objOff + cur;
-            throw new MemoryAccessError(
-              e.reason,
-              at,
-              `${hex(at)}: ${e.message.replace(/^0x[0-9a-f]+: /, '')} (shared memory, offset ${hex(e.address)})`,
-            );
-          }
-          throw e;
-        }
-      } else {
-        this.private.planRead(cur, stop - cur, opts, pieces, base + cur - addr);
-      }
+      for (const src of this.sources(v, cur, stop)) this.planSource(src, addr, opts, pieces, base);
       cur = stop;
     }
     return pieces;
+  }
+
+  /** Plans the bytes of one source (see `sources`), at out[base + src.start - addr ...]. */
+  private planSource(src: VmaSource, addr: number, opts: ReadOptions, pieces: Piece[], base: number): void {
+    const at = base + src.start - addr;
+    if (!src.shared) {
+      src.mem.planRead(src.start, src.end - src.start, opts, pieces, at);
+      return;
+    }
+    // pgoff is a byte offset into the shared object (as in /proc/PID/maps)
+    const objOff = src.start - src.shift;
+    try {
+      src.mem.planRead(objOff, src.end - src.start, opts, pieces, at);
+    } catch (e) {
+      if (e instanceof MemoryAccessError) {
+        const where = e.address + src.shift;
+        throw new MemoryAccessError(
+          e.reason,
+          where,
+          `${hex(where)}: ${e.message.replace(/^0x[0-9a-f]+: /, '')} (shared memory, offset ${hex(e.address)})`,
+        );
+      }
+      throw e;
+    }
   }
 
   /**

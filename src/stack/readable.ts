@@ -31,14 +31,9 @@ export function firstUnreadable(mem: ProcessMemory, addr: number, len: number): 
     const v = mem.vmaAt(cur);
     if (!v) return cur;
     const stop = Math.min(end, v.end);
-    const shm = mem.shared.get(v);
-    if (shm) {
-      const objOff = cur - v.start + v.pgoff;
-      const bad = probe(shm, objOff, stop - cur);
-      if (bad !== null) return bad - objOff + cur;
-    } else {
-      const bad = probe(mem.private, cur, stop - cur);
-      if (bad !== null) return bad;
+    for (const src of mem.sources(v, cur, stop)) {
+      const bad = probe(src.mem, src.start - src.shift, src.end - src.start);
+      if (bad !== null) return bad + src.shift;
     }
     cur = stop;
   }

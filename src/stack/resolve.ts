@@ -378,3 +378,30 @@ function finish(b: ExtentBuilder): Extents {
 export function findExtent(x: Extents, page: number): number {
   return partitionPoint(0, x.count, (i) => x.end[i]! <= page);
 }
+
+/**
+ * Pages [s, e) cut where `x` holds pages (dumped or lazy) and where it does not: sorted,
+ * non-overlapping ranges covering [s, e) exactly, each `held` or not, neighbours of one kind
+ * merged. The private-over-shared rule (process.ts) splits a VMA with it.
+ */
+export function splitByExtents(x: Extents, s: number, e: number): { s: number; e: number; held: boolean }[] {
+  const out: { s: number; e: number; held: boolean }[] = [];
+  const push = (a: number, b: number, held: boolean): void => {
+    if (b <= a) return;
+    const last = out[out.length - 1];
+    if (last && last.held === held && last.e === a) last.e = b;
+    else out.push({ s: a, e: b, held });
+  };
+  let cur = s;
+  for (let i = findExtent(x, s); i < x.count && cur < e; i++) {
+    const es = x.start[i]!;
+    if (es >= e) break;
+    push(cur, es, false);
+    cur = Math.max(cur, es);
+    const stop = Math.min(e, x.end[i]!);
+    push(cur, stop, true);
+    cur = Math.max(cur, stop);
+  }
+  push(cur, e, false);
+  return out;
+}

@@ -21,9 +21,27 @@ export const VMA_AREA_SOCKET = 1 << 11;
 export const VMA_AREA_VVAR = 1 << 12;
 export const VMA_AREA_AIORING = 1 << 13;
 export const VMA_AREA_MEMFD = 1 << 14;
+export const VMA_AREA_SHSTK = 1 << 15;
 
 /** A VMA backed by a file (files.img id in vma.shmid): regular files and memfds. */
 export const VMA_FILE_BACKED = VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_AREA_MEMFD;
+
+/**
+ * CRIU's vma_entry_is_private (criu/include/vma.h): the VMAs whose pages CRIU dumps into the
+ * process's own pagemap-<pid>.img and writes back on restore (restore_priv_vma_content refuses a
+ * pagemap entry in any other VMA: "Trying to restore page for non-private VMA"). A regular VMA
+ * mapped MAP_PRIVATE, anonymous or of a file, plus shadow stacks and AIO rings. (CRIU also requires
+ * `end <= task_size`, which leaves out only the vsyscall page, kept out of pagestack's VMAs.)
+ *
+ * A memfd or shared anonymous memory mapped MAP_PRIVATE is such a VMA *and* has a shared object
+ * behind it (proc_parse.c gives it VMA_AREA_MEMFD | VMA_FILE_PRIVATE): see the private-over-shared
+ * rule in process.ts.
+ */
+export function vmaIsPrivate(v: { readonly status: number }): boolean {
+  const st = v.status;
+  const regularPrivate = (st & VMA_AREA_REGULAR) !== 0 && (st & (VMA_ANON_PRIVATE | VMA_FILE_PRIVATE)) !== 0;
+  return regularPrivate || (st & (VMA_AREA_SHSTK | VMA_AREA_AIORING)) !== 0;
+}
 
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;

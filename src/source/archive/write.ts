@@ -7,11 +7,12 @@
  * header with a `path` record first. Hard links in the model are written as regular files (their
  * data); symlinks keep their text.
  */
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { lstat, open, readdir, readFile, readlink, rename, rm } from 'node:fs/promises';
+import { createWriteStream, renameSync, type WriteStream } from 'node:fs';
+import { lstat, open, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createGzip } from 'node:zlib';
+import { trackTemp, untrackTemp } from '../../engine/fs.js';
+import { cleanStale, tempPath } from '../../engine/output.js';
 import type { Archive } from './archive.js';
 import { ArchiveError } from './errors.js';
 import { BLOCK } from './tar.js';
@@ -134,7 +135,11 @@ export async function writeArchiveLike(
   compression: ArchiveCompression = compressionForName(out),
 ): Promise<WriteLikeResult> {
   const imageDir = like.imageDir;
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  // the atomic writer's temporary name (engine/output.ts): removed when interrupted, and by the
+  // next writer in this directory when this process was killed
+  await cleanStale(out);
+  const tmp = tempPath(out);
+  trackTemp(tmp);
   const file: WriteStream = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
   let sink: NodeJS.WritableStream = file;
   let compressor: NodeJS.ReadWriteStream | null = null;
@@ -210,7 +215,8 @@ export async function writeArchiveLike(
     const fh = await open(tmp, 'r+');
     await fh.sync();
     await fh.close();
-    await rename(tmp, out);
+    renameSync(tmp, out);
+    untrackTemp(tmp);
     const dirFh = await open(dirname(out), 'r');
     await dirFh.sync().catch(() => {});
     await dirFh.close();
@@ -218,6 +224,7 @@ export async function writeArchiveLike(
     sink.end();
     await done.catch(() => {});
     await rm(tmp, { force: true });
+    untrackTemp(tmp);
     throw e;
   }
   const st = await lstat(out);

@@ -4,7 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, utimesSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../src/cli/main.js';
@@ -151,4 +160,21 @@ test('add-images STACK DUMP_DIR picks the layer that dump made', async () => {
   // the layer itself still works as before
   r = await cli(['add-images', join(stack, '2'), d2]);
   assert.equal(r.code, 0, r.err);
+});
+
+test('read -o (export copy loop) writes what read --raw writes, unaligned and across VMAs and holes', async () => {
+  const dir = testDir('cli-ux-read-o');
+  for (const [addr, len, zero] of [
+    ['100000000ff3', '0x1235', false],
+    ['1000000ff001', '0x40000', true], // runs past the VMA's end into unmapped memory: zeros
+    ['100040000123', '3M', true], // a sparse VMA: dumped pages and never-dumped ones
+  ] as const) {
+    const extra = zero ? ['--zero'] : [];
+    const raw = await cli(['read', SINGLE, addr, len, '--raw', ...extra]);
+    assert.equal(raw.code, 0, raw.err);
+    const out = join(dir, `${addr}.bin`);
+    const o = await cli(['read', SINGLE, addr, len, '-o', out, ...extra]);
+    assert.equal(o.code, 0, o.err);
+    assert.ok(readFileSync(out).equals(raw.bytes), `${addr} ${len}`);
+  }
 });

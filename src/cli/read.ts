@@ -9,16 +9,16 @@
  */
 import { statSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
-import { AtomicFile, type InputPath, outputError } from '../engine/output.js';
-import { PagestackError, StackError, UsageError } from '../errors.js';
+import { noProgress, textProgressBar } from '../engine/progress.js';
+import { StackError, UsageError } from '../errors.js';
 import { formatBytes } from '../format.js';
-import { PAGE_SIZE } from '../image/pagemap.js';
-import { MAX_RAW_SPAN } from '../ops/export-raw.js';
+import { exportRaw, MAX_RAW_SPAN } from '../ops/export-raw.js';
 import { openTarget } from '../source/open.js';
 import type { ProcessMemory } from '../stack/process.js';
 import { assertReadable } from '../stack/readable.js';
+import type { Stack } from '../stack/stack.js';
 import { hexdumpBytes, hexdumpWidth } from './format.js';
-import { refuseBinaryToTerminal, writeStdout } from './io.js';
+import { cliStreams, refuseBinaryToTerminal, writeStdout } from './io.js';
 import { parentOption, parseAddress, parseAddressBig, parseNumber, parsePid } from './options.js';
 
 /** Bytes read and written per step. A multiple of 16, so hexdump lines continue across chunks. */
@@ -73,15 +73,7 @@ export function registerRead(program: Command): void {
         const mem = await stack.process(pid);
         const zero = opts.zero === true;
         if (!zero) await assertReadable(mem, addr, len, dir);
-        if (output !== undefined)
-          await readToFile(
-            mem,
-            addr,
-            len,
-            zero,
-            output,
-            stack.layers.map((l) => l.source),
-          );
+        if (output !== undefined) await readToFile(stack, pid, addr, len, output);
         else await readToStdout(mem, addr, len, zero, raw);
       } finally {
         await stack.close();
@@ -133,41 +125,19 @@ async function readToStdout(
 }
 
 /**
- * Raw bytes to `path`, written beside it and renamed into place. The file is sparse: pages that
- * read as zeros (not mapped, or zeros with --zero, or dumped zeros) are holes, never written.
+ * Raw bytes to `path` by export's copy loop (src/ops/export-raw.ts over src/engine/copy.ts: big
+ * positioned reads and writes, written beside and renamed into place): byte k of the file is the
+ * byte at `addr + k`. The file is sparse: memory the images do not hold (reachable only with
+ * --zero, after assertReadable) is a hole. A progress bar on a terminal, as export's.
  */
-async function readToFile(
-  mem: ProcessMemory,
-  addr: number,
-  len: number,
-  zero: boolean,
-  path: string,
-  inputs: readonly InputPath[],
-): Promise<void> {
-  const out = await AtomicFile.create(path, { inputs });
-  try {
-    for (let off = 0; off < len; off += READ_CHUNK) {
-      const n = Math.min(READ_CHUNK, len - off);
-      const s = addr + off;
-      // outside every VMA: zeros (only reachable with --zero), a hole without reading
-      if (!mem.vmas.some((v) => v.start < s + n && s < v.end)) continue;
-      const bytes = await mem.read(s, n, { zero });
-      for (let p = 0; p < n; p += PAGE_SIZE) {
-        const q = Math.min(n, p + PAGE_SIZE);
-        let nonzero = false;
-        for (let i = p; i < q; i++) {
-          if (bytes[i] !== 0) {
-            nonzero = true;
-            break;
-          }
-        }
-        if (nonzero) await out.write(bytes.subarray(p, q), q - p, off + p);
-      }
-    }
-    await out.fh.truncate(len);
-  } catch (e) {
-    await out.abort();
-    throw e instanceof PagestackError ? e : outputError(path, e);
-  }
-  await out.commit();
+async function readToFile(stack: Stack, pid: number, addr: number, len: number, path: string): Promise<void> {
+  const bar = cliStreams().progressSink?.() ?? null;
+  await exportRaw(stack, path, {
+    pid,
+    start: addr,
+    end: addr + len,
+    // LEN is capped above (MAX_READ_LEN); export's own span guard says the same in other words
+    force: true,
+    progress: bar ? textProgressBar(bar) : noProgress,
+  });
 }

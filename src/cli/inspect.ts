@@ -4,8 +4,10 @@
  * the container, the processes (one line each) and the layers. --json prints the whole report
  * (InspectReport in src/ops/inspect.ts) whatever the section flags say.
  */
+import { statSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
 import { UsageError } from '../errors.js';
+import { formatBytes } from '../format.js';
 import { type InspectReport, inspectStack, type ProcessReport } from '../ops/inspect.js';
 import { ArchiveLayerSource } from '../source/archive/index.js';
 import { openTarget } from '../source/open.js';
@@ -18,6 +20,8 @@ interface Sections {
   files: boolean;
   sockets: boolean;
   mounts: boolean;
+  /** With mounts: CRIU's mount tree (mountpoints-*.img) instead of the OCI spec's mounts. */
+  criu: boolean;
   stats: boolean;
 }
 
@@ -35,11 +39,17 @@ export function registerInspect(program: Command): void {
     .option('--ps-tree', 'the process tree with state, command line and environment (read from memory)')
     .option('--files', 'open files, cwd and root of each process')
     .option('--sockets', 'sockets of each process')
-    .option('--mounts', 'mounts of the root task')
+    .option(
+      '--mounts',
+      "the container's mounts from its OCI spec (type, source, destination, as checkpointctl); CRIU's mount tree for an image directory",
+    )
+    .option('--criu', "with --mounts: CRIU's mount tree of the root task (mountpoints-*.img)")
     .option('--stats', "CRIU's dump statistics")
     .option('--all', 'every section')
     .option('--json', 'the whole report as JSON (with several targets, an array of reports)')
     .action(async (targets, opts) => {
+      if (opts.criu && !opts.mounts && !opts.all)
+        throw new UsageError('--criu goes with --mounts (or --all)');
       if (opts.parent !== undefined && targets.length > 1) {
         throw new UsageError('--parent names the layer below one target: give one target with it');
       }
@@ -49,14 +59,17 @@ export function registerInspect(program: Command): void {
         files: all || opts.files === true,
         sockets: all || opts.sockets === true,
         mounts: all || opts.mounts === true,
+        criu: opts.criu === true,
         stats: all || opts.stats === true,
       };
       const reports: InspectReport[] = [];
       for (const [i, target] of targets.entries()) {
         const stack = await openTarget(target, { parent: opts.parent });
         try {
+          const archive = stack.top.source instanceof ArchiveLayerSource ? stack.top.source.archive : null;
           const report = await inspectStack(stack, target, {
-            archive: stack.top.source instanceof ArchiveLayerSource ? stack.top.source.archive : null,
+            archive,
+            archiveSize: archive ? statSync(archive.path).size : undefined,
           });
           // text goes out target by target; JSON once, as one report or an array of them
           if (opts.json) reports.push(report);
@@ -118,6 +131,13 @@ export function formatInspect(r: InspectReport, s: Sections): string {
       `  engine       ${r.engine} (${r.archive.format} archive, ${r.archive.members} members, images in ${r.archive.imageDir || '.'}/)`,
     );
   } else out.push(`  engine       bare CRIU image directory`);
+  const z = r.sizes;
+  const sizes = [
+    z.archive === null ? null : `archive ${formatBytes(z.archive)}`,
+    `memory pages ${formatBytes(z.memoryPages)}`,
+    z.rootfsDiff === null ? null : `root-fs diff ${formatBytes(z.rootfsDiff)}`,
+  ].filter((x) => x !== null);
+  out.push(`  sizes        ${sizes.join(', ')}`);
   const c = r.container;
   if (c) {
     const rows: [string, string | null][] = [
@@ -146,13 +166,26 @@ export function formatInspect(r: InspectReport, s: Sections): string {
   out.push('');
   out.push(`process tree (${r.processes.length} process${r.processes.length === 1 ? '' : 'es'}):`);
   for (const l of treeLines(r.processes, s)) out.push(`  ${l}`);
-  if (s.mounts) {
+  if (s.mounts && r.ociMounts && !s.criu) {
     out.push('');
-    out.push(`mounts (${r.mounts.length}):`);
+    out.push(
+      `mounts (${r.ociMounts.length}, from spec.dump; --criu: CRIU's ${r.mounts.length} mountpoints):`,
+    );
+    const rows = [['destination', 'type', 'source']];
+    for (const m of r.ociMounts) rows.push([m.destination, m.type, m.source]);
+    out.push(table(rows, ['l', 'l', 'l'], '  '));
+  } else if (s.mounts) {
+    out.push('');
+    out.push(`CRIU mount tree (${r.mounts.length} mountpoints of the root task):`);
     const rows = [['id', 'parent', 'mountpoint', 'type', 'source', 'root']];
     for (const m of r.mounts)
-      rows.push([String(m.id), String(m.parent), m.mountpoint, m.fstype, m.source, m.root]);
+      rows.push([String(m.id), String(m.parent), m.mountpoint, fstypeText(m), m.source, m.root]);
     out.push(table(rows, ['r', 'r', 'l', 'l', 'l', 'l'], '  '));
+    if (r.mounts.some((m) => m.fstypeCode === 0 && m.fstype === 'unsupported')) {
+      out.push(
+        "  host fs: CRIU's fstype 0 (UNSUPPORTED): a filesystem CRIU has no driver for (ext4, xfs, ... on the source device), which CRIU does not dump and restore bind-mounts from the same place: the container's root and the files the runtime mounts in",
+      );
+    }
   }
   if (s.stats) {
     out.push('');
@@ -186,4 +219,9 @@ export function formatInspect(r: InspectReport, s: Sections): string {
   }
   out.push(table(rows, ['r', 'l', 'r', 'r', 'r', 'l'], '  '));
   return `${out.join('\n')}\n`;
+}
+
+/** CRIU's fstype as a word: its name, or for fstype 0 what it is (a host filesystem, bind-mounted). */
+function fstypeText(m: { fstype: string; fstypeCode: number }): string {
+  return m.fstypeCode === 0 && m.fstype === 'unsupported' ? 'host fs' : m.fstype;
 }

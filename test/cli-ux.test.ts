@@ -17,6 +17,9 @@ import {
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../src/cli/main.js';
+import type { ProgressReporter } from '../src/engine/progress.js';
+import { compilePattern, searchStack } from '../src/ops/search.js';
+import { openTarget } from '../src/source/open.js';
 import { cli } from './helpers/cli.js';
 import { testDir } from './helpers/files.js';
 import { ROOT } from './helpers/fixtures.js';
@@ -176,5 +179,31 @@ test('read -o (export copy loop) writes what read --raw writes, unaligned and ac
     const o = await cli(['read', SINGLE, addr, len, '-o', out, ...extra]);
     assert.equal(o.code, 0, o.err);
     assert.ok(readFileSync(out).equals(raw.bytes), `${addr} ${len}`);
+  }
+});
+
+test('search reports progress: start with the bytes it will search, updates up to them, finish', async () => {
+  const calls: [string, number][] = [];
+  const progress: ProgressReporter = {
+    start: (total) => calls.push(['start', total]),
+    update: (done) => calls.push(['update', done]),
+    finish: () => calls.push(['finish', 0]),
+  };
+  const stack = await openTarget(join(FIX, 'series-stack', '3'));
+  try {
+    const s = await searchStack(stack, compilePattern('series', {}), {
+      onMatch: () => {},
+      progress,
+      chunkSize: 64 << 10,
+    });
+    assert.equal(calls[0]![0], 'start');
+    assert.equal(calls[0]![1], s.bytesSearched);
+    assert.equal(calls.at(-1)![0], 'finish');
+    const updates = calls.filter((c) => c[0] === 'update').map((c) => c[1]);
+    assert.ok(updates.length > 10, `${updates.length} updates`);
+    assert.ok(updates.every((u, i) => i === 0 || u >= updates[i - 1]!));
+    assert.equal(updates.at(-1), s.bytesSearched);
+  } finally {
+    await stack.close();
   }
 });

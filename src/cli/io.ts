@@ -9,7 +9,7 @@ import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { errnoText } from '../engine/fs.js';
 import { StackLock } from '../engine/lock.js';
-import type { ProgressSink } from '../engine/progress.js';
+import { noProgress, type ProgressReporter, type ProgressSink, textProgressBar } from '../engine/progress.js';
 import { FileError, UsageError } from '../errors.js';
 
 /** Where a command's output goes. */
@@ -81,6 +81,15 @@ export function refuseBinaryToTerminal(what: string): void {
       `${what}: binary data not written to a terminal: redirect standard output (> FILE, | PROGRAM) or name a file with -o FILE`,
     );
   }
+}
+
+/**
+ * A progress bar on standard error for a person watching a terminal (as export's); nothing
+ * otherwise, where the command's summary line says what was done.
+ */
+export function cliProgress(): ProgressReporter {
+  const sink = current.progressSink?.() ?? null;
+  return sink ? textProgressBar(sink) : noProgress;
 }
 
 /** Sets the streams commands write to; returns the previous ones. */

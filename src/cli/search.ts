@@ -10,7 +10,7 @@ import { hex as hex0x } from '../format.js';
 import { compilePattern, type SearchMatch, searchStack } from '../ops/search.js';
 import { openTarget } from '../source/open.js';
 import { commas, hexdumpBytes, hexdumpWidth } from './format.js';
-import { cliStreams } from './io.js';
+import { cliProgress, cliStreams } from './io.js';
 import { parentOption, parseNumber, parsePid } from './options.js';
 
 export function registerSearch(program: Command): void {
@@ -55,7 +55,7 @@ export function registerSearch(program: Command): void {
         const onMatch = opts.json
           ? (m: SearchMatch): void => out.stdout(`${JSON.stringify(matchJson(m))}\n`)
           : (m: SearchMatch): void => out.stdout(formatMatch(m));
-        const s = await searchStack(stack, pattern, { pid, context, onMatch });
+        const s = await searchStack(stack, pattern, { pid, context, onMatch, progress: cliProgress() });
         if (opts.json) out.stdout(`${JSON.stringify({ summary: s })}\n`);
         else
           out.stdout(

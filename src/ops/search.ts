@@ -12,6 +12,7 @@
  * once. Pages not dumped or lazy end a run: their bytes are unknown, so no match spans them.
  */
 
+import { noProgress, type ProgressReporter } from '../engine/progress.js';
 import { SearchPatternError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import type { Message } from '../image/schema.js';
@@ -123,6 +124,8 @@ export interface SearchOptions {
   /** Bytes read per step (default SEARCH_CHUNK). */
   chunkSize?: number;
   onMatch: (m: SearchMatch) => void;
+  /** Progress in bytes of memory searched (of the bytes the images hold). */
+  progress?: ProgressReporter;
 }
 
 export interface SearchSummary {
@@ -246,65 +249,77 @@ export async function searchStack(
   let matches = 0;
   let bytesSearched = 0;
   const found: number[] = [];
-  for (const obj of objects) {
-    const { mem } = obj;
-    // private: a match is where the VMA says; shared: at each mapping of its offset
-    const where = (at: number, len: number): { pid: number; address: number; m: Mapping | null }[] => {
-      if (!obj.shared) {
-        const m = obj.maps.find((x) => x.vma.start <= at && at < x.vma.end) ?? null;
-        return [{ pid: obj.pid, address: at, m }];
-      }
-      const out: { pid: number; address: number; m: Mapping | null }[] = [];
-      for (const m of obj.maps) {
-        const off = at - m.vma.pgoff;
-        if (
-          off >= 0 &&
-          off < m.vma.end - m.vma.start &&
-          (!m.shows || (m.shows(m.vma.start + off) && m.shows(m.vma.start + off + len - 1)))
-        )
-          out.push({ pid: m.pid, address: m.vma.start + off, m });
-      }
-      return out;
-    };
-    for (const [runStart, runEnd] of runsOf(mem)) {
-      let pos = runStart;
-      while (pos < runEnd) {
-        const len = Math.min(chunk + overlap, runEnd - pos);
-        const last = pos + len >= runEnd;
-        mem.readIntoSync(buf.subarray(0, len), pos);
-        const limit = last ? len : len - overlap;
-        found.length = 0;
-        findIn(pattern, buf, len, limit, found);
-        for (let k = 0; k < found.length; k += 2) {
-          const at = pos + found[k]!;
-          const mlen = found[k + 1]!;
-          const cs = Math.max(runStart, at - ctx);
-          const ce = Math.min(runEnd, at + mlen + ctx);
-          const context = new Uint8Array(ce - cs);
-          mem.readIntoSync(context, cs);
-          const layer = layerAt(mem, at);
-          for (const w of where(at, mlen)) {
-            matches++;
-            opts.onMatch({
-              pid: w.pid,
-              address: w.address,
-              length: mlen,
-              vma: w.m
-                ? { start: w.m.vma.start, end: w.m.vma.end, perms: perms(w.m.vma), name: w.m.name }
-                : null,
-              layer,
-              number: mem.layerNames.length - layer,
-              layerName: mem.layerNames[layer] ?? '?',
-              shared: obj.shared,
-              contextStart: w.address - (at - cs),
-              context,
-            });
-          }
+  const progress = opts.progress ?? noProgress;
+  let total = 0;
+  for (const { mem } of objects) {
+    const x = mem.extents;
+    for (let i = 0; i < x.count; i++) if (x.layer[i] !== LAZY) total += (x.end[i]! - x.start[i]!) * PAGE_SIZE;
+  }
+  progress.start(total, 'search');
+  try {
+    for (const obj of objects) {
+      const { mem } = obj;
+      // private: a match is where the VMA says; shared: at each mapping of its offset
+      const where = (at: number, len: number): { pid: number; address: number; m: Mapping | null }[] => {
+        if (!obj.shared) {
+          const m = obj.maps.find((x) => x.vma.start <= at && at < x.vma.end) ?? null;
+          return [{ pid: obj.pid, address: at, m }];
         }
-        bytesSearched += limit;
-        pos += limit;
+        const out: { pid: number; address: number; m: Mapping | null }[] = [];
+        for (const m of obj.maps) {
+          const off = at - m.vma.pgoff;
+          if (
+            off >= 0 &&
+            off < m.vma.end - m.vma.start &&
+            (!m.shows || (m.shows(m.vma.start + off) && m.shows(m.vma.start + off + len - 1)))
+          )
+            out.push({ pid: m.pid, address: m.vma.start + off, m });
+        }
+        return out;
+      };
+      for (const [runStart, runEnd] of runsOf(mem)) {
+        let pos = runStart;
+        while (pos < runEnd) {
+          const len = Math.min(chunk + overlap, runEnd - pos);
+          const last = pos + len >= runEnd;
+          mem.readIntoSync(buf.subarray(0, len), pos);
+          const limit = last ? len : len - overlap;
+          found.length = 0;
+          findIn(pattern, buf, len, limit, found);
+          for (let k = 0; k < found.length; k += 2) {
+            const at = pos + found[k]!;
+            const mlen = found[k + 1]!;
+            const cs = Math.max(runStart, at - ctx);
+            const ce = Math.min(runEnd, at + mlen + ctx);
+            const context = new Uint8Array(ce - cs);
+            mem.readIntoSync(context, cs);
+            const layer = layerAt(mem, at);
+            for (const w of where(at, mlen)) {
+              matches++;
+              opts.onMatch({
+                pid: w.pid,
+                address: w.address,
+                length: mlen,
+                vma: w.m
+                  ? { start: w.m.vma.start, end: w.m.vma.end, perms: perms(w.m.vma), name: w.m.name }
+                  : null,
+                layer,
+                number: mem.layerNames.length - layer,
+                layerName: mem.layerNames[layer] ?? '?',
+                shared: obj.shared,
+                contextStart: w.address - (at - cs),
+                context,
+              });
+            }
+          }
+          bytesSearched += limit;
+          pos += limit;
+          progress.update(bytesSearched);
+        }
       }
     }
+  } finally {
+    progress.finish();
   }
   return { matches, bytesSearched, objects: objects.length };
 }

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../src/cli/main.js';
 import type { ProgressReporter } from '../src/engine/progress.js';
+import { diffStacks } from '../src/ops/diff.js';
 import { compilePattern, searchStack } from '../src/ops/search.js';
 import { openTarget } from '../src/source/open.js';
 import { cli } from './helpers/cli.js';
@@ -205,5 +206,27 @@ test('search reports progress: start with the bytes it will search, updates up t
     assert.equal(updates.at(-1), s.bytesSearched);
   } finally {
     await stack.close();
+  }
+});
+
+test('diff reports progress per process: the bytes it compares, in batches, then finish', async () => {
+  const calls: [string, number][] = [];
+  const progress: ProgressReporter = {
+    start: (total) => calls.push(['start', total]),
+    update: (done) => calls.push(['update', done]),
+    finish: () => calls.push(['finish', 0]),
+  };
+  const a = await openTarget(join(FIX, 'series', '1'));
+  const b = await openTarget(join(FIX, 'series', '2'));
+  try {
+    const r = await diffStacks(a, b, { progress, chunkSize: 64 << 10 });
+    const total = r.stats.pagesCompared * 4096;
+    assert.deepEqual(calls[0], ['start', total]);
+    assert.deepEqual(calls.at(-2), ['update', total]);
+    assert.deepEqual(calls.at(-1), ['finish', 0]);
+    assert.ok(calls.length > 5, `${calls.length} calls`);
+  } finally {
+    await a.close();
+    await b.close();
   }
 });

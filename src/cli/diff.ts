@@ -17,7 +17,7 @@ import { partitionPoint } from '../stack/search.js';
 import type { Stack } from '../stack/stack.js';
 import { vmaKind, vmaPerms } from '../stack/vma.js';
 import { commas, table } from './format.js';
-import { cliStreams } from './io.js';
+import { cliProgress, cliStreams } from './io.js';
 import { parentOption, parsePid } from './options.js';
 
 /** `rw-p heap` style description of a VMA. */
@@ -175,7 +175,7 @@ export function registerDiff(program: Command): void {
       try {
         sa = await openTarget(a, { parent: opts.parent });
         sb = await openTarget(b, { parent: opts.parentB });
-        const result = await diffStacks(sa, sb, { pid, bytes: opts.bytes === true });
+        const result = await diffStacks(sa, sb, { pid, bytes: opts.bytes === true, progress: cliProgress() });
         const bytes = opts.bytes === true;
         if (opts.json) cliStreams().stdout(`${jsonText(diffToJson(result))}\n`);
         else cliStreams().stdout(formatDiff(result, bytes, bytes || opts.ranges === true));

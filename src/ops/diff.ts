@@ -18,6 +18,7 @@
  * each other in a file (neighbouring entries in the pages file) are one positioned read.
  */
 
+import { noProgress, type ProgressReporter } from '../engine/progress.js';
 import { StackError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import type { PagemapMemory } from '../stack/memory.js';
@@ -179,6 +180,8 @@ export interface DiffOptions {
   bytes?: boolean;
   /** Bytes per side per comparison batch (default 4 MiB). */
   chunkSize?: number;
+  /** Progress per process, in bytes of pages compared byte for byte (of those to compare). */
+  progress?: ProgressReporter;
 }
 
 /** A run of pages of an address space and where its bytes are. */
@@ -325,7 +328,9 @@ async function compareJobs(
   chunk: number,
   bufA: Buffer,
   bufB: Buffer,
+  onBatch: (pagesDone: number) => void = () => {},
 ): Promise<void> {
+  let done = 0;
   const maxPages = Math.max(1, Math.floor(chunk / PAGE_SIZE));
   let j = 0;
   let into = 0; // pages of jobs[j] already done
@@ -364,6 +369,8 @@ async function compareJobs(
       ),
     ]);
     stats.pagesCompared += pages;
+    done += pages;
+    onBatch(done);
     let at = 0;
     for (const x of batch) {
       const len = x.n * PAGE_SIZE;
@@ -449,7 +456,15 @@ export async function diffProcess(
   if (jobs.length > 0) {
     const chunk = Math.max(PAGE_SIZE, opts.chunkSize ?? DIFF_CHUNK);
     const size = Math.floor(chunk / PAGE_SIZE) * PAGE_SIZE;
-    await compareJobs(jobs, d, stats, chunk, Buffer.alloc(size), Buffer.alloc(size));
+    const progress = opts.progress ?? noProgress;
+    progress.start(jobs.reduce((t, x) => t + x.n, 0) * PAGE_SIZE, `diff pid ${pid}`);
+    try {
+      await compareJobs(jobs, d, stats, chunk, Buffer.alloc(size), Buffer.alloc(size), (n) =>
+        progress.update(n * PAGE_SIZE),
+      );
+    } finally {
+      progress.finish();
+    }
   }
   return d;
 }

@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   PAGESTACK_MEMORY_NOT_DUMPED: 'a read asked for pages that were never dumped',
   PAGESTACK_MEMORY_LAZY: 'a read asked for lazy pages (their bytes are with the page server)',
   PAGESTACK_MEMORY_UNMAPPED: 'a read asked for an address no VMA covers, or an invalid range',
+  PAGESTACK_MEMORY_RELEASED: 'a read reached a page dedup released, in a layer read through another child',
   // operations
   PAGESTACK_LAYER_OUT_OF_RANGE: 'a layer index outside the stack',
   PAGESTACK_NOT_A_LAYER: 'a directory that is not a layer of the stack',
@@ -48,6 +49,7 @@ export const ERROR_CODES = {
   PAGESTACK_OWN_ANCESTOR: 'a layer would become its own ancestor',
   PAGESTACK_NO_OUTPUT: 'an operation that writes was given no output',
   PAGESTACK_DEDUP_BRANCH: 'another directory is a child of an ancestor (a branch dedup could break)',
+  PAGESTACK_DELTA_UNRELATED: 'delta of two dumps that have no process in common',
   PAGESTACK_DEDUP_DAMAGED: 'a pages file dedup would rewrite is missing, short or not a regular file',
   PAGESTACK_UNSUPPORTED_SOURCE: 'the operation needs a kind of layer source it was not given',
   PAGESTACK_EXPORT: 'the export cannot be done as asked',
@@ -107,6 +109,16 @@ export const ERROR_CODES = {
   PAGESTACK_ADD_IMAGES_NO_LAYER: 'add-images given a stack where no single layer waits for the dump images',
   PAGESTACK_LAZY_IMAGES_NO_VMA: 'lazy-images: a page of the stack lies in no VMA of mm',
   PAGESTACK_LAZY_IMAGES_NO_DATA: 'lazy-images: a page that cannot be lazy has no data in the stack',
+  // OCI registries, image layouts and checkpoint images (src/source/oci)
+  PAGESTACK_REGISTRY: 'a registry answered something unexpected, or an OCI reference or layout is malformed',
+  PAGESTACK_REGISTRY_AUTH: 'a registry refused the credentials, or asked for credentials there are none of',
+  PAGESTACK_REGISTRY_NOT_FOUND: 'no such repository, tag, manifest or blob in the registry or layout',
+  PAGESTACK_REGISTRY_RANGE: 'a registry answered a ranged blob read with 416 or with other bytes than asked',
+  PAGESTACK_REGISTRY_MEDIA_TYPE: 'a manifest, index or blob of a media type that was not expected',
+  PAGESTACK_REGISTRY_DIGEST: 'content whose digest or size is not the one its descriptor names',
+  PAGESTACK_REGISTRY_TOO_LARGE: 'a manifest or index above the size limit',
+  PAGESTACK_REGISTRY_UNAVAILABLE: 'a registry could not be reached, or answered 5xx',
+  PAGESTACK_NOT_CHECKPOINT_IMAGE: 'an image that holds no checkpoint (no checkpoint layer or annotations)',
   // the CLI
   PAGESTACK_USAGE: 'wrong arguments',
   // the explorer's HTTP API (src/server/http)
@@ -299,6 +311,15 @@ export class UsageError extends PagestackError {
 export class ArchiveError extends PagestackError {
   override name = 'ArchiveError';
   static override readonly defaultCode: ErrorCode = 'PAGESTACK_ARCHIVE';
+}
+
+/**
+ * An OCI registry, layout or image that cannot be used as asked; the message starts with the
+ * reference (`oci://host/repo:tag`, a layout path), then what was read, then what was expected.
+ */
+export class RegistryError extends PagestackError {
+  override name = 'RegistryError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_REGISTRY';
 }
 
 /** A search pattern that cannot be compiled (bad hex, bad regular expression). */

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
 import { UsageError } from '../errors.js';
 import { formatBytes } from '../format.js';
-import { type InspectReport, inspectStack, type ProcessReport } from '../ops/inspect.js';
+import { type InspectImage, type InspectReport, inspectStack, type ProcessReport } from '../ops/inspect.js';
 import { ArchiveLayerSource } from '../source/archive/index.js';
 import { openTarget } from '../source/open.js';
 import { commas, layerLegend, table, toJson } from './format.js';
@@ -33,7 +33,7 @@ export function registerInspect(program: Command): void {
     )
     .argument(
       '<targets...>',
-      'checkpoint archives (tar, .tar.gz, .tar.zst) or image directories: each is shown in turn',
+      'checkpoint archives (tar, .tar.gz, .tar.zst), image directories, or checkpoint images (oci://REGISTRY/REPO:TAG, OCI layout dir or tar): each is shown in turn',
     )
     .addOption(parentOption())
     .option('--ps-tree', 'the process tree with state, command line and environment (read from memory)')
@@ -69,7 +69,9 @@ export function registerInspect(program: Command): void {
           const archive = stack.top.source instanceof ArchiveLayerSource ? stack.top.source.archive : null;
           const report = await inspectStack(stack, target, {
             archive,
-            archiveSize: archive ? statSync(archive.path).size : undefined,
+            archiveSize: archive ? fileSize(archive.path) : undefined,
+            // a checkpoint image's layer (src/source/oci/image.ts) says which image it is
+            image: (stack.top.source as { image?: InspectImage }).image ?? null,
           });
           // text goes out target by target; JSON once, as one report or an array of them
           if (opts.json) reports.push(report);
@@ -138,6 +140,17 @@ export function formatInspect(r: InspectReport, s: Sections): string {
     z.rootfsDiff === null ? null : `root-fs diff ${formatBytes(z.rootfsDiff)}`,
   ].filter((x) => x !== null);
   out.push(`  sizes        ${sizes.join(', ')}`);
+  if (r.image) {
+    out.push(`  checkpoint image ${r.image.reference} (manifest ${r.image.digest})`);
+    out.push(
+      `    layer      ${r.image.layer.digest} (${r.image.layer.size} bytes, ${r.image.layer.mediaType})`,
+    );
+    const keys = Object.keys(r.image.annotations).sort();
+    if (keys.length > 0) {
+      out.push('    image annotations');
+      for (const k of keys) out.push(`      ${k}=${r.image.annotations[k]}`);
+    }
+  }
   const c = r.container;
   if (c) {
     const rows: [string, string | null][] = [
@@ -224,4 +237,13 @@ export function formatInspect(r: InspectReport, s: Sections): string {
 /** CRIU's fstype as a word: its name, or for fstype 0 what it is (a host filesystem, bind-mounted). */
 function fstypeText(m: { fstype: string; fstypeCode: number }): string {
   return m.fstypeCode === 0 && m.fstype === 'unsupported' ? 'host fs' : m.fstype;
+}
+
+/** Bytes of a file, or undefined when it cannot be stat'ed (an archive inside an image). */
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
 }

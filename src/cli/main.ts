@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { removeTempsOnSignals } from '../engine/fs.js';
 import { PagestackError, UsageError } from '../errors.js';
+import { setTlsVerifyDefault } from '../source/oci/settings.js';
 import { cliMessage } from './errors.js';
 import { examplesHelp } from './examples.js';
 import { type CliStreams, cliStreams, processStreams, setCliStreams } from './io.js';
@@ -41,6 +42,11 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['add-images', async () => (await import('./add-images.js')).registerAddImages],
   ['lazy-images', async () => (await import('./lazy-images.js')).registerLazyImages],
   ['ui', async () => (await import('./ui.js')).registerUi],
+  ['push', async () => (await import('./push.js')).registerPush],
+  ['pull', async () => (await import('./pull.js')).registerPull],
+  ['ls', async () => (await import('./ls.js')).registerLs],
+  ['rm', async () => (await import('./rm.js')).registerRm],
+  ['gc', async () => (await import('./gc.js')).registerGc],
   ['completion', async () => (await import('./completion.js')).registerCompletion],
 ];
 
@@ -93,6 +99,7 @@ export async function runCli(argv: string[], streams: CliStreams = processStream
   const prevExit = process.exitCode;
   process.exitCode = undefined;
   try {
+    argv = takeTlsVerify(argv);
     const program = await buildProgram(argv[0]);
     // an unknown command is an error even with --help after it (commander would show the
     // program's help and exit 0): parse the name alone, for commander's "unknown command" line
@@ -107,9 +114,33 @@ export async function runCli(argv: string[], streams: CliStreams = processStream
   } catch (err) {
     return reportError(err);
   } finally {
+    setTlsVerifyDefault(true);
     setCliStreams(prevStreams);
     if (streams !== processStreams) process.exitCode = prevExit;
   }
+}
+
+/**
+ * `--tls-verify=false` (podman's spelling; `--tls-verify`, `=true` too) anywhere on the line: how
+ * every command reaches an oci:// registry (false: plain HTTP). Taken out before parsing.
+ */
+function takeTlsVerify(argv: string[]): string[] {
+  const out: string[] = [];
+  for (const [i, a] of argv.entries()) {
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--tls-verify(?:=(true|false))?$/.exec(a);
+    if (!m) {
+      if (a.startsWith('--tls-verify='))
+        throw new UsageError(`${a}: expected --tls-verify=true or --tls-verify=false`);
+      out.push(a);
+      continue;
+    }
+    setTlsVerifyDefault(m[1] !== 'false');
+  }
+  return out;
 }
 
 export function reportError(err: unknown): number {

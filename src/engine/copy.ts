@@ -7,7 +7,9 @@
  * (write-thread.ts) so that the two kernel copies overlap; otherwise the next chunk is read while
  * the last one is written (two buffers in flight).
  */
-import { ExportError } from '../errors.js';
+import { statfs } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { ExportError, OutputError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import type { RandomAccessFile } from '../stack/source.js';
 import { type OutputSink, writeAt } from './output.js';
@@ -290,6 +292,40 @@ async function writeChunk(
   for (const w of c.writes) await writeAt(out, buf, w.at, w.length, w.out, expect);
 }
 
+/**
+ * Sparse inputs, sparse outputs. A pages file may be mostly holes (1 TiB of them and a few pages of
+ * data): read, its holes are zeros, and written out densely they would fill the disk. So into a
+ * regular file (a new one: holes read as zeros) a chunk that is all zeros is not written, and the
+ * file is extended to its full size at the end; and before anything is written, the data the
+ * inputs can hold at most (per pages file, the bytes it allocates: st_blocks) must fit in the
+ * output's file system, else the copy is refused in one line.
+ */
+function allZero(buf: Uint8Array, n: number, zeros: Uint8Array): boolean {
+  return Buffer.from(buf.buffer, buf.byteOffset, n).equals(zeros.subarray(0, n));
+}
+
+/** Refuses a copy whose data cannot fit in the free space of the output's file system. */
+async function checkRoom(out: OutputSink, ops: readonly CopyOp[], total: number): Promise<void> {
+  const referenced = new Map<RandomAccessFile, number>();
+  for (const op of ops) referenced.set(op.file, (referenced.get(op.file) ?? 0) + op.length);
+  let bound = 0;
+  for (const [file, bytes] of referenced) bound += Math.min(bytes, file.allocated ?? bytes);
+  let free: number;
+  try {
+    const st = await statfs(dirname(resolve(out.name)));
+    free = st.bavail * st.bsize;
+  } catch {
+    return; // not a path (or no statfs): the writes will say
+  }
+  if (bound > free) {
+    throw new OutputError(
+      `${out.name}: needs room for up to ${bound} bytes of page data (${total} with the holes of sparse pages files), but its file system has ${free} bytes free`,
+      'PAGESTACK_OUTPUT',
+      { file: out.name },
+    );
+  }
+}
+
 /** A turn for the event loop (no thread involved). */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -327,6 +363,20 @@ export async function copyInto(
   if (total === 0) return;
   const size = Math.min(Math.max(PAGE_SIZE, chunkSize), total);
   const bufs = [new Uint8Array(size)];
+  // a positioned regular file: all-zero chunks become holes (see allZero)
+  const sparse = out.fd !== undefined && out.fh !== null;
+  const zeros = sparse ? new Uint8Array(size) : null;
+  let skippedEnd = 0;
+  const skip = (c: Chunk, buf: Uint8Array): boolean => {
+    if (!zeros || !allZero(buf, c.length, zeros)) return false;
+    for (const w of c.writes) skippedEnd = Math.max(skippedEnd, w.out + w.length);
+    return true;
+  };
+  const extend = async (): Promise<void> => {
+    if (skippedEnd > 0 && out.fh && (await out.fh.stat()).size < skippedEnd)
+      await out.fh.truncate(skippedEnd);
+  };
+  if (out.fh) await checkRoom(out, ops, total);
   let pending: Promise<void> | null = null;
   let flushing: Promise<void> | null = null;
   let flushedAt = 0;
@@ -363,7 +413,7 @@ export async function copyInto(
         advance();
         readChunkSync(c, buf);
         lengths[k % THREAD_SLOTS] = c.length;
-        writer.publish(c.writes);
+        writer.publish(skip(c, buf) ? [] : c.writes);
         k++;
         // a turn for the event loop (signals, progress, write-back flushes) every 1 MiB
         if (++sinceYield === THREAD_SLOTS) {
@@ -374,6 +424,7 @@ export async function copyInto(
       await writer.finish();
       finished = true;
       advance();
+      await extend();
       if (flushing) await flushing;
     } finally {
       if (!finished) await writer.stop();
@@ -390,10 +441,11 @@ export async function copyInto(
     try {
       for (const c of chunksOf(ops, size)) {
         readChunkSync(c, buf);
-        for (const w of c.writes) writeSync(buf, w.at, w.length, w.out);
+        if (!skip(c, buf)) for (const w of c.writes) writeSync(buf, w.at, w.length, w.out);
         afterWrite(c.length);
         await yieldToLoop();
       }
+      await extend();
       if (flushing) await flushing;
     } finally {
       if (flushing) await (flushing as Promise<void>).catch(() => {});
@@ -406,10 +458,13 @@ export async function copyInto(
       const buf = bufs[k++ & 1]!;
       await readChunk(c, buf);
       if (pending) await pending;
-      pending = writeChunk(c, buf, out, expect).then(() => afterWrite(c.length));
+      pending = skip(c, buf)
+        ? Promise.resolve(afterWrite(c.length))
+        : writeChunk(c, buf, out, expect).then(() => afterWrite(c.length));
     }
     if (pending) await pending;
     pending = null;
+    await extend();
     if (flushing) await flushing;
   } finally {
     // a failed read must not leave a write or a flush running unobserved

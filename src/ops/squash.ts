@@ -40,11 +40,12 @@ async function copyPresent(flat: FlatPagemap, out: PagesWriter, chunk: number): 
       const l = flat.layer[r]!;
       if (l < 0) continue;
       const file = flat.files[l]!;
+      const name = flat.names[l];
       let done = 0;
       const n = flat.nrPages[r]!;
       while (done < n) {
         const take = Math.min(n - done, chunkPages - fill);
-        pushRead(ops, file, flat.offset[r]! + done * PAGE_SIZE, take * PAGE_SIZE, fill * PAGE_SIZE);
+        pushRead(ops, file, flat.offset[r]! + done * PAGE_SIZE, take * PAGE_SIZE, fill * PAGE_SIZE, name);
         fill += take;
         done += take;
         if (fill === chunkPages) {

@@ -119,6 +119,14 @@ export const ERROR_CODES = {
   PAGESTACK_REGISTRY_TOO_LARGE: 'a manifest or index above the size limit',
   PAGESTACK_REGISTRY_UNAVAILABLE: 'a registry could not be reached, or answered 5xx',
   PAGESTACK_NOT_CHECKPOINT_IMAGE: 'an image that holds no checkpoint (no checkpoint layer or annotations)',
+  // restore (src/ops/restore.ts), hot sets (src/stack/hotset.ts), encryption (src/store/envelope.ts)
+  PAGESTACK_NO_CRIU: 'no usable CRIU (none found, or older than 4.0)',
+  PAGESTACK_RESTORE: 'criu restore (or its lazy-pages daemon) failed',
+  PAGESTACK_INTERRUPTED: 'the operation was stopped by a signal (SIGINT, SIGTERM)',
+  PAGESTACK_HOTSET: 'a hot-set file is malformed (magic, version, size, checksum)',
+  PAGESTACK_ENCRYPTION_KEY: 'an encryption key file is missing, unreadable or not 32 bytes',
+  PAGESTACK_DECRYPT:
+    'an encrypted object cannot be opened: encrypted under another key, not encrypted, or altered',
   // the CLI
   PAGESTACK_USAGE: 'wrong arguments',
   // the explorer's HTTP API (src/server/http)
@@ -355,6 +363,18 @@ export class IngestError extends PagestackError {
 export class PageServerError extends PagestackError {
   override name = 'PageServerError';
   static override readonly defaultCode: ErrorCode = 'PAGESTACK_PS_UNEXPECTED';
+}
+
+/** A restore that cannot run or failed: no usable CRIU, CRIU's exit, a signal; `code` says which. */
+export class RestoreError extends PagestackError {
+  override name = 'RestoreError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_RESTORE';
+}
+
+/** A key that cannot be used, or an object it cannot open (PAGESTACK_ENCRYPTION_KEY, PAGESTACK_DECRYPT). */
+export class EncryptionError extends PagestackError {
+  override name = 'EncryptionError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_DECRYPT';
 }
 
 // The explorer's HTTP API (src/server/http; statuses chosen by code in server.ts)

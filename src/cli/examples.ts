@@ -51,6 +51,10 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ls: ['pagestack ls s3://my-bucket/checkpoints', 'pagestack ls s3://my-bucket/checkpoints/series'],
   rm: ['pagestack rm s3://my-bucket/checkpoints/series@3', 'pagestack rm s3://my-bucket/checkpoints/series'],
   gc: ['pagestack gc s3://my-bucket/checkpoints --dry-run'],
+  restore: [
+    `pagestack restore ${F}/series-stack/3 -- -d`,
+    'pagestack restore s3://my-bucket/checkpoints/series --lazy -- -d',
+  ],
   completion: [
     'pagestack completion bash > /etc/bash_completion.d/pagestack',
     'source <(pagestack completion zsh)',

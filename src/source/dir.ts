@@ -137,9 +137,9 @@ async function looksLikeArchive(path: string): Promise<boolean> {
   }
 }
 
-/** `.pagestack-dedup` (engine/layer-writer.ts DEDUP_MARKER). */
+/** `.pagestack-dedup` (engine/layer-writer.ts DEDUP_MARKER), `.pagestack-hotset` (stack/hotset.ts). */
 const DEDUP_MARKER_NAME = '.pagestack-dedup';
-const PAGESTACK_MARKER_RE = /^\.pagestack-dedup$/;
+const PAGESTACK_MARKER_RE = /^\.pagestack-(?:dedup|hotset)$/;
 
 export class DirLayerSource implements LayerSource {
   readonly name: string;

@@ -37,6 +37,12 @@ const TAG = 16;
 /** Bytes an envelope adds to its plaintext. */
 export const ENVELOPE_OVERHEAD = ENVELOPE_HEAD + TAG;
 
+// WebCrypto's types, named from the global `crypto` (the build's lib has no DOM; Node and
+// browsers both have the global)
+type SubtleCrypto = typeof globalThis.crypto.subtle;
+type CryptoKey = Awaited<ReturnType<SubtleCrypto['importKey']>>;
+type KeyUsage = Parameters<SubtleCrypto['importKey']>[4][number];
+
 const te = new TextEncoder();
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
 

@@ -352,9 +352,11 @@ export async function copyInto(
 
 /**
  * Smallest piece handed to copy_file_range: below, a system call per piece costs more than the
- * loop's merged reads (pieces of one file close together are read with one call).
+ * loop's merged reads (pieces of one file close together are read with one call). Measured on
+ * ext4 (1 GiB from the page cache, 2 cores at load ~20, 2026-12-07): calls of 8 MiB 1.5-1.8 s,
+ * of 64 KiB 2.5 s, of 16 KiB 6.3 s (~40-90 us a call), `cat` 1.8-2.6 s.
  */
-export const KERNEL_MIN = 64 << 10;
+export const KERNEL_MIN = 1 << 20;
 /** copy_file_range calls are cut at this many bytes, for progress and a turn for the event loop. */
 const KERNEL_SLICE = 8 << 20;
 

@@ -63,6 +63,8 @@ export const ERROR_CODES = {
   PAGESTACK_NO_SPACE: 'no space left on the device',
   PAGESTACK_OUTPUT_EXISTS: 'the output directory exists already',
   PAGESTACK_LAYER_WRITE: 'writing an image directory failed',
+  PAGESTACK_LOCKED: 'another process is writing the same stack (it holds its lock)',
+  PAGESTACK_OUTPUT_IS_INPUT: 'the output is one of the inputs, or a file inside an input directory',
   // checkpoint archives (src/source/archive)
   PAGESTACK_ARCHIVE: 'a checkpoint archive is malformed, hostile, truncated or without CRIU images',
   PAGESTACK_ARCHIVE_LINK: 'a link in an archive leaves it, or leads to no layer in it',
@@ -104,6 +106,16 @@ export const ERROR_CODES = {
   PAGESTACK_ADD_IMAGES_VERIFY: 'add-images: the layer with the dump images added does not verify',
   PAGESTACK_LAZY_IMAGES_NO_VMA: 'lazy-images: a page of the stack lies in no VMA of mm',
   PAGESTACK_LAZY_IMAGES_NO_DATA: 'lazy-images: a page that cannot be lazy has no data in the stack',
+  // OCI registries, image layouts and checkpoint images (src/source/oci)
+  PAGESTACK_REGISTRY: 'a registry answered something unexpected, or an OCI reference or layout is malformed',
+  PAGESTACK_REGISTRY_AUTH: 'a registry refused the credentials, or asked for credentials there are none of',
+  PAGESTACK_REGISTRY_NOT_FOUND: 'no such repository, tag, manifest or blob in the registry or layout',
+  PAGESTACK_REGISTRY_RANGE: 'a registry answered a ranged blob read with 416 or with other bytes than asked',
+  PAGESTACK_REGISTRY_MEDIA_TYPE: 'a manifest, index or blob of a media type that was not expected',
+  PAGESTACK_REGISTRY_DIGEST: 'content whose digest or size is not the one its descriptor names',
+  PAGESTACK_REGISTRY_TOO_LARGE: 'a manifest or index above the size limit',
+  PAGESTACK_REGISTRY_UNAVAILABLE: 'a registry could not be reached, or answered 5xx',
+  PAGESTACK_NOT_CHECKPOINT_IMAGE: 'an image that holds no checkpoint (no checkpoint layer or annotations)',
   // the CLI
   PAGESTACK_USAGE: 'wrong arguments',
   // the explorer's HTTP API (src/server/http)
@@ -277,6 +289,12 @@ export class LayerWriteError extends PagestackError {
   static override readonly defaultCode: ErrorCode = 'PAGESTACK_LAYER_WRITE';
 }
 
+/** Another process holds the lock of a stack this writer needs (src/engine/lock.ts). */
+export class LockError extends PagestackError {
+  override name = 'LockError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_LOCKED';
+}
+
 /** Wrong arguments. The CLI exits 2 for these (1 for everything else). */
 export class UsageError extends PagestackError {
   override name = 'UsageError';
@@ -290,6 +308,15 @@ export class UsageError extends PagestackError {
 export class ArchiveError extends PagestackError {
   override name = 'ArchiveError';
   static override readonly defaultCode: ErrorCode = 'PAGESTACK_ARCHIVE';
+}
+
+/**
+ * An OCI registry, layout or image that cannot be used as asked; the message starts with the
+ * reference (`oci://host/repo:tag`, a layout path), then what was read, then what was expected.
+ */
+export class RegistryError extends PagestackError {
+  override name = 'RegistryError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_REGISTRY';
 }
 
 /** A search pattern that cannot be compiled (bad hex, bad regular expression). */

@@ -3,6 +3,8 @@
  * (tests import internals from their own modules).
  */
 
+// one writer per stack (docs/safety.md)
+export { type LockHolder, type LockOptions, lockHolder, StackLock, withLock } from './engine/lock.js';
 export type { ProgressReporter } from './engine/progress.js';
 export type { ExportOptions, ExportSummary } from './engine/runs.js';
 // errors: every class, with its stable code and data
@@ -16,6 +18,7 @@ export {
   ImageFormatError,
   ImageJsonError,
   LayerWriteError,
+  LockError,
   MemoryAccessError,
   type MemoryAccessReason,
   OutputError,

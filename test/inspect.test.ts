@@ -50,6 +50,7 @@ test('inspect the podman fixture archives: container, process from memory, files
       'mounts',
       'stats',
       'layers',
+      'image',
     ]);
     assert.equal(r.engine, 'podman');
     assert.equal(r.archive?.members, 31);

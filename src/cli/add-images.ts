@@ -7,7 +7,8 @@ import type { Command } from '@commander-js/extra-typings';
 import { addImages } from '../ops/add-images.js';
 import { verifyStack } from '../ops/verify.js';
 import { DirLayerSource } from '../source/dir.js';
-import { cliStreams } from './io.js';
+import { cliStreams, lockForWriting } from './io.js';
+import { waitOption } from './options.js';
 
 export function registerAddImages(program: Command): void {
   program
@@ -17,15 +18,23 @@ export function registerAddImages(program: Command): void {
     )
     .argument('<layer>', 'the layer page-server wrote (STACK/N)')
     .argument('<dump-dir>', 'the -D directory of the `criu dump --page-server` that sent it')
-    .action(async (layer, dumpDir) => {
-      const r = await addImages({
-        layer,
-        from: dumpDir,
-        check: async (dir) => {
-          const report = await verifyStack(await DirLayerSource.open(dir));
-          return report.problems.filter((p) => p.severity === 'error').map((p) => p.message);
-        },
-      });
+    .addOption(waitOption())
+    .action(async (layer, dumpDir, opts) => {
+      // one writer of the layer: two add-images at once would each swap in their own copy
+      const lock = await lockForWriting(layer, 'add-images', opts.wait);
+      let r: Awaited<ReturnType<typeof addImages>>;
+      try {
+        r = await addImages({
+          layer,
+          from: dumpDir,
+          check: async (dir) => {
+            const report = await verifyStack(await DirLayerSource.open(dir));
+            return report.problems.filter((p) => p.severity === 'error').map((p) => p.message);
+          },
+        });
+      } finally {
+        await lock.release();
+      }
       cliStreams().stdout(
         `${r.layer}: ${r.copied.length} images added from ${dumpDir}, verified` +
           `${r.same.length ? `; ${r.same.length} there already` : ''}` +

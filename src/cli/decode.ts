@@ -88,7 +88,7 @@ export function registerDecode(program: Command): void {
         // the CPU cache), written synchronously as each 1 MiB is made; a bad image aborts, which
         // removes that file: OUT is never touched. JSON can always be made again: atomic, but no
         // fsync (it costs more than the decoding).
-        const out = await AtomicFile.create(opts.output, { durable: false });
+        const out = await AtomicFile.create(opts.output, { durable: false, inputs: [path] });
         const fd = out.fh.fd;
         const write = (c: Uint8Array): void => {
           for (let at = 0; at < c.length; ) at += writeSync(fd, c, at, c.length - at);

@@ -1,11 +1,15 @@
 /** `pagestack dedup TOP [--dry-run]`: release pages of ancestor layers that newer layers rewrote. */
 import type { Command } from '@commander-js/extra-typings';
+import type { StackLock } from '../engine/lock.js';
+import { StackError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import { type DedupFileResult, dedupStack } from '../ops/dedup.js';
 import { openTarget } from '../source/open.js';
+import type { Stack } from '../stack/stack.js';
 import { commas, table } from './format.js';
-import { cliStreams } from './io.js';
+import { cliStreams, lockForWriting } from './io.js';
+import { waitOption } from './options.js';
 
 /** An exact byte count, with the size for people beside it: "8,192 bytes (8.0 KiB)". */
 function bytesText(n: number): string {
@@ -31,9 +35,14 @@ export function registerDedup(program: Command): void {
     .argument('<top>', 'top image directory of the stack')
     .option('-n, --dry-run', 'show what would be released, change nothing')
     .option('--force', 'go on even when another directory is also a child of an ancestor (a branch)')
+    .addOption(waitOption())
     .action(async (top, opts) => {
       const dryRun = opts.dryRun === true;
-      const stack = await openTarget(top);
+      // a dry run only reads; a real one locks every layer of the stack (it rewrites the
+      // ancestors' pages files, and what it releases is decided by the top's pagemaps)
+      const { stack, lock } = dryRun
+        ? { stack: await openTarget(top), lock: null }
+        : await openLocked(top, opts.wait);
       let result: Awaited<ReturnType<typeof dedupStack>>;
       try {
         result = await dedupStack(stack, {
@@ -43,6 +52,7 @@ export function registerDedup(program: Command): void {
         });
       } finally {
         await stack.close();
+        await lock?.release();
       }
       const out: string[] = [];
       for (const t of result.removedTemps) out.push(`removed ${t} (left by an interrupted run)`);
@@ -87,4 +97,37 @@ export function registerDedup(program: Command): void {
       }
       cliStreams().stdout(`${out.join('\n')}\n`);
     });
+}
+
+/** The layer directories of a stack (their real paths). */
+function layerIds(stack: Stack): string[] {
+  return stack.layers.map((l) => l.source.id);
+}
+
+/**
+ * Opens TOP's stack holding the lock of each of its layers. The layers are known only once the
+ * stack is open, and another writer may replace one meanwhile: open, lock, open again, and go on
+ * when the second look finds the layers locked.
+ */
+async function openLocked(
+  top: string,
+  wait: boolean | undefined,
+): Promise<{ stack: Stack; lock: StackLock }> {
+  for (let attempt = 0; ; attempt++) {
+    const first = await openTarget(top);
+    const ids = layerIds(first);
+    await first.close();
+    const lock = await lockForWriting(ids, 'dedup', wait);
+    try {
+      const stack = await openTarget(top);
+      const now = layerIds(stack);
+      if (now.length === ids.length && now.every((id, i) => id === ids[i])) return { stack, lock };
+      await stack.close();
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+    await lock.release();
+    if (attempt === 2) throw new StackError(`${top}: the stack's layers changed while dedup was starting`);
+  }
 }

@@ -7,8 +7,8 @@ import { PAGE_SIZE } from '../image/pagemap.js';
 import { type DeltaResult, delta } from '../ops/delta.js';
 import { openTarget } from '../source/open.js';
 import { commas } from './format.js';
-import { cliStreams } from './io.js';
-import { parentOption } from './options.js';
+import { cliStreams, lockForWriting } from './io.js';
+import { parentOption, waitOption } from './options.js';
 
 export function registerDelta(program: Command): void {
   program
@@ -22,32 +22,53 @@ export function registerDelta(program: Command): void {
     .addOption(parentOption('--child-parent', 'CHILD'))
     .option('-o, --output <out>', 'write the new layer to this directory (must not exist)')
     .option('--in-place', 'replace CHILD itself (built beside it, then swapped in by rename)')
+    .addOption(waitOption())
     .action(async (parent, child, opts) => {
       if ((opts.output === undefined) === (opts.inPlace !== true)) {
         throw new UsageError('delta: give exactly one of -o OUT or --in-place');
       }
-      // A replace killed between its two renames leaves CHILD aside: put it back before reading it.
-      await cleanStale(opts.inPlace ? child : opts.output!);
-      const parentStack = await openTarget(parent, { parent: opts.parent });
+      // the one writer of what it makes: CHILD (replaced) or OUT (created)
+      const dest = opts.inPlace ? child : opts.output!;
+      const lock = await lockForWriting(dest, opts.inPlace ? 'delta --in-place' : 'delta', opts.wait);
       try {
-        const childStack = await openTarget(child, { parent: opts.childParent });
-        try {
-          const r = await delta(
-            parentStack,
-            childStack,
-            opts.inPlace ? { inPlace: true } : { out: opts.output! },
-          );
-          cliStreams().stdout(
-            `${r.out}: ${commas(r.pagesKept)} pages kept, ${commas(r.pagesShared)} shared with the parent` +
-              `${r.pagesLazy > 0 ? `, ${commas(r.pagesLazy)} lazy` : ''}; ${savingText(r)}; parent -> ${r.parentLink}\n`,
-          );
-        } finally {
-          await childStack.close();
-        }
+        // A replace killed between its two renames leaves CHILD aside: put it back before reading it.
+        await cleanStale(dest);
+        await run(parent, child, opts);
       } finally {
-        await parentStack.close();
+        await lock.release();
       }
     });
+}
+
+async function run(
+  parent: string,
+  child: string,
+  opts: {
+    parent?: string | undefined;
+    childParent?: string | undefined;
+    output?: string | undefined;
+    inPlace?: true | undefined;
+  },
+): Promise<void> {
+  const parentStack = await openTarget(parent, { parent: opts.parent });
+  try {
+    const childStack = await openTarget(child, { parent: opts.childParent });
+    try {
+      const r = await delta(
+        parentStack,
+        childStack,
+        opts.inPlace ? { inPlace: true } : { out: opts.output! },
+      );
+      cliStreams().stdout(
+        `${r.out}: ${commas(r.pagesKept)} pages kept, ${commas(r.pagesShared)} shared with the parent` +
+          `${r.pagesLazy > 0 ? `, ${commas(r.pagesLazy)} lazy` : ''}; ${savingText(r)}; parent -> ${r.parentLink}\n`,
+      );
+    } finally {
+      await childStack.close();
+    }
+  } finally {
+    await parentStack.close();
+  }
 }
 
 /**

@@ -55,7 +55,7 @@ export function registerEncode(program: Command): void {
         if (e instanceof ImageJsonError) throw e.withFile(file === '-' ? '<stdin>' : file);
         throw e;
       }
-      if (opts.output) await writeFileAtomic(opts.output, img);
+      if (opts.output) await writeFileAtomic(opts.output, img, { inputs: file === '-' ? [] : [file] });
       else cliStreams().stdout(img);
     });
 }

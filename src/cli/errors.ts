@@ -20,6 +20,7 @@ const HINTS: Partial<Record<ErrorCode, Hint>> = {
       ? `${e.message}; give the layer below with --parent ARCHIVE|DIR`
       : e.message,
   PAGESTACK_DEDUP_BRANCH: (e) => `${e.message} (use --force if it does not matter)`,
+  PAGESTACK_LOCKED: (e) => `${e.message} (--wait waits for it)`,
 };
 
 /** `layer SPEC: ...` is about the layer given with --keep-below (the only option taking one). */

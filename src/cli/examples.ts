@@ -40,6 +40,15 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'add-images': ['pagestack add-images /tmp/stack/1 /tmp/dump1'],
   'lazy-images': [`pagestack lazy-images ${F}/series-stack/3 -o /tmp/restore-dir`],
   ui: [`pagestack ui ${F}/series-stack/3 --open`, `pagestack ui ${A}/podman-series-step0.tar --port 8080`],
+  push: [
+    `pagestack push ${F}/series-stack/3 s3://my-bucket/checkpoints/series --endpoint http://127.0.0.1:8080`,
+    `pagestack push ${A}/podman-series-step0.tar oci://127.0.0.1:5000/checkpoints:series --tls-verify=false`,
+  ],
+  pull: [
+    'pagestack pull s3://my-bucket/checkpoints/series /tmp/series',
+    'pagestack pull s3://my-bucket/checkpoints/series@2 /tmp/series-2 --flat',
+  ],
+  ls: ['pagestack ls s3://my-bucket/checkpoints', 'pagestack ls s3://my-bucket/checkpoints/series'],
   completion: [
     'pagestack completion bash > /etc/bash_completion.d/pagestack',
     'source <(pagestack completion zsh)',

@@ -61,7 +61,7 @@ export function registerExport(program: Command): void {
     .description('export a process memory as an ELF core file (for gdb) or a sparse raw file')
     .argument('<dir>', 'image directory or checkpoint archive (the top layer of a stack)')
     .addOption(parentOption())
-    .requiredOption(
+    .option(
       '-o, --output <file>',
       'the file to write (written beside it, then renamed into place); "-" for standard output (elf)',
     )
@@ -77,7 +77,33 @@ export function registerExport(program: Command): void {
       '--force',
       `raw: write even when the span is above ${formatBytes(MAX_RAW_SPAN)} (the file is sparse, but huge)`,
     )
+    .option(
+      '--image <ref>',
+      "push a checkpoint image of DIR's top (flattened) that podman and CRI-O restore: REGISTRY/REPOSITORY[:TAG]",
+    )
+    .option('--image-archive <file>', 'write that checkpoint image as an OCI layout tar (FILE.tar[:TAG])')
+    .option(
+      '--like <archive|image>',
+      'with --image/--image-archive: take the metadata members (config.dump, spec.dump, ...) and annotations from this checkpoint archive or image (default: DIR itself)',
+    )
+    .option('--annotation <key=value...>', 'with --image/--image-archive: set an annotation of the image')
     .action(async (dir, opts) => {
+      if (opts.image !== undefined || opts.imageArchive !== undefined) {
+        if (opts.output !== undefined) throw new UsageError('--image/--image-archive write an image: no -o');
+        const { exportToImage } = await import('./export-image.js');
+        await exportToImage(dir, {
+          image: opts.image,
+          imageArchive: opts.imageArchive,
+          like: opts.like,
+          annotation: opts.annotation,
+          parent: opts.parent,
+        });
+        return;
+      }
+      if (opts.output === undefined)
+        throw new UsageError("required option '-o, --output <file>' not specified");
+      if (opts.like !== undefined || opts.annotation !== undefined)
+        throw new UsageError('--like and --annotation go with --image or --image-archive');
       const format = opts.format;
       if (format !== 'elf' && format !== 'raw') {
         throw new UsageError(`--format: expected elf or raw, got '${format}'`);

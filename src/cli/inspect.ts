@@ -5,7 +5,7 @@
  * (InspectReport in src/ops/inspect.ts) whatever the section flags say.
  */
 import type { Command } from '@commander-js/extra-typings';
-import { type InspectReport, inspectStack, type ProcessReport } from '../ops/inspect.js';
+import { type InspectImage, type InspectReport, inspectStack, type ProcessReport } from '../ops/inspect.js';
 import { ArchiveLayerSource } from '../source/archive/index.js';
 import { openTarget } from '../source/open.js';
 import { commas, table, toJson } from './format.js';
@@ -26,7 +26,10 @@ export function registerInspect(program: Command): void {
     .description(
       'show what a checkpoint holds: container, process tree, files, sockets, mounts, statistics, layers',
     )
-    .argument('<target>', 'checkpoint archive (tar, .tar.gz, .tar.zst) or image directory')
+    .argument(
+      '<target>',
+      'checkpoint archive (tar, .tar.gz, .tar.zst), image directory, or checkpoint image (oci://REGISTRY/REPO:TAG, OCI layout dir or tar)',
+    )
     .addOption(parentOption())
     .option('--ps-tree', 'the process tree with state, command line and environment (read from memory)')
     .option('--files', 'open files, cwd and root of each process')
@@ -40,6 +43,8 @@ export function registerInspect(program: Command): void {
       try {
         const report = await inspectStack(stack, target, {
           archive: stack.top.source instanceof ArchiveLayerSource ? stack.top.source.archive : null,
+          // a checkpoint image's layer (src/source/oci/image.ts) says which image it is
+          image: (stack.top.source as { image?: InspectImage }).image ?? null,
         });
         if (opts.json) {
           cliStreams().stdout(`${toJson(report)}\n`);
@@ -110,6 +115,17 @@ export function formatInspect(r: InspectReport, s: Sections): string {
       `  engine       ${r.engine} (${r.archive.format} archive, ${r.archive.members} members, images in ${r.archive.imageDir || '.'}/)`,
     );
   } else out.push(`  engine       bare CRIU image directory`);
+  if (r.image) {
+    out.push(`  checkpoint image ${r.image.reference} (manifest ${r.image.digest})`);
+    out.push(
+      `    layer      ${r.image.layer.digest} (${r.image.layer.size} bytes, ${r.image.layer.mediaType})`,
+    );
+    const keys = Object.keys(r.image.annotations).sort();
+    if (keys.length > 0) {
+      out.push('    image annotations');
+      for (const k of keys) out.push(`      ${k}=${r.image.annotations[k]}`);
+    }
+  }
   const c = r.container;
   if (c) {
     const rows: [string, string | null][] = [

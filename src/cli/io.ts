@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { errnoText } from '../engine/fs.js';
+import { StackLock } from '../engine/lock.js';
 import type { ProgressSink } from '../engine/progress.js';
 import { FileError } from '../errors.js';
 
@@ -102,4 +103,23 @@ export async function readWholeFile(path: string): Promise<Uint8Array> {
   } catch (e) {
     throw new FileError(`${path}: ${errnoText(e)}`);
   }
+}
+
+/**
+ * Takes the writer's lock of `paths` (src/engine/lock.ts) for the command `what`; with `wait`,
+ * says once on stderr whom it waits for.
+ */
+export function lockForWriting(
+  paths: string | readonly string[],
+  what: string,
+  wait: boolean | undefined,
+): Promise<StackLock> {
+  return StackLock.acquire(paths, {
+    what,
+    wait: wait === true,
+    onWait: (path, holder) =>
+      cliStreams().stderr(
+        `pagestack: ${path}: waiting for ${holder && holder.pid > 0 ? `pid ${holder.pid}${holder.what ? ` (pagestack ${holder.what})` : ''}` : 'another process'} to finish writing\n`,
+      ),
+  });
 }

@@ -10,7 +10,9 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
+import { removeTempsOnSignals } from '../engine/fs.js';
 import { PagestackError, UsageError } from '../errors.js';
+import { setTlsVerifyDefault } from '../source/oci/settings.js';
 import { cliMessage } from './errors.js';
 import { examplesHelp } from './examples.js';
 import { type CliStreams, cliStreams, processStreams, setCliStreams } from './io.js';
@@ -40,6 +42,9 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['add-images', async () => (await import('./add-images.js')).registerAddImages],
   ['lazy-images', async () => (await import('./lazy-images.js')).registerLazyImages],
   ['ui', async () => (await import('./ui.js')).registerUi],
+  ['push', async () => (await import('./push.js')).registerPush],
+  ['pull', async () => (await import('./pull.js')).registerPull],
+  ['ls', async () => (await import('./ls.js')).registerLs],
   ['completion', async () => (await import('./completion.js')).registerCompletion],
 ];
 
@@ -92,6 +97,7 @@ export async function runCli(argv: string[], streams: CliStreams = processStream
   const prevExit = process.exitCode;
   process.exitCode = undefined;
   try {
+    argv = takeTlsVerify(argv);
     const program = await buildProgram(argv[0]);
     // an unknown command is an error even with --help after it (commander would show the
     // program's help and exit 0): parse the name alone, for commander's "unknown command" line
@@ -106,9 +112,33 @@ export async function runCli(argv: string[], streams: CliStreams = processStream
   } catch (err) {
     return reportError(err);
   } finally {
+    setTlsVerifyDefault(true);
     setCliStreams(prevStreams);
     if (streams !== processStreams) process.exitCode = prevExit;
   }
+}
+
+/**
+ * `--tls-verify=false` (podman's spelling; `--tls-verify`, `=true` too) anywhere on the line: how
+ * every command reaches an oci:// registry (false: plain HTTP). Taken out before parsing.
+ */
+function takeTlsVerify(argv: string[]): string[] {
+  const out: string[] = [];
+  for (const [i, a] of argv.entries()) {
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--tls-verify(?:=(true|false))?$/.exec(a);
+    if (!m) {
+      if (a.startsWith('--tls-verify='))
+        throw new UsageError(`${a}: expected --tls-verify=true or --tls-verify=false`);
+      out.push(a);
+      continue;
+    }
+    setTlsVerifyDefault(m[1] !== 'false');
+  }
+  return out;
 }
 
 export function reportError(err: unknown): number {
@@ -161,6 +191,8 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // Ctrl-C or SIGTERM: remove this run's temporaries, exit 130 / 143 (servers stop their own way)
+  removeTempsOnSignals();
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
   });

@@ -82,3 +82,11 @@ export function parentOption<F extends string = '--parent'>(
     `archive or image directory holding the layer below ${of}'s top layer (replaces its parent link)`,
   );
 }
+
+/** `--wait`, for every command that writes a stack: wait for another writer's lock instead of failing. */
+export function waitOption(): Option<'--wait'> {
+  return new Option(
+    '--wait',
+    'when another pagestack process is writing the stack, wait for it (default: fail at once)',
+  );
+}

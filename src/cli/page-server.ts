@@ -3,14 +3,16 @@
  * sessions as incremental layers STACK/1, STACK/2, ... until SIGINT/SIGTERM (src/server/page-server.ts).
  * Log lines go to stderr; the first says where it listens (with the port chosen for --port 0).
  * After each dump, `pagestack add-images STACK/N DUMP_DIR` puts the dump's other images in the layer.
+ * A receiving server holds STACK's writer lock while it runs (src/engine/lock.ts): a second one on
+ * the same STACK stops at once, naming the first one's pid (or waits, with --wait).
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
 import { errnoText } from '../engine/fs.js';
 import { UsageError } from '../errors.js';
 import { PageServer, type PageServerTls } from '../server/page-server.js';
-import { cliStreams } from './io.js';
-import { parsePort } from './options.js';
+import { cliStreams, lockForWriting } from './io.js';
+import { parsePort, waitOption } from './options.js';
 
 function layerOf(s: string): number {
   if (!/^[1-9]\d*$/.test(s)) throw new UsageError(`--layer '${s}': expected a layer number (1, 2, ...)`);
@@ -67,6 +69,7 @@ export function registerPageServer(program: Command): void {
     .option('--tls-cert <file>', 'server certificate (PEM)', '/etc/pki/criu/cert.pem')
     .option('--tls-key <file>', 'server key (PEM)', '/etc/pki/criu/private/key.pem')
     .option('--tls-no-cn-verify', "accept a client certificate that does not name the server's address")
+    .addOption(waitOption())
     .action(async (stack, opts) => {
       const port = parsePort(opts.port);
       if (opts.layer !== undefined && !opts.lazy)
@@ -85,32 +88,50 @@ export function registerPageServer(program: Command): void {
         };
       }
       const log = (line: string) => cliStreams().stderr(`page-server: ${line}\n`);
-      const server = await PageServer.start({
-        stack,
-        port,
-        address: opts.address,
-        idleTimeoutMs: idle * 1000,
-        firstHeaderTimeoutMs: firstHeader * 1000,
-        maxConnections,
-        answerBuffers,
-        log,
-        ...(tls ? { tls } : {}),
-        ...(opts.lazy ? { lazy: opts.layer === undefined ? {} : { layer: layerOf(opts.layer) } } : {}),
-      });
-      log(
-        `listening on ${server.address}:${server.port}${tls ? ' (TLS)' : ''} ${opts.lazy ? 'serving lazy pages from' : 'for'} ${server.stack}`,
-      );
-      await new Promise<void>((done) => {
-        const stop = (sig: string) => {
-          log(`${sig}: stopping`);
-          process.off('SIGINT', onInt);
-          process.off('SIGTERM', onTerm);
-          void server.close().then(done);
-        };
-        const onInt = () => stop('SIGINT');
-        const onTerm = () => stop('SIGTERM');
-        process.on('SIGINT', onInt);
-        process.on('SIGTERM', onTerm);
-      });
+      // one receiving server per stack (a lazy one only reads)
+      const lock = opts.lazy ? null : await lockForWriting(stack, 'page-server', opts.wait);
+      try {
+        await serve(stack, port, idle, tls, opts, { firstHeader, maxConnections, answerBuffers }, log);
+      } finally {
+        await lock?.release();
+      }
     });
+}
+
+async function serve(
+  stack: string,
+  port: number,
+  idle: number,
+  tls: PageServerTls | undefined,
+  opts: { address: string; lazy?: true | undefined; layer?: string | undefined },
+  limits: { firstHeader: number; maxConnections: number; answerBuffers: number },
+  log: (line: string) => void,
+): Promise<void> {
+  const server = await PageServer.start({
+    stack,
+    port,
+    address: opts.address,
+    idleTimeoutMs: idle * 1000,
+    firstHeaderTimeoutMs: limits.firstHeader * 1000,
+    maxConnections: limits.maxConnections,
+    answerBuffers: limits.answerBuffers,
+    log,
+    ...(tls ? { tls } : {}),
+    ...(opts.lazy ? { lazy: opts.layer === undefined ? {} : { layer: layerOf(opts.layer) } } : {}),
+  });
+  log(
+    `listening on ${server.address}:${server.port}${tls ? ' (TLS)' : ''} ${opts.lazy ? 'serving lazy pages from' : 'for'} ${server.stack}`,
+  );
+  await new Promise<void>((done) => {
+    const stop = (sig: string) => {
+      log(`${sig}: stopping`);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      void server.close().then(done);
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
 }

@@ -9,7 +9,7 @@
  */
 import { statSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
-import { AtomicFile, outputError } from '../engine/output.js';
+import { AtomicFile, type InputPath, outputError } from '../engine/output.js';
 import { PagestackError, StackError, UsageError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
@@ -72,7 +72,15 @@ export function registerRead(program: Command): void {
         const mem = await stack.process(pid);
         const zero = opts.zero === true;
         if (!zero) await assertReadable(mem, addr, len, dir);
-        if (output !== undefined) await readToFile(mem, addr, len, zero, output);
+        if (output !== undefined)
+          await readToFile(
+            mem,
+            addr,
+            len,
+            zero,
+            output,
+            stack.layers.map((l) => l.source),
+          );
         else await readToStdout(mem, addr, len, zero, raw);
       } finally {
         await stack.close();
@@ -134,8 +142,9 @@ async function readToFile(
   len: number,
   zero: boolean,
   path: string,
+  inputs: readonly InputPath[],
 ): Promise<void> {
-  const out = await AtomicFile.create(path);
+  const out = await AtomicFile.create(path, { inputs });
   try {
     for (let off = 0; off < len; off += READ_CHUNK) {
       const n = Math.min(READ_CHUNK, len - off);

@@ -1,7 +1,9 @@
 /**
  * Small filesystem helpers the engine's writers share: one errno phrase table, whether a pid
- * still runs, write-everything, fsync of a path, and the relative link text between layers.
+ * still runs, write-everything, fsync of a path, the relative link text between layers, and the
+ * temporaries of this process, removed when it is interrupted.
  */
+import { rmSync } from 'node:fs';
 import { type FileHandle, lstat, open, realpath } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 
@@ -93,4 +95,65 @@ export async function linkTarget(fromDir: string, to: string): Promise<string> {
   const absTo = await realpath(to);
   const rel = relative(absFrom, absTo);
   return rel === '' ? '.' : rel;
+}
+
+// --- temporaries removed on SIGINT, SIGTERM, SIGHUP and at exit --------------------------------
+
+/** Temporary files and directories this process is writing (removed if it is interrupted). */
+const liveTemps = new Set<string>();
+let hooksInstalled = false;
+
+/** Exit statuses for the signals that end a command: 128 + the signal's number, as a shell shows. */
+const SIGNALS = [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const;
+
+/** Removes every temporary still registered (synchronously: it runs in signal and exit hooks). */
+export function removeLiveTemps(): void {
+  for (const p of liveTemps) {
+    try {
+      rmSync(p, { recursive: true, force: true });
+    } catch {
+      // best effort: the next writer in that directory removes it (output.ts cleanStale)
+    }
+  }
+  liveTemps.clear();
+}
+
+/**
+ * Removes this process's temporaries when it ends: at exit, and on SIGINT, SIGTERM and SIGHUP,
+ * after which it exits 130, 143 or 129. A process that handles the signal itself (a server that
+ * stops its sessions first: page-server, ui) keeps doing so: then only the exit hook runs, when
+ * it has stopped. Idempotent; `trackTemp` installs it.
+ */
+export function removeTempsOnSignals(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', removeLiveTemps);
+  for (const [sig, status] of SIGNALS) {
+    process.on(sig, () => {
+      // another listener stops the program its own way (and exits, which runs the exit hook)
+      if (process.listenerCount(sig) > 1) return;
+      removeLiveTemps();
+      process.exit(status);
+    });
+  }
+}
+
+/** Registers a temporary file or directory (removed if the process is interrupted). */
+export function trackTemp(path: string): void {
+  removeTempsOnSignals();
+  liveTemps.add(path);
+}
+
+/** The temporary is gone or renamed into place: nothing to remove any more. */
+export function untrackTemp(path: string): void {
+  liveTemps.delete(path);
+}
+
+/** The temporaries registered now (for tests). */
+export function liveTempPaths(): readonly string[] {
+  return [...liveTemps];
 }

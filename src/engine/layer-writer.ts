@@ -29,7 +29,6 @@ import {
   open,
   readlink,
   realpath,
-  rename,
   rm,
   symlink,
 } from 'node:fs/promises';
@@ -41,7 +40,14 @@ import { encodeMessage, type Message } from '../image/schema.js';
 import { putU32le } from '../image/wire.js';
 import { DirLayerSource } from '../source/dir.js';
 import type { LayerSource } from '../stack/source.js';
-import { errnoText, exists, fsyncPath as fsyncRaw, writeAll as writeAllRaw } from './fs.js';
+import {
+  errnoText,
+  exists,
+  fsyncPath as fsyncRaw,
+  trackTemp,
+  untrackTemp,
+  writeAll as writeAllRaw,
+} from './fs.js';
 import { cleanStale, OLD_TAG, tempPath } from './output.js';
 
 /**
@@ -351,7 +357,14 @@ export class LayerWriter {
       throw new LayerWriteError(`${dest}: cannot create it: ${parentDir} does not exist`);
     }
     const tmp = tempPath(abs);
-    await fsOp(tmp, 'create the temporary output directory', () => mkdir(tmp, { mode: 0o755 }));
+    // removed if the process is interrupted (fs.ts); the renames below are synchronous for that
+    trackTemp(tmp);
+    try {
+      await fsOp(tmp, 'create the temporary output directory', () => mkdir(tmp, { mode: 0o755 }));
+    } catch (e) {
+      untrackTemp(tmp);
+      throw e;
+    }
     return new LayerWriter(abs, tmp, opts.replace === true);
   }
 
@@ -471,12 +484,22 @@ export class LayerWriter {
         renameSync(old, this.dest);
         throw new LayerWriteError(`${this.dest}: put the new directory in place: ${errnoText(e)}`);
       }
+      // the original, set aside, is what an interrupt now removes
+      untrackTemp(this.dir);
+      trackTemp(old);
       this.finished = true;
       await fsyncPath(parentDir);
       await fsOp(old, 'remove the original', () => rm(old, { recursive: true, force: true }));
+      untrackTemp(old);
       await fsyncPath(parentDir);
     } else {
-      await fsOp(this.dest, 'put the new directory in place', () => rename(this.dir, this.dest));
+      // synchronous: an interrupt's cleanup (fs.ts) never removes the directory while it moves
+      try {
+        renameSync(this.dir, this.dest);
+      } catch (e) {
+        throw new LayerWriteError(`${this.dest}: put the new directory in place: ${errnoText(e)}`);
+      }
+      untrackTemp(this.dir);
       this.finished = true;
       await fsyncPath(parentDir);
     }
@@ -489,5 +512,6 @@ export class LayerWriter {
     for (const w of this.open) await w.discard();
     this.open.clear();
     await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+    untrackTemp(this.dir);
   }
 }

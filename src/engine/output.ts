@@ -13,13 +13,28 @@
  *
  * Outputs that are not regular files (a device, a FIFO, standard output) have nothing to replace:
  * writeOutput writes them in order, as streams.
+ *
+ * Interrupted (SIGINT, SIGTERM), a writer removes its temporaries before it exits (fs.ts
+ * trackTemp); renames into place are synchronous, so that removal never races one. An output
+ * that is an input (the same file, a link to it, a file inside an input image directory) is
+ * refused before anything is written (refuseInputs).
  */
 import { randomBytes } from 'node:crypto';
-import { constants, type Stats, writeSync } from 'node:fs';
-import { type FileHandle, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { constants, renameSync, type Stats, writeSync } from 'node:fs';
+import { type FileHandle, lstat, open, readdir, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { OutputError, PagestackError } from '../errors.js';
-import { errnoText, exists, fsyncDirQuietly, fsyncPath, pidAlive, writeAll } from './fs.js';
+import type { LayerSource } from '../stack/source.js';
+import {
+  errnoText,
+  exists,
+  fsyncDirQuietly,
+  fsyncPath,
+  pidAlive,
+  trackTemp,
+  untrackTemp,
+  writeAll,
+} from './fs.js';
 
 export const TMP_TAG = '.pagestack-tmp-';
 export const OLD_TAG = '.pagestack-old-';
@@ -41,14 +56,21 @@ async function fsOp<T>(path: string, what: string, fn: () => Promise<T>): Promis
 }
 
 /**
- * Cleans what killed writers of `dest` left beside it: brings back an original that a directory
- * replace left under `.dest.pagestack-old-*` when dest itself is missing, removes stale temporary
- * files and directories. What writers that still run have there is left alone. Returns the names
+ * The temporaries of pagestack's writers: `.DEST.pagestack-tmp-<pid>[-<rand>]` and
+ * `.DEST.pagestack-old-<pid>-<rand>` (this file), and `.DEST.tmp-<pid>-<8 hex>` (archives written
+ * by earlier versions). Groups: DEST, the tag, the writer's pid.
+ */
+const STALE_RE = /^\.(.+)(\.pagestack-tmp-|\.pagestack-old-|\.tmp-(?=\d+-[0-9a-f]{8}$))(\d+)(?:-[0-9a-f]+)?$/;
+
+/**
+ * Cleans what killed writers left in the directory `dest` is in, whatever their destination:
+ * brings back an original that a directory replace left under `.NAME.pagestack-old-*` when NAME
+ * itself is missing, removes stale temporary files and directories. "Stale" = the pid in the
+ * name no longer runs: what writers that still run have there is left alone. Returns the names
  * removed or restored.
  */
 export async function cleanStale(dest: string): Promise<string[]> {
   const dir = dirname(resolve(dest));
-  const base = basename(resolve(dest));
   let names: string[];
   try {
     names = await readdir(dir);
@@ -56,15 +78,13 @@ export async function cleanStale(dest: string): Promise<string[]> {
     return [];
   }
   const done: string[] = [];
-  const mine = (tag: string) =>
-    names
-      .filter((n) => n.startsWith(`.${base}${tag}`))
-      .filter((n) => {
-        const pid = Number.parseInt(n.slice(base.length + 1 + tag.length), 10);
-        return Number.isFinite(pid) && !pidAlive(pid);
-      });
-  const destPath = join(dir, base);
-  for (const n of mine(OLD_TAG)) {
+  const stale = names
+    .map((n) => ({ n, m: STALE_RE.exec(n) }))
+    .filter(({ m }) => m !== null && !pidAlive(Number(m[3])))
+    .map(({ n, m }) => ({ n, base: m![1]!, old: m![2] === OLD_TAG }));
+  // set-aside originals first: one may have to go back in place
+  for (const { n, base } of stale.filter((x) => x.old)) {
+    const destPath = join(dir, base);
     if (!(await exists(destPath))) {
       await fsOp(destPath, 'restore the original', () => rename(join(dir, n), destPath));
       await fsOp(dir, 'fsync', () => fsyncPath(dir));
@@ -74,11 +94,80 @@ export async function cleanStale(dest: string): Promise<string[]> {
       done.push(n);
     }
   }
-  for (const n of mine(TMP_TAG)) {
+  for (const { n } of stale.filter((x) => !x.old)) {
     await fsOp(join(dir, n), 'remove', () => rm(join(dir, n), { recursive: true, force: true }));
     done.push(n);
   }
   return done;
+}
+
+/**
+ * An input of the command writing: a path (a file, or a directory whose files are inputs), or a
+ * layer source (an image directory's real path, or a checkpoint archive file).
+ */
+export type InputPath = string | LayerSource;
+
+/** The file system path of an input, or null for a source that is no local file. */
+function inputPath(i: InputPath): string | null {
+  if (typeof i === 'string') return i;
+  // DirLayerSource: the real path; ArchiveLayerSource: `<archive real path>\0<dir in it>`
+  const p = i.id.split('\0')[0]!;
+  return isAbsolute(p) ? p : null;
+}
+
+/** Where a path leads: its real path, or (not there yet) its parent's real path and its name. */
+async function whereTo(path: string): Promise<string> {
+  const abs = resolve(path);
+  try {
+    return await realpath(abs);
+  } catch {
+    try {
+      return join(await realpath(dirname(abs)), basename(abs));
+    } catch {
+      return abs;
+    }
+  }
+}
+
+function inside(dir: string, p: string): boolean {
+  const rel = relative(dir, p);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+}
+
+/**
+ * Refuses an output `dest` that is one of `inputs`: the same file (by path, symbolic or hard
+ * link), or a file inside an input directory (an image directory of the input stack), or an
+ * input directory itself. Writing it would replace what is being read (an archive, an image)
+ * with the output.
+ */
+export async function refuseInputs(dest: string, inputs: readonly InputPath[]): Promise<void> {
+  if (inputs.length === 0) return;
+  const where = await whereTo(dest);
+  const st = await lstat(where).catch(() => null);
+  for (const i of inputs) {
+    const p = inputPath(i);
+    if (p === null) continue;
+    const ip = await whereTo(p);
+    const ist = await stat(ip).catch(() => null);
+    const refuse = (how: string): never => {
+      throw new OutputError(
+        `${dest}: ${how} ${p}, an input of this command; write the output elsewhere`,
+        'PAGESTACK_OUTPUT_IS_INPUT',
+        { file: dest, input: p },
+      );
+    };
+    if (where === ip) refuse(ist?.isDirectory() ? 'is the input directory' : 'is the input');
+    if (ist?.isDirectory() && inside(ip, where)) refuse('is inside the input directory');
+    if (st && ist && st.dev === ist.dev && st.ino === ist.ino) refuse('is a hard link to the input');
+    if (st?.isFile() && st.nlink > 1 && ist?.isDirectory()) {
+      // a hard link to a file of an input directory (image directories are flat)
+      for (const n of await readdir(ip).catch(() => [] as string[])) {
+        const f = await lstat(join(ip, n)).catch(() => null);
+        if (f && f.dev === st.dev && f.ino === st.ino)
+          refuse(`is a hard link to ${n} in the input directory`);
+      }
+    }
+  }
 }
 
 export interface AtomicFileOptions {
@@ -86,6 +175,8 @@ export interface AtomicFileOptions {
   mode?: number;
   /** fsync before the rename (default true; output that can be made again may skip it). */
   durable?: boolean;
+  /** What the command reads: an output that is one of them is refused (refuseInputs). */
+  inputs?: readonly InputPath[];
 }
 
 /** A regular file being written beside its destination; `commit` renames it into place. */
@@ -105,12 +196,15 @@ export class AtomicFile {
 
   /** Cleans what killed writers of `dest` left, then creates the temporary file. */
   static async create(dest: string, opts: AtomicFileOptions = {}): Promise<AtomicFile> {
+    await refuseInputs(dest, opts.inputs ?? []);
     await cleanStale(dest);
     const tmp = tempPath(dest);
     let fh: FileHandle;
+    trackTemp(tmp);
     try {
       fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, opts.mode ?? 0o644);
     } catch (e) {
+      untrackTemp(tmp);
       throw new OutputError(`${dest}: cannot write: ${errnoText(e)}`, 'PAGESTACK_OUTPUT', { file: dest });
     }
     return new AtomicFile(dest, tmp, fh, opts.durable !== false);
@@ -136,7 +230,9 @@ export class AtomicFile {
       throw e;
     }
     try {
-      await rename(this.tmp, this.dest);
+      // synchronous: an interrupt's cleanup (fs.ts removeLiveTemps) runs before or after it
+      renameSync(this.tmp, this.dest);
+      untrackTemp(this.tmp);
       this.done = true;
     } catch (e) {
       await this.abort();
@@ -154,6 +250,7 @@ export class AtomicFile {
     this.done = true;
     await this.fh.close().catch(() => {});
     await unlink(this.tmp).catch(() => {});
+    untrackTemp(this.tmp);
   }
 
   /** Writes all of `buf[0, len)` at offset `at` of the temporary file. */
@@ -286,7 +383,7 @@ export async function writeOutput(
   dest: string,
   fill: (out: OutputSink) => Promise<void>,
   /** durable (default true): fsync the regular file before its rename. */
-  opts: { stream?: StreamWrite; mode?: number; durable?: boolean } = {},
+  opts: { stream?: StreamWrite; mode?: number; durable?: boolean; inputs?: readonly InputPath[] } = {},
 ): Promise<void> {
   if (opts.stream) {
     await fill(streamSink(opts.stream, dest));
@@ -301,6 +398,7 @@ export async function writeOutput(
       file: dest,
     });
   }
+  await refuseInputs(dest, opts.inputs ?? []);
   if (st && (!st.isFile() || /^\/(dev|proc)\//.test(resolve(dest)))) {
     let fh: FileHandle;
     try {
@@ -319,7 +417,7 @@ export async function writeOutput(
   }
   // memory images may hold secrets: the result is readable by its owner only, like a core dump
   const durable = opts.durable !== false;
-  const f = await AtomicFile.create(dest, { mode: opts.mode ?? 0o600, durable });
+  const f = await AtomicFile.create(dest, { mode: opts.mode ?? 0o600, durable, inputs: opts.inputs ?? [] });
   try {
     await fill(fileSink(f.fh, dest, true, durable));
   } catch (e) {

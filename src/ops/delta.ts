@@ -435,10 +435,14 @@ export async function delta(parentStack: Stack, childStack: Stack, opts: DeltaOp
     behind(w.copyLayerFiles(childTop.source, rest));
     // a parent in an archive: the link names the archive file (its image directory is the layer)
     const parentSrc = parentStack.top.source;
-    result.parentLink = await linkTarget(
-      out,
-      parentSrc instanceof ArchiveLayerSource ? parentSrc.archive.path : parentSrc.name,
-    );
+    // a parent that is a checkpoint image: the link is the image pinned by digest (src/source/oci)
+    const imageLink = (parentSrc as { imageLink?: string }).imageLink;
+    result.parentLink =
+      imageLink ??
+      (await linkTarget(
+        out,
+        parentSrc instanceof ArchiveLayerSource ? parentSrc.archive.path : parentSrc.name,
+      ));
     behind(w.symlink('parent', result.parentLink));
     result.bytesSaved = result.pagesShared * PAGE_SIZE;
     await allOrFirstError(finishing);

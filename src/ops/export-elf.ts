@@ -391,7 +391,7 @@ export async function exportElf(
           throw outputError(dest, e);
         }
       },
-      { stream: opts.stream, durable: opts.sync === true },
+      { stream: opts.stream, durable: opts.sync === true, inputs: stack.layers.map((l) => l.source) },
     );
   } finally {
     progress.finish();

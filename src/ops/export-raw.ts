@@ -103,7 +103,7 @@ export async function exportRaw(
           throw outputError(dest, e);
         }
       },
-      { durable: opts.sync === true },
+      { durable: opts.sync === true, inputs: stack.layers.map((l) => l.source) },
     );
   } finally {
     progress.finish();

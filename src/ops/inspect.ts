@@ -115,6 +115,8 @@ export interface InspectReport {
   mounts: MountInfo[];
   stats: Record<string, number> | null;
   layers: LayerReport[];
+  /** The checkpoint image the archive came from (an oci:// reference or an OCI layout), or null. */
+  image: InspectImage | null;
 }
 
 const TASK_STATES: Record<number, string> = { 1: 'alive', 2: 'dead', 3: 'stopped', 6: 'zombie' };
@@ -295,7 +297,18 @@ function checkpointedTime(
   return { checkpointed: null, checkpointedSource: null };
 }
 
+/** A checkpoint image's identity: where it was read, its manifest, layer and annotations. */
+export interface InspectImage {
+  reference: string;
+  digest: string;
+  mediaType: string;
+  layer: { mediaType: string; digest: string; size: number };
+  annotations: Record<string, string>;
+}
+
 export interface InspectOptions {
+  /** The checkpoint image the archive is the layer of. */
+  image?: InspectImage | null;
   /** The archive the stack comes from, for container metadata. */
   archive?: InspectArchive | null;
   /** Most bytes read for one process's cmdline or environment. */
@@ -441,5 +454,18 @@ export async function inspectStack(
     mounts,
     stats,
     layers,
+    image: opts.image
+      ? {
+          reference: opts.image.reference,
+          digest: opts.image.digest,
+          mediaType: opts.image.mediaType,
+          layer: {
+            mediaType: opts.image.layer.mediaType,
+            digest: opts.image.layer.digest,
+            size: opts.image.layer.size,
+          },
+          annotations: opts.image.annotations,
+        }
+      : null,
   };
 }

@@ -44,6 +44,7 @@ import { createServer as createTcpServer, type Server, type Socket } from 'node:
 import { join, relative, resolve } from 'node:path';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { errnoText } from '../engine/fs.js';
+import { withLock } from '../engine/lock.js';
 import { cleanStale } from '../engine/output.js';
 import { type ErrorCode, type ErrorData, IngestError, PageServerError, PagestackError } from '../errors.js';
 import {
@@ -571,7 +572,8 @@ export class PageServer {
                 if (m.code === PS_IOV_FORCE_CLOSE) sock.end();
               });
             }
-            return ing.commit().then(
+            // the writer's lock of the new layer while it is put in place (src/engine/lock.ts)
+            return withLock(ing.dest, { what: 'page-server' }, () => ing.commit()).then(
               (stats) => {
                 committed = stats;
                 sock.write(closeAnswer(0));

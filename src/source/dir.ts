@@ -176,6 +176,12 @@ export class DirLayerSource implements LayerSource {
   async parent(): Promise<LayerSource | null> {
     const link = await this.parentLink();
     if (link === null) return null;
+    // a layer made from checkpoint images (delta IMAGE IMAGE) links to the image: oci://...@sha256:...
+    // or an OCI layout's path[:TAG] (src/source/oci)
+    if (link.startsWith('oci://') || (isAbsolute(link) && (await mayBeLayout(link)))) {
+      const image = await (await import('./oci/image.js')).openImageParent(link, link);
+      if (image) return image;
+    }
     const target = isAbsolute(link) ? link : join(this.name, link);
     // a layer made from checkpoint archives (delta OLD.tar NEW.tar) links to the archive file
     const st = await stat(target).catch(() => null);
@@ -185,4 +191,12 @@ export class DirLayerSource implements LayerSource {
     }
     return DirLayerSource.open(target, `${this.name}/parent`);
   }
+}
+
+/** An absolute link that may name an OCI layout: a directory holding oci-layout, a tar, or PATH:TAG. */
+async function mayBeLayout(link: string): Promise<boolean> {
+  const st = await stat(link).catch(() => null);
+  if (st === null) return link.includes(':');
+  if (st.isDirectory()) return (await stat(join(link, 'oci-layout')).catch(() => null)) !== null;
+  return st.isFile();
 }

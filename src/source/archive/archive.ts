@@ -17,7 +17,10 @@ import { FileContainer, type MemoryContainer, type UnpackOptions, unpack } from 
 
 export type Engine = 'podman' | 'CRI-O' | 'containerd' | 'criu';
 
-export interface ArchiveOptions extends UnpackOptions {}
+export interface ArchiveOptions extends UnpackOptions {
+  /** How to name the archive in messages and its identity, when not its path (an image's layer blob). */
+  label?: string;
+}
 
 /** How many symlinks a member lookup follows before giving up (a loop). */
 const MAX_LINK_HOPS = 16;
@@ -69,9 +72,12 @@ export class Archive {
           );
         }
       }
-      const index = indexTar(container, path);
-      const { imageDir, engine } = recogniseLayout(index, path);
-      return new Archive(path, realpathSync(path), format, container, index, imageDir, engine);
+      const index = indexTar(container, opts.label ?? path);
+      const { imageDir, engine } = recogniseLayout(index, opts.label ?? path);
+      const label = opts.label;
+      return label === undefined
+        ? new Archive(path, realpathSync(path), format, container, index, imageDir, engine)
+        : new Archive(label, label, format, container, index, imageDir, engine);
     } catch (e) {
       if (container) container.close();
       else if (fd >= 0) closeSync(fd);

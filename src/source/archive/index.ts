@@ -12,7 +12,7 @@ export { ArchiveError } from './errors.js';
 export { type ArchiveFormat, detectFormat } from './format.js';
 export { ArchiveLayerSource } from './source.js';
 export { indexTar, type TarIndex, type TarMember } from './tar.js';
-export { DEFAULT_UNPACK_LIMIT, pendingTempDirs, unpackLimit } from './unpack.js';
+export { DEFAULT_UNPACK_LIMIT, pendingTempDirs, removeStaleTempDirs, unpackLimit } from './unpack.js';
 
 export interface OpenArchiveOptions extends ArchiveOptions {
   /** The layer below the archive's top layer (replaces its `parent` member). */

@@ -3,9 +3,11 @@
  * private temporary file. Nothing is ever extracted member by member: the decompressed tar is
  * one container that the tar index reads in place, like a plain .tar.
  *
- * The temporary file lives in a fresh directory made by mkdtemp (mode 0700, under os.tmpdir());
- * the directory is removed by Unpacked.close(), and, for whatever is still open, when the process
- * exits or gets SIGINT/SIGTERM (see cleanup below).
+ * The temporary file lives in a fresh directory made by mkdtemp (mode 0700, under os.tmpdir()),
+ * named `pagestack-unpack-<pid>-XXXXXX`; the directory is removed by Unpacked.close(), and, for
+ * whatever is still open, when the process exits or gets SIGINT/SIGTERM (engine/fs.ts trackTemp).
+ * A SIGKILLed run leaves its directory: the next unpack (of any compressed archive) removes every
+ * one whose pid is gone.
  *
  * A decompression bomb is refused: output beyond `limit` bytes (default 64 GiB, settable with the
  * env PAGESTACK_UNPACK_LIMIT or the `limit` option) stops the decompression with an error.
@@ -14,8 +16,10 @@ import {
   closeSync,
   constants,
   createReadStream,
+  lstatSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readSync,
   rmSync,
   writeSync,
@@ -24,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { pidAlive, trackTemp, untrackTemp } from '../../engine/fs.js';
 import { ArchiveError } from './errors.js';
 import type { ByteContainer } from './tar.js';
 
@@ -99,33 +104,53 @@ export class FileContainer implements ByteContainer {
   }
 }
 
-// --- cleanup of temporary directories on exit and on signals ---------------------------------
+// --- temporary directories: removed on close, exit and signals; stale ones of killed runs -------
 
 const liveTempDirs = new Set<string>();
-let hooksInstalled = false;
 
-function removeAllTempDirs(): void {
-  for (const d of liveTempDirs) {
-    try {
-      rmSync(d, { recursive: true, force: true });
-    } catch {
-      // best effort at exit
-    }
-  }
-  liveTempDirs.clear();
+/** `pagestack-unpack-<pid>-XXXXXX` in the temporary directory: the pid of the run that made it. */
+const UNPACK_DIR_RE = /^pagestack-unpack-(\d+)-[A-Za-z0-9]{6}$/;
+
+function makeTempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), `pagestack-unpack-${process.pid}-`));
+  liveTempDirs.add(dir);
+  trackTemp(dir);
+  return dir;
 }
 
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on('exit', removeAllTempDirs);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      removeAllTempDirs();
-      // as if the signal had not been caught: 128 + signal number
-      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
-    });
+function dropTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  liveTempDirs.delete(dir);
+  untrackTemp(dir);
+}
+
+/**
+ * Removes the unpack directories of runs that no longer run (a SIGKILL leaves one, as large as
+ * the decompressed archive), this user's only. Returns their paths.
+ */
+export function removeStaleTempDirs(): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return removed;
   }
+  const uid = process.getuid?.();
+  for (const n of names) {
+    const m = UNPACK_DIR_RE.exec(n);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    const p = join(tmpdir(), n);
+    try {
+      const st = lstatSync(p);
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      rmSync(p, { recursive: true, force: true });
+      removed.push(p);
+    } catch {
+      // another run removed it first, or it is not ours to remove
+    }
+  }
+  return removed;
 }
 
 /** Directories still to be removed (for tests). */
@@ -160,6 +185,8 @@ export async function unpack(
   opts: UnpackOptions = {},
 ): Promise<MemoryContainer | FileContainer> {
   const limit = unpackLimit(opts);
+  // what killed runs left (their pid gone), before adding to it
+  removeStaleTempDirs();
   const memoryLimit = Math.min(opts.memoryLimit ?? DEFAULT_MEMORY_LIMIT, limit);
   const decoder = await decoderFor(format);
   const input = createReadStream(path, { highWaterMark: 1 << 20 });
@@ -172,9 +199,7 @@ export async function unpack(
   let tempDir: string | null = null;
   let fd = -1;
   const spill = (): void => {
-    installHooks();
-    tempDir = mkdtempSync(join(tmpdir(), 'pagestack-'));
-    liveTempDirs.add(tempDir);
+    tempDir = makeTempDir();
     fd = openSync(
       join(tempDir, 'archive.tar'),
       constants.O_RDWR | constants.O_CREAT | constants.O_EXCL,
@@ -190,10 +215,7 @@ export async function unpack(
   const cleanupTemp = (): void => {
     if (fd >= 0) closeSync(fd);
     fd = -1;
-    if (tempDir) {
-      rmSync(tempDir, { recursive: true, force: true });
-      liveTempDirs.delete(tempDir);
-    }
+    if (tempDir) dropTempDir(tempDir);
   };
   const name = format;
   try {
@@ -239,10 +261,7 @@ export async function unpack(
   }
   if (fd >= 0) {
     const dir = tempDir!;
-    return new FileContainer(fd, total, () => {
-      rmSync(dir, { recursive: true, force: true });
-      liveTempDirs.delete(dir);
-    });
+    return new FileContainer(fd, total, () => dropTempDir(dir));
   }
   return new MemoryContainer(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
 }

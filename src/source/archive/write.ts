@@ -7,14 +7,18 @@
  * header with a `path` record first. Hard links in the model are written as regular files (their
  * data); symlinks keep their text.
  */
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { lstat, open, readdir, readFile, readlink, rename, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream, renameSync, type WriteStream } from 'node:fs';
+import { lstat, open, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createGzip } from 'node:zlib';
+import { trackTemp, untrackTemp } from '../../engine/fs.js';
+import { cleanStale, tempPath } from '../../engine/output.js';
 import type { Archive } from './archive.js';
 import { ArchiveError } from './errors.js';
 import { BLOCK } from './tar.js';
+
+/** Image files larger than this are streamed into the archive instead of read whole. */
+const STREAM_ABOVE = 1 << 20;
 
 export type ArchiveCompression = 'none' | 'gzip' | 'zstd';
 
@@ -42,7 +46,7 @@ function putOctal(h: Uint8Array, off: number, len: number, n: number): void {
   );
 }
 
-interface HeaderSpec {
+export interface HeaderSpec {
   name: string;
   type: '0' | '2' | '5' | 'x';
   size: number;
@@ -51,7 +55,8 @@ interface HeaderSpec {
   linkname?: string;
 }
 
-function header(s: HeaderSpec): Uint8Array {
+/** One ustar header block (names up to 100 bytes: longer ones need a pax record, see TarOut). */
+export function tarHeader(s: HeaderSpec): Uint8Array {
   const h = new Uint8Array(BLOCK);
   putField(h, 0, 100, s.name);
   putOctal(h, 100, 8, s.mode & 0o7777);
@@ -91,7 +96,7 @@ class TarOut {
       if (s.linkname) pax += paxRecord('linkpath', s.linkname);
       const pb = enc.encode(pax);
       await this.put(
-        header({
+        tarHeader({
           name: `PaxHeader/${basename(s.name).slice(0, 80)}`,
           type: 'x',
           size: pb.length,
@@ -101,8 +106,22 @@ class TarOut {
       );
       await this.put(padded(pb));
     }
-    await this.put(header(s));
+    await this.put(tarHeader(s));
     if (data && data.length > 0) await this.put(padded(data));
+  }
+  /** A file member whose data is streamed from `path` (`size` bytes): memory stays bounded. */
+  async fileEntry(s: HeaderSpec, path: string): Promise<void> {
+    await this.entry(s);
+    let n = 0;
+    for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) {
+      const b = c as Buffer;
+      if (n + b.length > s.size) throw new ArchiveError(`${path}: grew while being archived`);
+      await this.put(b);
+      n += b.length;
+    }
+    if (n !== s.size)
+      throw new ArchiveError(`${path}: ${n} bytes read, expected ${s.size} (changed while being archived)`);
+    if (n % BLOCK) await this.put(new Uint8Array(BLOCK - (n % BLOCK)));
   }
   async end(): Promise<void> {
     await this.put(new Uint8Array(2 * BLOCK));
@@ -134,7 +153,11 @@ export async function writeArchiveLike(
   compression: ArchiveCompression = compressionForName(out),
 ): Promise<WriteLikeResult> {
   const imageDir = like.imageDir;
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  // the atomic writer's temporary name (engine/output.ts): removed when interrupted, and by the
+  // next writer in this directory when this process was killed
+  await cleanStale(out);
+  const tmp = tempPath(out);
+  trackTemp(tmp);
   const file: WriteStream = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
   let sink: NodeJS.WritableStream = file;
   let compressor: NodeJS.ReadWriteStream | null = null;
@@ -173,10 +196,15 @@ export async function writeArchiveLike(
         if (st.isSymbolicLink()) {
           await tar.entry({ name, type: '2', size: 0, mode: 0o777, mtime, linkname: await readlink(p) });
         } else if (st.isFile()) {
-          const data = new Uint8Array(await readFile(p));
           // the model's mode where it has the same member (podman writes some 0600)
           const mode = like.index.get(name)?.mode ?? st.mode;
-          await tar.entry({ name, type: '0', size: data.length, mode, mtime }, data);
+          if (st.size > STREAM_ABOVE) {
+            // pages files: streamed, not read whole
+            await tar.fileEntry({ name, type: '0', size: st.size, mode, mtime }, p);
+          } else {
+            const data = new Uint8Array(await readFile(p));
+            await tar.entry({ name, type: '0', size: data.length, mode, mtime }, data);
+          }
         } else continue;
         members++;
       }
@@ -210,7 +238,8 @@ export async function writeArchiveLike(
     const fh = await open(tmp, 'r+');
     await fh.sync();
     await fh.close();
-    await rename(tmp, out);
+    renameSync(tmp, out);
+    untrackTemp(tmp);
     const dirFh = await open(dirname(out), 'r');
     await dirFh.sync().catch(() => {});
     await dirFh.close();
@@ -218,6 +247,7 @@ export async function writeArchiveLike(
     sink.end();
     await done.catch(() => {});
     await rm(tmp, { force: true });
+    untrackTemp(tmp);
     throw e;
   }
   const st = await lstat(out);

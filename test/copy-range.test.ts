@@ -7,7 +7,18 @@
  * it (npm ci runs the install script).
  */
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -18,6 +29,7 @@ import type { OutputSink } from '../src/engine/output.js';
 import { DirLayerSource } from '../src/source/dir.js';
 import type { RandomAccessFile } from '../src/stack/source.js';
 import { testDir } from './helpers/files.js';
+import { ROOT } from './helpers/fixtures.js';
 
 const tmp = testDir('copy-range');
 const cfr = copyRange();
@@ -197,4 +209,24 @@ describe('copyInto with and without copy_file_range', () => {
       resetCopyRange();
     }
   });
+});
+
+test('the install script without a compiler: one line on stderr, exit 0, nothing built', () => {
+  // a copy of native/ (a failed node-gyp rebuild removes the build it was given)
+  const dir = join(tmp, 'install', 'native');
+  mkdirSync(dir, { recursive: true });
+  for (const f of ['copy-range.c', 'binding.gyp', 'install.mjs'])
+    copyFileSync(join(ROOT, 'native', f), join(dir, f));
+  const r = spawnSync(process.execPath, [join(dir, 'install.mjs')], {
+    env: { PATH: join(tmp, 'no-such-dir') },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.match(
+    r.stderr,
+    /^pagestack: copy_file_range addon not built \([^\n]*\); exports use the JavaScript copy loop\n$/,
+  );
+  assert.ok(!existsSync(join(dir, 'build', 'Release', 'copy_range.node')));
 });

@@ -43,7 +43,8 @@ test('npm pack, npm install -g into a prefix, then the installed pagestack runs'
       '--prefer-offline',
       '--no-audit',
       '--no-fund',
-      '--allow-scripts=lzma-native,zstd-napi,pagestack',
+      // a registry install allows `pagestack` by name; a tarball by its path (npm's allowScripts)
+      `--allow-scripts=lzma-native,zstd-napi,pagestack,${tgz}`,
       tgz,
     ],
     dir,

@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   PAGESTACK_MEMORY_NOT_DUMPED: 'a read asked for pages that were never dumped',
   PAGESTACK_MEMORY_LAZY: 'a read asked for lazy pages (their bytes are with the page server)',
   PAGESTACK_MEMORY_UNMAPPED: 'a read asked for an address no VMA covers, or an invalid range',
+  PAGESTACK_MEMORY_RELEASED: 'a read reached a page dedup released, in a layer read through another child',
   // operations
   PAGESTACK_LAYER_OUT_OF_RANGE: 'a layer index outside the stack',
   PAGESTACK_NOT_A_LAYER: 'a directory that is not a layer of the stack',
@@ -48,6 +49,7 @@ export const ERROR_CODES = {
   PAGESTACK_OWN_ANCESTOR: 'a layer would become its own ancestor',
   PAGESTACK_NO_OUTPUT: 'an operation that writes was given no output',
   PAGESTACK_DEDUP_BRANCH: 'another directory is a child of an ancestor (a branch dedup could break)',
+  PAGESTACK_DELTA_UNRELATED: 'delta of two dumps that have no process in common',
   PAGESTACK_DEDUP_DAMAGED: 'a pages file dedup would rewrite is missing, short or not a regular file',
   PAGESTACK_UNSUPPORTED_SOURCE: 'the operation needs a kind of layer source it was not given',
   PAGESTACK_EXPORT: 'the export cannot be done as asked',
@@ -116,6 +118,14 @@ export const ERROR_CODES = {
   PAGESTACK_REGISTRY_TOO_LARGE: 'a manifest or index above the size limit',
   PAGESTACK_REGISTRY_UNAVAILABLE: 'a registry could not be reached, or answered 5xx',
   PAGESTACK_NOT_CHECKPOINT_IMAGE: 'an image that holds no checkpoint (no checkpoint layer or annotations)',
+  // restore (src/ops/restore.ts), hot sets (src/stack/hotset.ts), encryption (src/store/envelope.ts)
+  PAGESTACK_NO_CRIU: 'no usable CRIU (none found, or older than 4.0)',
+  PAGESTACK_RESTORE: 'criu restore (or its lazy-pages daemon) failed',
+  PAGESTACK_INTERRUPTED: 'the operation was stopped by a signal (SIGINT, SIGTERM)',
+  PAGESTACK_HOTSET: 'a hot-set file is malformed (magic, version, size, checksum)',
+  PAGESTACK_ENCRYPTION_KEY: 'an encryption key file is missing, unreadable or not 32 bytes',
+  PAGESTACK_DECRYPT:
+    'an encrypted object cannot be opened: encrypted under another key, not encrypted, or altered',
   // the CLI
   PAGESTACK_USAGE: 'wrong arguments',
   // the explorer's HTTP API (src/server/http)
@@ -352,6 +362,18 @@ export class IngestError extends PagestackError {
 export class PageServerError extends PagestackError {
   override name = 'PageServerError';
   static override readonly defaultCode: ErrorCode = 'PAGESTACK_PS_UNEXPECTED';
+}
+
+/** A restore that cannot run or failed: no usable CRIU, CRIU's exit, a signal; `code` says which. */
+export class RestoreError extends PagestackError {
+  override name = 'RestoreError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_RESTORE';
+}
+
+/** A key that cannot be used, or an object it cannot open (PAGESTACK_ENCRYPTION_KEY, PAGESTACK_DECRYPT). */
+export class EncryptionError extends PagestackError {
+  override name = 'EncryptionError';
+  static override readonly defaultCode: ErrorCode = 'PAGESTACK_DECRYPT';
 }
 
 // The explorer's HTTP API (src/server/http; statuses chosen by code in server.ts)

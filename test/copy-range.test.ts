@@ -12,10 +12,12 @@ import {
   closeSync,
   copyFileSync,
   existsSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
   readSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -229,4 +231,40 @@ test('the install script without a compiler: one line on stderr, exit 0, nothing
     /^pagestack: copy_file_range addon not built \([^\n]*\); exports use the JavaScript copy loop\n$/,
   );
   assert.ok(!existsSync(join(dir, 'build', 'Release', 'copy_range.node')));
+});
+
+test('a pages file with holes is not given to copy_file_range: the output keeps the holes', {
+  skip,
+}, async () => {
+  const dir = join(tmp, 'sparse');
+  mkdirSync(dir, { recursive: true });
+  const fd = openSync(join(dir, 'pages-0.img'), 'w');
+  writeSync(fd, new Uint8Array(4096).fill(7), 0, 4096, 0);
+  ftruncateSync(fd, 64 << 20);
+  closeSync(fd);
+  const layer = await DirLayerSource.open(dir);
+  const file = (await layer.open('pages-0.img'))!;
+  const outPath = join(dir, 'out');
+  const fh = await open(outPath, 'w+');
+  const sink: OutputSink = {
+    name: outPath,
+    fh,
+    write: async () => assert.fail('written synchronously'),
+    writeSync: (buf, at, length, pos) => {
+      let done = 0;
+      while (done < length) done += writeSync(fh.fd, buf, at + done, length - done, pos + done);
+    },
+    fd: fh.fd,
+  };
+  try {
+    const ops: CopyOp[] = [{ file, position: 0, length: 64 << 20, out: 0 }];
+    const { kernelBytes } = await copyInto(sink, ops, undefined, 128 << 10, { next: 0 }, 1 << 30, 1);
+    assert.equal(kernelBytes, 0);
+  } finally {
+    await fh.close();
+    await file.close();
+  }
+  const st = statSync(outPath);
+  assert.equal(st.size, 64 << 20);
+  assert.ok(st.blocks * 512 < 1 << 20, `the output is sparse (${st.blocks * 512} bytes allocated)`);
 });

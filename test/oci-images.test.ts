@@ -29,9 +29,7 @@ const BUILDAH = onPath('buildah', `${process.env['PATH'] ?? ''}:${SYSTEM_PATH}`)
 const CHECKPOINTCTL =
   process.env['PAGESTACK_CHECKPOINTCTL'] ??
   onPath('checkpointctl', `${process.env['PATH'] ?? ''}:${SYSTEM_PATH}`) ??
-  [
-    join(ROOT, '..', 'shared', 'checkpointctl', 'bin', 'checkpointctl'),
-  ].find((p) => existsSync(p)) ??
+  [join(ROOT, '..', 'shared', 'checkpointctl', 'bin', 'checkpointctl')].find((p) => existsSync(p)) ??
   null;
 const SKIP: false | string =
   BUILDAH !== null || process.env['CI'] ? false : 'checkpoint image tests skipped: buildah is not installed';

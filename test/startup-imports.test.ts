@@ -40,7 +40,7 @@ const HEAVY = [
   // the URL parsers that tell a target kind (oci/ref, s3/object-store) and the --tls-verify flag are small and load no client
   /\/src\/source\/(s3\/(?!object-store\.ts)|store\/|oci\/(?!settings\.ts|ref\.ts))/,
   /@aws-sdk|@smithy|zstd-napi|lzma-native|unbzip2-stream|playwright/,
-  /\/src\/cli\/(?!main|show|errors|io|format|options|examples)[^/]+\.ts$/,
+  /\/src\/cli\/(?!main|show|errors|io|format|options|examples|salvage)[^/]+\.ts$/,
 ];
 
 test('show DIR loads neither archives, servers, store clients nor other commands', () => {

@@ -10,14 +10,16 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { StoreError } from '../src/errors.js';
 import { PAGE_SIZE } from '../src/image/pagemap.js';
+import { gc } from '../src/ops/gc.js';
 import { listLayers, listStacks } from '../src/ops/ls.js';
 import { pull } from '../src/ops/pull.js';
 import { push } from '../src/ops/push.js';
+import { removeStack } from '../src/ops/rm.js';
 import { openSource, openStackDir } from '../src/source/open.js';
 import { ObjectStoreBlobs } from '../src/source/store/blobs.js';
 import { openFlatLayer, openStoreLayer, StoreContext } from '../src/source/store/source.js';
 import { openStack } from '../src/stack/stack.js';
-import { readChain } from '../src/store/refs.js';
+import { getSideObject, markInFlight, putSideObject, readChain, sideKey } from '../src/store/refs.js';
 import { hashDir, testDir } from './helpers/files.js';
 import { FIX } from './helpers/fixtures.js';
 import { assertSameMemory } from './helpers/stacks.js';
@@ -98,14 +100,14 @@ describe('store: layers round trip', () => {
   test('pushing again is idempotent and uploads only manifests it already has (nothing)', async () => {
     const { blobs, objects } = fresh();
     await pushPath(blobs, join(STACK, '3'), 's');
-    const puts = objects.puts;
+    const puts = objects.stored;
     const r = await pushPath(blobs, join(STACK, '3'), 's');
     assert.deepEqual(
       r.layers.map((l) => l.status),
       ['stored', 'stored', 'stored'],
     );
     assert.equal(r.uploadedBytes, 0);
-    assert.equal(objects.puts, puts);
+    assert.equal(objects.stored, puts);
     // a lower part of the same stack: stored too
     const r2 = await pushPath(blobs, join(STACK, '2'), 's');
     assert.deepEqual(
@@ -224,7 +226,7 @@ describe('store: kills, resume, compare-and-swap, depth', () => {
   test('a push cut at any object leaves no ref; the next push uploads only what is missing', async () => {
     const full = fresh();
     await pushPath(full.blobs, join(STACK, '3'), 'k');
-    const allPuts = full.objects.puts;
+    const allPuts = full.objects.stored;
     for (const cutAt of [1, Math.floor(allPuts / 2), allPuts - 1]) {
       const o = new MemObjectStore(URL);
       const b = new ObjectStoreBlobs(o);
@@ -239,10 +241,10 @@ describe('store: kills, resume, compare-and-swap, depth', () => {
       for (const c of chainAfterCut) assert.ok(o.data.has(`blobs/${c.manifest}`));
       assert.ok(refsAfterCut.length <= 3);
       o.beforePut = null;
-      const before = o.puts;
+      const before = o.stored;
       const r = await pushPath(b, join(STACK, '3'), 'k');
       assert.equal(r.total, 3);
-      assert.equal(o.puts - before, allPuts - (before - 0), `cut at ${cutAt}: only the missing objects`);
+      assert.equal(o.stored, allPuts, `cut at ${cutAt}: only the missing objects (${before} stored before)`);
       const out = join(tmp, `resumed-${cutAt}`);
       await pull({ ctx: new StoreContext(b, `${URL}/k`), name: 'k', dest: out });
       assertSameStackDir(STACK, out, 3);
@@ -289,5 +291,64 @@ describe('store: kills, resume, compare-and-swap, depth', () => {
     const out = join(tmp, 'deep-flat');
     await pull({ ctx: new StoreContext(blobs, `${URL}/deep`), name: 'deep', dest: out, flat: true });
     await assertSameMemory(out, join(SERIES, '3'));
+  });
+});
+
+describe('store: rm, gc, side objects', () => {
+  test('rm removes refs top first; gc deletes only what no claim needs, and nothing while a push is in flight', async () => {
+    const { blobs, objects } = fresh();
+    await pushPath(blobs, join(STACK, '3'), 'keep');
+    await pushPath(blobs, join(SERIES, '1'), 'gone');
+    await pushPath(blobs, join(SERIES, '3'), 'gone');
+    const ctx = new StoreContext(blobs, URL);
+    // everything is younger than the default grace period: nothing goes
+    const young = await gc(ctx);
+    assert.equal(young.blobsDeleted, 0);
+    assert.equal(await removeStack(blobs, 'gone', 2), 1);
+    assert.equal((await readChain(blobs, 'gone')).length, 1);
+    assert.equal(await removeStack(blobs, 'gone'), 1);
+    assert.equal((await readChain(blobs, 'gone')).length, 0);
+    // a push in flight (its marker): gc deletes nothing
+    const unmark = await markInFlight(blobs);
+    const busy = await gc(ctx, { graceMs: 0 });
+    assert.equal(busy.busy, true);
+    await unmark();
+    const before = objects.data.size;
+    const r = await gc(ctx, { graceMs: 0 });
+    assert.equal(r.busy, false);
+    assert.ok(r.blobsDeleted > 0);
+    assert.equal(objects.data.size, before - r.blobsDeleted);
+    // the kept stack still pulls whole, and a gc again deletes nothing
+    const out = join(tmp, 'after-gc');
+    await pull({ ctx: new StoreContext(blobs, `${URL}/keep`), name: 'keep', dest: out });
+    assertSameStackDir(STACK, out, 3);
+    assert.equal((await gc(ctx, { graceMs: 0 })).blobsDeleted, 0);
+  });
+
+  test('a side object beside a layer (a restore hot set)', async () => {
+    const { blobs } = fresh();
+    await pushPath(blobs, join(STACK, '3'), 'side');
+    const top = (await readChain(blobs, 'side'))[2]!.manifest;
+    assert.equal(await getSideObject(blobs, top, 'hotset'), null);
+    await putSideObject(blobs, top, 'hotset', new Uint8Array([1, 2, 3]));
+    assert.deepEqual([...(await getSideObject(blobs, top, 'hotset'))!], [1, 2, 3]);
+    assert.throws(() => sideKey(top, '../x'), /side object name/);
+  });
+});
+
+describe('store: CLI arguments', () => {
+  test('bad s3 URLs and stack names are usage errors (exit 2, one line), before any request', async () => {
+    const { cli } = await import('./helpers/cli.js');
+    for (const args of [
+      ['push', join(STACK, '3'), 's3://b1/x/NAME'],
+      ['push', join(STACK, '3'), 'not-a-url'],
+      ['pull', 's3://bucket/x/NAME@one', join(tmp, 'nope')],
+      ['ls', 'file:///tmp'],
+      ['show', 's3://bucket/x/NAME', '--parent', join(STACK, '2')],
+    ]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+      assert.match(r.err, /^pagestack: [^\n]+\n$/);
+    }
   });
 });

@@ -1,7 +1,7 @@
 /**
  * `pagestack ui` as a command: it prints the URL of a server on 127.0.0.1 that answers the API
  * over the stack, stops on SIGTERM, and refuses bad input in one line (exit 1; 2 for usage).
- * Needs the page built (`npm run build`, as the README's quick start does before `npm test`).
+ * Needs the page built (`npm run build:web`, which `npm test` runs first; `npm run build` does too).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -52,7 +52,10 @@ async function startUi(target: string) {
 }
 
 test('pagestack ui prints a loopback URL, serves the stack and stops on SIGTERM', async () => {
-  assert.ok(existsSync(join(ROOT, 'dist', 'web', 'index.html')), 'the page is built (npm run build)');
+  assert.ok(
+    existsSync(join(ROOT, 'dist', 'web', 'index.html')),
+    'the page is built (npm run build:web, which npm test runs first)',
+  );
   const { child, url, exited, kill } = await startUi(TOP);
   try {
     const stack = (await (await fetch(`${url}api/stack`)).json()) as StackInfo;
@@ -110,4 +113,14 @@ test('pagestack ui: the URL at once, a stack broken below the top said on stderr
     kill();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('pagestack ui --help: TARGET is a directory, an archive or a store target; layers from the bottom', async () => {
+  const r = await cli(['ui', '--help']);
+  assert.equal(r.code, 0, r.err);
+  const help = r.out.replace(/\s+/g, ' ');
+  assert.match(help, /an image directory \(the top layer of a stack\), a checkpoint archive/);
+  assert.match(help, /s3:\/\/, oci:\/\//);
+  assert.match(help, /layer 1 is the first dump/);
+  assert.match(help, /view=map\|hex\|diff, pid, addr, from, to, a, b, q, mode, utf16/);
 });

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The explorer's strip (src/server/http/strip.ts) against a page-by-page reference model on
  * generated layouts, and the API's answers to bad requests.
@@ -6,9 +7,12 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { rng } from '../bench/gen.js';
-import { Explorer } from '../src/server/http/explorer.js';
+import { diffChanges, Explorer } from '../src/server/http/explorer.js';
 import { startUiServer, type UiServer } from '../src/server/http/server.js';
 import { buildStrip, classAt, classRuns, stripPosition, summarize } from '../src/server/http/strip.js';
+import type { ClassInfo, DiffInfo, MapInfo, StackInfo } from '../src/server/http/types.js';
+import { pixelClass } from '../web/strip.js';
+import { cli } from './helpers/cli.js';
 import { FIX } from './helpers/fixtures.js';
 
 const PAGE = 4096;
@@ -113,8 +117,19 @@ test('API: bad requests get a status and a JSON error naming the parameter', asy
     ['api/runs?pid=25238&from=0&to=10&buckets=0', 400, 'RequestError', /buckets 0: expected 1 to/],
     ['api/runs?pid=25238&from=10&to=10&buckets=5', 400, 'RequestError', /empty window/],
     ['api/maps?pid=1', 404, 'StackError', /no process 1 in the stack; its processes are 25238/],
-    ['api/diff?pid=25238&a=7&b=0', 400, 'RequestError', /no layer 7: the stack has layers 0 to 2/],
-    ['api/diff?pid=25238&a=d0&b=0', 400, 'RequestError', /no directory 'd0'/],
+    [
+      'api/diff?pid=25238&a=7&b=3',
+      400,
+      'RequestError',
+      /no layer 7: the stack has layers 1 \(the bottom\) to 3/,
+    ],
+    [
+      'api/diff?pid=25238&a=0&b=3',
+      400,
+      'RequestError',
+      /no layer 0: the stack has layers 1 \(the bottom\) to 3/,
+    ],
+    ['api/diff?pid=25238&a=d0&b=3', 400, 'RequestError', /no directory 'd0'/],
     ['api/nothing', 404, 'NotFoundError', /no API endpoint \/api\/nothing/],
     ['', 500, 'Error', /the page is not built \(run npm run build\)/],
   ];
@@ -147,4 +162,124 @@ test('API: a read is cut at pages; unmapped memory says why', async () => {
   };
   assert.equal(gap.pieces[0]!.state, 'unmapped');
   assert.match(gap.pieces[0]!.refusal, /0x10: unmapped \(no VMA of process 25238 covers it\)/);
+});
+
+test('API: layers numbered from the bottom (1 = the first dump), named "layer N (directory)"', async () => {
+  const s = (await (await fetch(`${server.url}api/stack`)).json()) as StackInfo;
+  assert.deepEqual(
+    s.layers.map((l) => [l.number, l.label]),
+    [
+      [3, 'layer 3 (series-stack/3)'],
+      [2, 'layer 2 (series-stack/2)'],
+      [1, 'layer 1 (series-stack/1)'],
+    ],
+  );
+  assert.equal(s.container, null, 'a directory has no container');
+  const m = (await (await fetch(`${server.url}api/maps?pid=25238`)).json()) as MapInfo;
+  assert.deepEqual(
+    m.classes.filter((c) => c.kind === 'layer').map((c) => [c.layer, c.name]),
+    [
+      [3, 'layer 3 (series-stack/3)'],
+      [2, 'layer 2 (series-stack/2)'],
+      [1, 'layer 1 (series-stack/1)'],
+    ],
+  );
+  // page 300 of the heap was written by the first dump only: layer 1
+  const at = (await (
+    await fetch(`${server.url}api/at?pid=25238&addr=${0x300000000000 + 300 * PAGE}`)
+  ).json()) as {
+    layer: number;
+  };
+  assert.equal(at.layer, 1);
+});
+
+test('API: the diff lists its changed, added and removed ranges, adding up to its counts', async () => {
+  const d = (await (await fetch(`${server.url}api/diff?pid=25238&a=2&b=3`)).json()) as DiffInfo;
+  assert.equal(d.a, 'layer 2 (series-stack/2)');
+  assert.equal(d.b, 'layer 3 (series-stack/3)');
+  assert.ok(d.changes.length > 0 && d.changes.length === d.changesTotal);
+  for (const kind of ['changed', 'added', 'removed'] as const) {
+    const pages = d.changes.filter((c) => c.kind === kind).reduce((a, c) => a + c.pages, 0);
+    assert.equal(pages, d.counts[kind], kind);
+  }
+  for (let i = 1; i < d.changes.length; i++)
+    assert.ok(d.changes[i - 1]!.end <= d.changes[i]!.start, 'sorted');
+  for (const c of d.changes) assert.equal(c.end - c.start, c.pages * PAGE);
+  // the same against the directory the explorer was opened on (layer 3, the top): nothing differs
+  const same = (await (await fetch(`${server.url}api/diff?pid=25238&a=3&b=3`)).json()) as DiffInfo;
+  assert.deepEqual([same.changes, same.changesTotal], [[], 0]);
+});
+
+test('diffChanges: one kind continuing is one range; at most `max`, the total says how many', () => {
+  const r = diffChanges(
+    [
+      {
+        kind: 'changed',
+        ranges: [
+          [10, 12],
+          [12, 13],
+          [20, 21],
+        ],
+      },
+      { kind: 'added', ranges: [[13, 15]] },
+      { kind: 'removed', ranges: [[30, 31]] },
+    ],
+    () => 'rw-p x',
+    3,
+  );
+  assert.deepEqual(
+    r.changes.map((c) => [c.start / PAGE, c.end / PAGE, c.kind, c.pages]),
+    [
+      [10, 13, 'changed', 3],
+      [13, 15, 'added', 2],
+      [20, 21, 'changed', 1],
+    ],
+  );
+  assert.equal(r.total, 4);
+});
+
+test('API: an archive says its container as `pagestack inspect` does', async () => {
+  const tar = join(FIX, '..', 'archives', 'podman-series-step0.tar');
+  const ex = await Explorer.open(tar);
+  try {
+    const s = await ex.stackInfo();
+    const want = await cli(['inspect', tar, '--json']);
+    assert.equal(want.code, 0, want.err);
+    const c = (JSON.parse(want.out) as { container: Record<string, unknown> }).container;
+    assert.ok(s.container, 'container metadata for an archive');
+    assert.deepEqual(
+      [
+        s.container.name,
+        s.container.image,
+        s.container.runtime,
+        s.container.created,
+        s.container.checkpointed,
+      ],
+      [c['name'], c['image'], c['runtime'], c['created'], c['checkpointed']],
+    );
+    assert.equal(s.container.archive, tar);
+    assert.equal(s.container.engine, 'podman');
+  } finally {
+    await ex.close();
+  }
+});
+
+test('a pixel of several classes: the one ranked first (else the largest share), gaps aside', () => {
+  const cls = (id: number, kind: string, layer: number | null = null): ClassInfo => ({
+    id,
+    name: kind,
+    kind,
+    layer,
+  });
+  const map = [cls(0, 'layer', 2), cls(1, 'layer', 1), cls(2, 'gap')];
+  const share = (): number => 0;
+  assert.deepEqual(pixelClass([0, 100, 1, 155], map, share), { cls: 1, mixed: true });
+  assert.deepEqual(pixelClass([0, 155, 1, 100], map, share), { cls: 0, mixed: true });
+  // a range's edge is not "mixed" for the gap beside it, and a little of a range shows over it
+  assert.deepEqual(pixelClass([0, 55, 2, 200], map, share), { cls: 0, mixed: false });
+  assert.deepEqual(pixelClass([2, 255], map, share), { cls: 2, mixed: false });
+  // the diff ranks a change over equal pages: one changed page in 255 shows
+  const diff = [cls(0, 'equal'), cls(1, 'changed'), cls(2, 'gap')];
+  const rank = (c: ClassInfo): number => (c.kind === 'changed' ? 3 : 0);
+  assert.deepEqual(pixelClass([0, 254, 1, 1], diff, rank), { cls: 1, mixed: true });
 });

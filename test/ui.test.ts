@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -38,7 +38,7 @@ const STACK = join(FIX, 'series-stack');
 const TOP = join(STACK, '3');
 const PID = 25238;
 const PAGE = 4096;
-/** The colour of search marks on the map (web/main.ts MARK_COLOUR). */
+/** The colour of search marks on the map (web/colours.ts MARK_COLOUR). */
 const MARK: [number, number, number] = [0xff, 0x00, 0xd4];
 
 /** A path as a user would type it from the repository (the screenshots show it), when under cwd. */
@@ -64,9 +64,9 @@ function rgbOf(colour: string): [number, number, number] {
   return [Number.parseInt(m[1]!, 16), Number.parseInt(m[2]!, 16), Number.parseInt(m[3]!, 16)];
 }
 
-/** Layer index (0 = top) of the series-stack directory `name` ("1", "2", "3"). */
+/** Layer number (1 = the bottom) of the series-stack directory `name` ("1", "2", "3"). */
 function layerOf(name: string): number {
-  return 3 - Number(name);
+  return Number(name);
 }
 
 /** Which series-stack directory holds the final bytes of the page at `addr` (per changes.json). */
@@ -221,7 +221,7 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
     // the whole address space, then zoomed to single pages of that mapping
     for (const query of [`?pid=${PID}`, `?pid=${PID}&from=${heap.at}&to=${heap.at + 128}`]) {
       await openMap(query);
-      const legend = [await legendColour(0), await legendColour(1), await legendColour(2)];
+      const legend = [await legendColour(1), await legendColour(2), await legendColour(3)];
       assert.equal(new Set(legend.map(String)).size, 3, 'three layers, three colours');
       for (let i = 0; i < probes.length; i++) {
         const pos = heap.at + (probes[i]! - heap.start) / PAGE + 0.5;
@@ -236,7 +236,7 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
         const { rgb } = await pixelAt(pos);
         assert.deepEqual(
           rgb,
-          legend[layerOf(dirs[i]!)],
+          legend[layerOf(dirs[i]!) - 1],
           `${hex(probes[i]!)} (${query}) in the colour of layer ${layerOf(dirs[i]!)} (series-stack/${dirs[i]})`,
         );
       }
@@ -247,6 +247,67 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
     await openMap(`?pid=${PID}&from=${ro.at - 1}&to=${ro.at + 3}`);
     const nd = await page.getAttribute('#map-legend [data-kind="not-dumped"]', 'data-colour');
     assert.deepEqual((await pixelAt(ro.at + 0.5)).rgb, rgbOf(nd!));
+  });
+
+  test('the look: axis labels apart and inside, start-end on one line, mixed pixels marked and explained', async () => {
+    await openMap(`?pid=${PID}`);
+    const axis = await page.evaluate(() => {
+      const box = document.getElementById('map-axis')!.getBoundingClientRect();
+      const spans = Array.from(document.querySelectorAll('#map-axis span')).map((e) =>
+        e.getBoundingClientRect(),
+      );
+      return { left: box.left, right: box.right, spans: spans.map((r) => [r.left, r.right]) };
+    });
+    assert.ok(axis.spans.length >= 3, `${axis.spans.length} labels`);
+    for (const [i, [l, r]] of axis.spans.entries()) {
+      assert.ok(l! >= axis.left - 0.5 && r! <= axis.right + 0.5, `label ${i} [${l}, ${r}] inside the axis`);
+      const next = axis.spans[i + 1];
+      if (next) assert.ok(r! <= next[0]!, `label ${i} ends (${r}) before the next starts (${next[0]})`);
+    }
+    const wrapped = await page.evaluate(
+      () =>
+        Array.from(document.querySelectorAll('#vmas td.addr')).filter((td) => {
+          const r = document.createRange();
+          r.selectNodeContents(td);
+          return r.getClientRects().length !== 1;
+        }).length,
+    );
+    assert.equal(wrapped, 0, 'no start-end wraps');
+    assert.ok(
+      await page.locator('#map-legend [data-kind="mixed"]').count(),
+      'the legend explains mixed pixels',
+    );
+    // the whole sample on 1,000 pixels: some pixels hold pages of two layers; such a pixel has the
+    // band along its bottom, the colour of a layer above it, and the hover gives the shares
+    const mixed = await page.evaluate(() => {
+      const c = document.getElementById('map') as HTMLCanvasElement;
+      const ctx = c.getContext('2d')!;
+      const x = Number(c.dataset['firstMixed']);
+      const px = Math.floor(x * (c.width / c.clientWidth));
+      const bottom = ctx.getImageData(px, c.height - 1, 1, 1).data;
+      const mid = ctx.getImageData(px, Math.floor(c.height / 2), 1, 1).data;
+      return {
+        x: x + 0.25,
+        n: Number(c.dataset['mixed']),
+        bottom: [bottom[0], bottom[1], bottom[2]],
+        mid: [mid[0], mid[1], mid[2]],
+      };
+    });
+    assert.deepEqual(mixed.bottom, [0x24, 0x29, 0x2f], 'the band along the bottom of a mixed pixel');
+    assert.notDeepEqual(mixed.mid, [0x24, 0x29, 0x2f], 'over it, the colour of a layer');
+    assert.ok(mixed.n > 0 && mixed.x >= 0, `a mixed pixel drawn (${mixed.n} counted)`);
+    const box = (await page.locator('#map').boundingBox())!;
+    await page.mouse.move(box.x + mixed.x, box.y + box.height / 2);
+    await page
+      .waitForFunction(() => /this pixel: /.test(document.getElementById('map-hover')!.textContent!), null, {
+        timeout: 5000,
+      })
+      .catch(async (e: unknown) => {
+        throw new Error(
+          `${e}: hover at x ${mixed.x}: ${await page.textContent('#map-hover')} mix ${await page.getAttribute('#map-hover', 'data-mix')} offsetX ${await page.getAttribute('#map', 'data-hover-x')} box ${JSON.stringify(box)}`,
+        );
+      });
+    assert.match((await page.textContent('#map-hover'))!, /this pixel: [\d,]+ pages: \d+% [^,]+, \d+% /);
   });
 
   test('hover says VMA, page and layer; a click shows the bytes `pagestack read` gives', async () => {
@@ -261,7 +322,7 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
       document.getElementById('map-hover')!.textContent!.startsWith('page 0x'),
     );
     const hover = (await page.textContent('#map-hover'))!;
-    assert.match(hover, new RegExp(`^page ${hex(addr)}: layer 0 \\(.*series-stack/3\\)`));
+    assert.match(hover, new RegExp(`^page ${hex(addr)}: layer 3 \\(.*series-stack/3\\)`));
     assert.match(hover, /VMA 0x300000000000-0x300000200000 rw-p/);
     await shot('map-hover');
     await page.mouse.click(box.x + x, box.y + y);
@@ -273,10 +334,10 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
     assert.ok(at >= 0, 'the clicked address is among the rows');
     assert.deepEqual(rows.slice(at, at + 16), want.out.trimEnd().split('\n'));
     assert.equal((await page.textContent('#hex .row.target'))!, rows[at]);
-    assert.equal(await page.getAttribute(`#hex .page[data-addr="${hex(addr)}"]`, 'data-layer'), '0');
+    assert.equal(await page.getAttribute(`#hex .page[data-addr="${hex(addr)}"]`, 'data-layer'), '3');
     assert.match(page.url(), /view=hex/);
     await shot('hex', 440);
-    // PageDown: the next page, from layer 1 or 2
+    // PageDown: the next page, from layer 2 or 1
     await page.focus('#hex');
     await page.keyboard.press('PageDown');
     await page.waitForFunction(
@@ -351,7 +412,7 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
   test('search: a word of the series pattern, where `pagestack search` finds it, listed and marked', async () => {
     // series/1 wrote u64_le(A ^ 0xC100000000000000) at every word A of 0x300000000000 (README of
     // the fixtures); page 300 was never rewritten, so the top of the stack still has it, from
-    // layer 2 (series-stack/1)
+    // layer 1 (series-stack/1), the bottom; `search --json` gives the library's index (2: from the top)
     const A = 0x300000000000 + 300 * PAGE + 0x18;
     const word = Buffer.alloc(8);
     word.writeBigUInt64LE(BigInt(A) ^ 0xc100000000000000n);
@@ -379,7 +440,12 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
       .evaluateAll((bs) =>
         bs.map((b) => [(b as HTMLElement).dataset['addr'], (b as HTMLElement).dataset['layer']]),
       );
-    assert.deepEqual(listed, [[hex(A), '2']], 'the page lists what `pagestack search` reports');
+    assert.deepEqual(
+      listed,
+      [[hex(A), '1']],
+      'the page lists what `pagestack search` reports, numbered from the bottom',
+    );
+    assert.match((await page.textContent('#search-results button'))!, /layer 1 \(series-stack\/1\)/);
     const text = (await page.textContent('#search-results button'))!;
     assert.match(text, /rw-p 0x300000000000-0x300000200000/);
     assert.ok(text.includes(pattern), 'the matched bytes in its context');
@@ -464,9 +530,9 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
 
   test('the diff view counts what `pagestack diff` counts', async () => {
     for (const [a, b, dirA, dirB] of [
-      ['1', '0', join(STACK, '2'), TOP],
-      ['2', '0', join(STACK, '1'), TOP],
-      ['d0', '0', join(FIX, 'series', '1'), TOP],
+      ['2', '3', join(STACK, '2'), TOP],
+      ['1', '3', join(STACK, '1'), TOP],
+      ['d0', '3', join(FIX, 'series', '1'), TOP],
     ] as const) {
       await openMap(`?pid=${PID}&view=diff&a=${a}&b=${b}`, 'diffmap');
       const want = await cli(['diff', dirA, dirB, '--json']);
@@ -478,12 +544,38 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
         [p['changed_pages'], p['added_pages'], p['removed_pages'], p['equal_pages']],
         `diff ${dirA} ${dirB}`,
       );
-      if (a === '1') await shot('diff');
+      // the list of ranges that differ adds up to the counts
+      const listed = await page
+        .locator('#diff-changes tbody tr')
+        .evaluateAll((rows) =>
+          rows.map((r) => [
+            (r as HTMLElement).dataset['kind'],
+            Number(r.children[2]!.textContent!.replace(/,/g, '')),
+          ]),
+        );
+      for (const kind of ['changed', 'added', 'removed'] as const) {
+        const sum = listed.filter(([k]) => k === kind).reduce((n, [, v]) => n + (v as number), 0);
+        assert.equal(sum, p[`${kind}_pages`], `${kind} pages listed, diff ${dirA} ${dirB}`);
+      }
+      if (a === '2') await shot('diff', 620);
     }
+    // the --with directory is named by its path, the layers by number from the bottom
+    assert.equal(
+      await page.textContent('#diff-a option[value="d0"]'),
+      `${userPath(join(FIX, 'series', '1'))} (--with)`,
+    );
+    assert.equal(await page.textContent('#diff-a option[value="1"]'), 'layer 1 (series-stack/1)');
+    // a click on a listed range opens the hex view at its start
+    await openMap(`?pid=${PID}&view=diff&a=2&b=3`, 'diffmap');
+    const first = page.locator('#diff-changes tbody tr').first();
+    const start = Number((await first.getAttribute('data-start'))!);
+    await first.click();
+    await page.waitForSelector('#view-hex:not([hidden]) .row.target');
+    assert.ok((await page.textContent('#hex .row.target'))!.startsWith(start.toString(16)));
     // the pages changed from 2 to 3 are drawn as changed
     const changed = await page.getAttribute('#diff-legend [data-kind="changed"]', 'data-colour');
-    await openMap(`?pid=${PID}&view=diff&a=1&b=0`, 'diffmap');
-    const diff = (await (await fetch(`${server!.url}api/diff?pid=${PID}&a=1&b=0`)).json()) as {
+    await openMap(`?pid=${PID}&view=diff&a=2&b=3`, 'diffmap');
+    const diff = (await (await fetch(`${server!.url}api/diff?pid=${PID}&a=2&b=3`)).json()) as {
       ranges: { start: number; at: number }[];
     };
     const heap = diff.ranges.find((r) => r.start === 0x300000000000)!;
@@ -496,11 +588,70 @@ describe('pagestack ui in Chromium', { skip: SKIP }, () => {
       [0x300000000000 + 300 * PAGE, 'equal'],
     ] as const) {
       const at = heap.at + (addr - heap.start) / PAGE;
-      await openMap(`?pid=${PID}&view=diff&a=1&b=0&from=${at - 8}&to=${at + 8}`, 'diffmap');
+      await openMap(`?pid=${PID}&view=diff&a=2&b=3&from=${at - 8}&to=${at + 8}`, 'diffmap');
       const p = await pixelAt(at + 0.5, 'diffmap');
       await page.mouse.move(box.x + p.x, box.y + p.y);
       await page.waitForFunction((k) => document.getElementById('diff-hover')!.dataset['kind'] === k, kind);
       assert.match((await page.textContent('#diff-hover'))!, new RegExp(`^page ${hex(addr)}: ${kind}`));
+    }
+  });
+
+  test('an archive: its container as `pagestack inspect` says it; a long path cut, not wrapped', async () => {
+    const tar = join(ROOT, 'test', 'fixtures', 'archives', 'podman-series-step0.tar');
+    // the same archive under a long path (a symlink in the test's directory)
+    const longDir = join(
+      work,
+      'checkpoints-of-the-series-container-taken-on-2026-12-01',
+      'podman',
+      'nightly',
+    );
+    mkdirSync(longDir, { recursive: true });
+    const longTar = join(longDir, 'podman-series-step0-checkpoint-with-a-long-name.tar');
+    symlinkSync(tar, longTar);
+    const want = await cli(['inspect', tar, '--json']);
+    assert.equal(want.code, 0, want.err);
+    const c = (JSON.parse(want.out) as { container: Record<string, string> }).container;
+    for (const [target, name] of [
+      [longTar, 'archive-long'],
+      [userPath(tar), 'archive'],
+    ] as const) {
+      const ex = await Explorer.open(target);
+      const srv = await startUiServer({ explorer: ex, webRoot });
+      own.add(srv.url);
+      try {
+        await page.goto(srv.url);
+        await page.waitForSelector('#container:not([hidden]) dd[data-field="name"]');
+        for (const f of ['name', 'image', 'runtime', 'created', 'checkpointed'])
+          assert.equal(await page.textContent(`#container dd[data-field="${f}"]`), c[f], f);
+        assert.ok(
+          (await page.getAttribute('#top', 'title'))!.startsWith(target),
+          'the whole path in its title',
+        );
+        const header = await page.evaluate(() => {
+          const top = document.getElementById('top')!;
+          return {
+            height: document.querySelector('header')!.getBoundingClientRect().height,
+            cut: top.scrollWidth > top.clientWidth,
+          };
+        });
+        assert.ok(header.height < 48, `the header is one line (${header.height} px)`);
+        if (target === longTar) assert.ok(header.cut, 'the long path is cut with an ellipsis');
+        const names = await page
+          .locator('#layers td.name')
+          .evaluateAll((tds) => tds.map((td) => td.getBoundingClientRect().height));
+        assert.ok(
+          names.every((h) => h < 24),
+          `layer names on one line (${names})`,
+        );
+        await page.waitForFunction(() => {
+          const m = document.getElementById('map') as HTMLCanvasElement;
+          return m.dataset['drawn'] === `${m.dataset['from']}:${m.dataset['to']}`;
+        });
+        await shot(name, name === 'archive' ? 520 : undefined);
+      } finally {
+        await srv.close();
+        await ex.close();
+      }
     }
   });
 

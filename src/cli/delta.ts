@@ -23,6 +23,7 @@ export function registerDelta(program: Command): void {
     .option('-o, --output <out>', 'write the new layer to this directory (must not exist)')
     .option('--in-place', 'replace CHILD itself (built beside it, then swapped in by rename)')
     .addOption(waitOption())
+    .option('--force', 'go on when CHILD has no process in common with PARENT')
     .action(async (parent, child, opts) => {
       if ((opts.output === undefined) === (opts.inPlace !== true)) {
         throw new UsageError('delta: give exactly one of -o OUT or --in-place');
@@ -48,6 +49,7 @@ async function run(
     childParent?: string | undefined;
     output?: string | undefined;
     inPlace?: true | undefined;
+    force?: true | undefined;
   },
 ): Promise<void> {
   const parentStack = await openTarget(parent, { parent: opts.parent });
@@ -57,7 +59,9 @@ async function run(
       const r = await delta(
         parentStack,
         childStack,
-        opts.inPlace ? { inPlace: true } : { out: opts.output! },
+        opts.inPlace
+          ? { inPlace: true, force: opts.force === true }
+          : { out: opts.output!, force: opts.force === true },
       );
       cliStreams().stdout(
         `${r.out}: ${commas(r.pagesKept)} pages kept, ${commas(r.pagesShared)} shared with the parent` +

@@ -21,6 +21,7 @@ const HINTS: Partial<Record<ErrorCode, Hint>> = {
       : e.message,
   PAGESTACK_DEDUP_BRANCH: (e) => `${e.message} (use --force if it does not matter)`,
   PAGESTACK_LOCKED: (e) => `${e.message} (--wait waits for it)`,
+  PAGESTACK_DELTA_UNRELATED: (e) => `${e.message} (--force to go on)`,
 };
 
 /** `layer SPEC: ...` is about the layer given with --keep-below (the only option taking one). */

@@ -49,6 +49,12 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'pagestack pull s3://my-bucket/checkpoints/series@2 /tmp/series-2 --flat',
   ],
   ls: ['pagestack ls s3://my-bucket/checkpoints', 'pagestack ls s3://my-bucket/checkpoints/series'],
+  rm: ['pagestack rm s3://my-bucket/checkpoints/series@3', 'pagestack rm s3://my-bucket/checkpoints/series'],
+  gc: ['pagestack gc s3://my-bucket/checkpoints --dry-run'],
+  restore: [
+    `pagestack restore ${F}/series-stack/3 -- -d`,
+    'pagestack restore s3://my-bucket/checkpoints/series --lazy -- -d',
+  ],
   completion: [
     'pagestack completion bash > /etc/bash_completion.d/pagestack',
     'source <(pagestack completion zsh)',

@@ -17,7 +17,8 @@ import { exportRaw, MAX_RAW_SPAN } from '../ops/export-raw.js';
 import { openTarget } from '../source/open.js';
 import type { Stack } from '../stack/stack.js';
 import { cliStreams, writeStdout } from './io.js';
-import { parentOption, parseAddress, parsePid } from './options.js';
+import { parentOption, parseAddress, parsePid, salvageOption } from './options.js';
+import { printSalvage } from './salvage.js';
 
 /** One line: `exported pid 25238: 12 segments, 606 pages (2.4 MiB) from 3 layers to core.elf in 0.05 s`. */
 export function formatSummary(s: ExportSummary): string {
@@ -61,6 +62,7 @@ export function registerExport(program: Command): void {
     .description('export a process memory as an ELF core file (for gdb) or a sparse raw file')
     .argument('<dir>', 'image directory or checkpoint archive (the top layer of a stack)')
     .addOption(parentOption())
+    .addOption(salvageOption())
     .option(
       '-o, --output <file>',
       'the file to write (written beside it, then renamed into place); "-" for standard output (elf)',
@@ -120,7 +122,7 @@ export function registerExport(program: Command): void {
         throw new UsageError('-o -: a raw export is a sparse file with holes; name a file');
       }
       const dest = toStdout ? '<stdout>' : opts.output;
-      const stack = await openTarget(dir, { parent: opts.parent });
+      const stack = await openTarget(dir, { parent: opts.parent, salvage: opts.salvage === true });
       try {
         if (!toStdout) checkDestination(dest, stack);
         // a bar only for a person watching: the process's own stderr, a terminal
@@ -142,6 +144,7 @@ export function registerExport(program: Command): void {
         const line = `${formatSummary(summary)}\n`;
         if (toStdout) streams.stderr(line);
         else streams.stdout(line);
+        printSalvage(stack);
       } finally {
         await stack.close();
       }

@@ -41,10 +41,13 @@ const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
   ['page-server', async () => (await import('./page-server.js')).registerPageServer],
   ['add-images', async () => (await import('./add-images.js')).registerAddImages],
   ['lazy-images', async () => (await import('./lazy-images.js')).registerLazyImages],
+  ['restore', async () => (await import('./restore.js')).registerRestore],
   ['ui', async () => (await import('./ui.js')).registerUi],
   ['push', async () => (await import('./push.js')).registerPush],
   ['pull', async () => (await import('./pull.js')).registerPull],
   ['ls', async () => (await import('./ls.js')).registerLs],
+  ['rm', async () => (await import('./rm.js')).registerRm],
+  ['gc', async () => (await import('./gc.js')).registerGc],
   ['completion', async () => (await import('./completion.js')).registerCompletion],
 ];
 

@@ -90,3 +90,11 @@ export function waitOption(): Option<'--wait'> {
     'when another pagestack process is writing the stack, wait for it (default: fail at once)',
   );
 }
+
+/** `--salvage` of the readers (show, read, search, export): docs/reading-damaged-stacks.md. */
+export function salvageOption(): Option<'--salvage'> {
+  return new Option(
+    '--salvage',
+    'read what a damaged stack still holds: pages lost with a cut-short pages file are left out (marked, and summed up at the end)',
+  );
+}

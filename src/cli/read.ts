@@ -17,9 +17,12 @@ import { MAX_RAW_SPAN } from '../ops/export-raw.js';
 import { openTarget } from '../source/open.js';
 import type { ProcessMemory } from '../stack/process.js';
 import { assertReadable } from '../stack/readable.js';
+import { findExtent, LAZY } from '../stack/resolve.js';
+import type { Stack } from '../stack/stack.js';
 import { hexdumpBytes, hexdumpWidth } from './format.js';
-import { writeStdout } from './io.js';
-import { parentOption, parseAddress, parseNumber, parsePid } from './options.js';
+import { cliStreams, writeStdout } from './io.js';
+import { parentOption, parseAddress, parseNumber, parsePid, salvageOption } from './options.js';
+import { printSalvage } from './salvage.js';
 
 /** Bytes read and written per step. A multiple of 16, so hexdump lines continue across chunks. */
 export const READ_CHUNK = 1 << 20;
@@ -45,7 +48,11 @@ export function registerRead(program: Command): void {
       '-o, --output <file>',
       'write the raw bytes to this file (written beside it, then renamed; sparse: zero pages are holes); - is stdout',
     )
-    .option('--zero', 'read memory the images do not hold (not dumped, lazy, unmapped) as zeros')
+    .addOption(salvageOption())
+    .option(
+      '--zero',
+      'read memory the images do not hold (not dumped, lazy, unmapped, released by dedup for another child) as zeros',
+    )
     .action(async (dir, addrText, lenText, opts) => {
       refuseKernelAddress(dir, addrText);
       const addr = parseAddress(addrText, 'ADDR');
@@ -66,22 +73,45 @@ export function registerRead(program: Command): void {
       }
       const want = parsePid(opts.pid);
       if (output !== undefined) checkOutput(output);
-      const stack = await openTarget(dir, { parent: opts.parent });
+      const zero = opts.zero === true;
+      const salvage = opts.salvage === true;
+      const stack = await openTarget(dir, { parent: opts.parent, releasedAsZeros: zero, salvage });
       try {
+        // --zero: pages dedup released (for another child) read as the zeros they read back as
+        for (const r of zero ? stack.released : []) {
+          cliStreams().stderr(
+            `warning: ${r.name} was deduplicated under ${r.under}: pages it released for that child read as zeros here\n`,
+          );
+        }
         const pid = await stack.pickPid(want);
         const mem = await stack.process(pid);
-        const zero = opts.zero === true;
-        if (!zero) await assertReadable(mem, addr, len, dir);
+        // --salvage: pages lost with a cut-short pages file are marked (stderr) and read as zeros;
+        // the rest of the range must be readable as without it
+        const lost = salvage ? lostRuns(stack, mem, addr, len) : [];
+        if (!zero) {
+          let cur = addr;
+          for (const r of [...lost, { start: addr + len, end: addr + len, reason: '' }]) {
+            if (r.start > cur) await assertReadable(mem, cur, r.start - cur, dir);
+            cur = Math.max(cur, r.end);
+          }
+        }
+        for (const r of lost) {
+          cliStreams().stderr(
+            `unreadable: ${hexAddr(r.start)}-${hexAddr(r.end)} (${(r.end - r.start) / PAGE_SIZE} pages, shown as zeros): ${r.reason}\n`,
+          );
+        }
+        const zeros = zero || lost.length > 0;
         if (output !== undefined)
           await readToFile(
             mem,
             addr,
             len,
-            zero,
+            zeros,
             output,
             stack.layers.map((l) => l.source),
           );
-        else await readToStdout(mem, addr, len, zero, raw);
+        else await readToStdout(mem, addr, len, zeros, raw);
+        if (salvage) printSalvage(stack);
       } finally {
         await stack.close();
       }
@@ -170,4 +200,37 @@ async function readToFile(
     throw e instanceof PagestackError ? e : outputError(path, e);
   }
   await out.commit();
+}
+
+const hexAddr = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * The lost runs (salvage) of the process's private memory within [addr, addr + len), page-aligned,
+ * in order: pages a damaged pages file lost where the stack resolves to them (no newer layer holds
+ * them; they resolve as held without bytes).
+ */
+function lostRuns(
+  stack: Stack,
+  mem: ProcessMemory,
+  addr: number,
+  len: number,
+): { start: number; end: number; reason: string }[] {
+  const out: { start: number; end: number; reason: string }[] = [];
+  const x = mem.private.extents;
+  const first = Math.floor(addr / PAGE_SIZE);
+  const last = Math.ceil((addr + len) / PAGE_SIZE);
+  for (const d of stack.damage) {
+    if (d.pagemap !== `pagemap-${mem.pid}.img`) continue;
+    for (const [a, n] of d.lost) {
+      const s = Math.max(a / PAGE_SIZE, first);
+      const e = Math.min(a / PAGE_SIZE + n, last);
+      for (let i = findExtent(x, s); i < x.count && x.start[i]! < e; i++) {
+        if (x.layer[i] !== LAZY) continue;
+        const rs = Math.max(s, x.start[i]!);
+        const re = Math.min(e, x.end[i]!);
+        if (rs < re) out.push({ start: rs * PAGE_SIZE, end: re * PAGE_SIZE, reason: d.reason });
+      }
+    }
+  }
+  return out.sort((p, q) => p.start - q.start);
 }

@@ -11,7 +11,8 @@ import { compilePattern, type SearchMatch, searchStack } from '../ops/search.js'
 import { openTarget } from '../source/open.js';
 import { hexdumpBytes, hexdumpWidth } from './format.js';
 import { cliStreams } from './io.js';
-import { parentOption, parseNumber, parsePid } from './options.js';
+import { parentOption, parseNumber, parsePid, salvageOption } from './options.js';
+import { printSalvage } from './salvage.js';
 
 export function registerSearch(program: Command): void {
   program
@@ -32,6 +33,7 @@ export function registerSearch(program: Command): void {
     .option('--max-match <n>', 'with --regex: the longest match found across chunk edges', '4096')
     .addOption(parentOption())
     .option('--json', 'one JSON object per match (JSON Lines), then a summary')
+    .addOption(salvageOption())
     .action(async (target, text, opts) => {
       const context = parseNumber(opts.context, '--context');
       if (context > 1 << 20) throw new UsageError('--context: at most 1 MiB');
@@ -49,7 +51,7 @@ export function registerSearch(program: Command): void {
         throw new UsageError((e as Error).message);
       }
       const pid = parsePid(opts.pid);
-      const stack = await openTarget(target, { parent: opts.parent });
+      const stack = await openTarget(target, { parent: opts.parent, salvage: opts.salvage === true });
       const out = cliStreams();
       try {
         const onMatch = opts.json
@@ -61,6 +63,7 @@ export function registerSearch(program: Command): void {
           out.stdout(
             `${s.matches} match${s.matches === 1 ? '' : 'es'} in ${s.objects} memory object${s.objects === 1 ? '' : 's'} (${s.bytesSearched} bytes searched)\n`,
           );
+        printSalvage(stack);
         if (s.matches === 0) process.exitCode = 1;
       } finally {
         await stack.close();

@@ -5,7 +5,8 @@ import { type PagemapSummary, type StackSummary, summarizeStack } from '../ops/s
 import { openTarget } from '../source/open.js';
 import { commas, formatPages, table, toJson } from './format.js';
 import { cliStreams } from './io.js';
-import { parentOption } from './options.js';
+import { parentOption, salvageOption } from './options.js';
+import { printSalvage } from './salvage.js';
 
 export function registerShow(program: Command): void {
   program
@@ -14,11 +15,13 @@ export function registerShow(program: Command): void {
     .argument('<dir>', 'image directory or checkpoint archive (the top layer of a stack)')
     .addOption(parentOption())
     .option('--json', 'print the summary as JSON')
+    .addOption(salvageOption())
     .action(async (dir, opts) => {
-      const stack = await openTarget(dir, { parent: opts.parent });
+      const stack = await openTarget(dir, { parent: opts.parent, salvage: opts.salvage === true });
       try {
         const s = await summarizeStack(stack);
         cliStreams().stdout(opts.json ? `${toJson(s)}\n` : formatShow(s));
+        printSalvage(stack);
       } finally {
         await stack.close();
       }

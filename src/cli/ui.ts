@@ -1,5 +1,5 @@
 /**
- * `pagestack ui TARGET [--port N] [--open] [--with DIR]...`: serves the explorer (the page in
+ * `pagestack ui TARGET [--port N] [--open] [--with TARGET]...`: serves the explorer (the page in
  * dist/web and its JSON API, src/server/http) for a stack on 127.0.0.1, prints the URL and runs
  * until interrupted. `--open` starts the system browser (xdg-open) when there is one.
  */
@@ -41,11 +41,26 @@ function openBrowser(url: string): void {
 export function registerUi(program: Command): void {
   program
     .command('ui')
-    .description('a local web explorer of a stack: layers, the address space by layer, hex view, diff')
-    .argument('<target>', 'image directory (the top layer of a stack)')
+    .description(
+      'a local web explorer of a stack or archive: layers, the address space by layer, hex view, search, diff',
+    )
+    .argument(
+      '<target>',
+      'an image directory (the top layer of a stack), a checkpoint archive (tar, .tar.gz, .tar.zst), or a store target (s3://, oci://) where this build reads them',
+    )
     .option('--port <n>', 'port on 127.0.0.1 (default: any free port)')
     .option('--open', 'open the page in the system browser (xdg-open)')
-    .option('--with <dir...>', 'other image directories to diff against')
+    .option(
+      '--with <target...>',
+      'other image directories or archives to diff against (d0, d1, ... in the URL)',
+    )
+    .addHelpText(
+      'after',
+      `
+Layers are numbered from the bottom: layer 1 is the first dump, the top is layer N.
+The page's URL says what it shows (view=map|hex|diff, pid, addr, from, to, a, b, q, mode,
+utf16); docs/explorer.md lists them.`,
+    )
     .action(async (target, opts) => {
       const port = parsePort(opts.port);
       const root = webRoot();

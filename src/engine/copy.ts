@@ -12,7 +12,9 @@
  * instead: one copy per byte, page cache to page cache, instead of a read into our buffer and a
  * write out of it. What it does not take (smaller pieces, files it refuses) goes through the loop.
  */
-import { ExportError } from '../errors.js';
+import { statfs } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { ExportError, OutputError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import type { RandomAccessFile } from '../stack/source.js';
 import { type CopyFileRange, copyRange } from './copy-range.js';
@@ -296,6 +298,40 @@ async function writeChunk(
   for (const w of c.writes) await writeAt(out, buf, w.at, w.length, w.out, expect);
 }
 
+/**
+ * Sparse inputs, sparse outputs. A pages file may be mostly holes (1 TiB of them and a few pages of
+ * data): read, its holes are zeros, and written out densely they would fill the disk. So into a
+ * regular file (a new one: holes read as zeros) a chunk that is all zeros is not written, and the
+ * file is extended to its full size at the end; and before anything is written, the data the
+ * inputs can hold at most (per pages file, the bytes it allocates: st_blocks) must fit in the
+ * output's file system, else the copy is refused in one line.
+ */
+function allZero(buf: Uint8Array, n: number, zeros: Uint8Array): boolean {
+  return Buffer.from(buf.buffer, buf.byteOffset, n).equals(zeros.subarray(0, n));
+}
+
+/** Refuses a copy whose data cannot fit in the free space of the output's file system. */
+async function checkRoom(out: OutputSink, ops: readonly CopyOp[], total: number): Promise<void> {
+  const referenced = new Map<RandomAccessFile, number>();
+  for (const op of ops) referenced.set(op.file, (referenced.get(op.file) ?? 0) + op.length);
+  let bound = 0;
+  for (const [file, bytes] of referenced) bound += Math.min(bytes, file.allocated ?? bytes);
+  let free: number;
+  try {
+    const st = await statfs(dirname(resolve(out.name)));
+    free = st.bavail * st.bsize;
+  } catch {
+    return; // not a path (or no statfs): the writes will say
+  }
+  if (bound > free) {
+    throw new OutputError(
+      `${out.name}: needs room for up to ${bound} bytes of page data (${total} with the holes of sparse pages files), but its file system has ${free} bytes free`,
+      'PAGESTACK_OUTPUT',
+      { file: out.name },
+    );
+  }
+}
+
 /** A turn for the event loop (no thread involved). */
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -336,6 +372,11 @@ export async function copyInto(
     await copyLoop(out, ops, progress, chunkSize, expect, threadedMin);
     return { kernelBytes: 0 };
   }
+  if (out.fh) {
+    let total = 0;
+    for (const op of ops) total += op.length;
+    await checkRoom(out, ops, total);
+  }
   const rest = await copyKernel(cfr, out, ops, progress, kernelMin);
   if (rest.ops.length === 0) return { kernelBytes: rest.done };
   const base = rest.done;
@@ -361,7 +402,8 @@ export const KERNEL_MIN = 1 << 20;
 const KERNEL_SLICE = 8 << 20;
 
 /**
- * Copies the pieces that are local files' (an fd) and at least `kernelMin` long with
+ * Copies the pieces that are local files' (an fd, no holes: st_blocks covers the size) and at
+ * least `kernelMin` long with
  * copy_file_range; returns the rest (smaller pieces, and everything once the kernel refused the
  * files) and the bytes done. Starts write-back every FLUSH_EVERY bytes as the loop does.
  */
@@ -381,7 +423,10 @@ async function copyKernel(
   try {
     for (const op of ops) {
       const fdIn = op.file.fd;
-      if (refused || fdIn === undefined || op.length < kernelMin) {
+      // a pages file with holes goes through the loop, which keeps them holes (copy_file_range
+      // would write them out as zeros on file systems that do not share extents)
+      const dense = op.file.allocated !== undefined && op.file.allocated >= op.file.size;
+      if (refused || fdIn === undefined || !dense || op.length < kernelMin) {
         rest.push(op);
         continue;
       }
@@ -431,6 +476,20 @@ async function copyLoop(
   if (total === 0) return;
   const size = Math.min(Math.max(PAGE_SIZE, chunkSize), total);
   const bufs = [new Uint8Array(size)];
+  // a positioned regular file: all-zero chunks become holes (see allZero)
+  const sparse = out.fd !== undefined && out.fh !== null;
+  const zeros = sparse ? new Uint8Array(size) : null;
+  let skippedEnd = 0;
+  const skip = (c: Chunk, buf: Uint8Array): boolean => {
+    if (!zeros || !allZero(buf, c.length, zeros)) return false;
+    for (const w of c.writes) skippedEnd = Math.max(skippedEnd, w.out + w.length);
+    return true;
+  };
+  const extend = async (): Promise<void> => {
+    if (skippedEnd > 0 && out.fh && (await out.fh.stat()).size < skippedEnd)
+      await out.fh.truncate(skippedEnd);
+  };
+  if (out.fh) await checkRoom(out, ops, total);
   let pending: Promise<void> | null = null;
   let flushing: Promise<void> | null = null;
   let flushedAt = 0;
@@ -467,7 +526,7 @@ async function copyLoop(
         advance();
         readChunkSync(c, buf);
         lengths[k % THREAD_SLOTS] = c.length;
-        writer.publish(c.writes);
+        writer.publish(skip(c, buf) ? [] : c.writes);
         k++;
         // a turn for the event loop (signals, progress, write-back flushes) every 1 MiB
         if (++sinceYield === THREAD_SLOTS) {
@@ -478,6 +537,7 @@ async function copyLoop(
       await writer.finish();
       finished = true;
       advance();
+      await extend();
       if (flushing) await flushing;
     } finally {
       if (!finished) await writer.stop();
@@ -494,10 +554,11 @@ async function copyLoop(
     try {
       for (const c of chunksOf(ops, size)) {
         readChunkSync(c, buf);
-        for (const w of c.writes) writeSync(buf, w.at, w.length, w.out);
+        if (!skip(c, buf)) for (const w of c.writes) writeSync(buf, w.at, w.length, w.out);
         afterWrite(c.length);
         await yieldToLoop();
       }
+      await extend();
       if (flushing) await flushing;
     } finally {
       if (flushing) await (flushing as Promise<void>).catch(() => {});
@@ -510,10 +571,13 @@ async function copyLoop(
       const buf = bufs[k++ & 1]!;
       await readChunk(c, buf);
       if (pending) await pending;
-      pending = writeChunk(c, buf, out, expect).then(() => afterWrite(c.length));
+      pending = skip(c, buf)
+        ? Promise.resolve(afterWrite(c.length))
+        : writeChunk(c, buf, out, expect).then(() => afterWrite(c.length));
     }
     if (pending) await pending;
     pending = null;
+    await extend();
     if (flushing) await flushing;
   } finally {
     // a failed read must not leave a write or a flush running unobserved

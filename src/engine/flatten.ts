@@ -42,6 +42,8 @@ export interface FlatPagemap {
   readonly entry: readonly number[];
   /** Per layer, its pages file for this pagemap (null where no run reads from it). */
   readonly files: readonly (RandomAccessFile | null)[];
+  /** Per layer, the path of its pages file for this pagemap (for messages; null where unread). */
+  readonly names: readonly (string | null)[];
   /** The full resolution of the pagemap through the stack. */
   readonly resolved: ResolvedPagemap;
 }
@@ -166,7 +168,12 @@ export async function flattenPagemap(stack: Stack, file: string, keepBelow?: num
     }
   }
   const files: (RandomAccessFile | null)[] = [];
-  for (let l = 0; l < k && l < n; l++) files.push(used[l] ? await stack.pagesFile(file, l) : null);
+  const names: (string | null)[] = [];
+  for (let l = 0; l < k && l < n; l++) {
+    files.push(used[l] ? await stack.pagesFile(file, l) : null);
+    const cols = columns[l];
+    names.push(used[l] && cols ? `${stack.layers[l]!.source.name}/pages-${cols.pagesId}.img` : null);
+  }
   return {
     file,
     pagesId: top.pagesId,
@@ -178,6 +185,7 @@ export async function flattenPagemap(stack: Stack, file: string, keepBelow?: num
     offset: b.offset,
     entry: b.entry,
     files,
+    names,
     resolved,
   };
 }
@@ -189,6 +197,8 @@ export interface ReadOp {
   length: number;
   /** Offset in the destination buffer. */
   at: number;
+  /** The file's path, for messages. */
+  name?: string | undefined;
 }
 
 /** Appends a read, extending the last one when it continues it in the same file and buffer. */
@@ -198,6 +208,7 @@ export function pushRead(
   position: number,
   length: number,
   at: number,
+  name?: string | null,
 ) {
   const last = ops[ops.length - 1];
   if (
@@ -209,23 +220,31 @@ export function pushRead(
     last.length += length;
     return;
   }
-  ops.push({ file, position, length, at });
+  ops.push({ file, position, length, at, name: name ?? undefined });
 }
 
-/** Runs reads in parallel; a short read means the pages file was cut since it was checked. */
-export async function runReads(ops: readonly ReadOp[], buf: Uint8Array, what: string): Promise<void> {
-  await Promise.all(
+/**
+ * Runs reads in parallel; a short read means the pages file was cut since it was checked. Errors
+ * name the op's file (else `what`). The promise is marked handled at once: callers start reads
+ * ahead of the chunk they wait for, and a read ahead that fails before they get to it must not end
+ * the process as an unhandled rejection; awaiting it still throws.
+ */
+export function runReads(ops: readonly ReadOp[], buf: Uint8Array, what: string): Promise<void> {
+  const p = Promise.all(
     ops.map(async (op) => {
       const got = await op.file.read(buf, op.at, op.length, op.position);
       if (got < op.length) {
+        const file = op.name ?? what;
         throw new StackError(
-          `${what}: pages file ended at offset ${op.position + got}, expected ${op.length - got} more bytes`,
+          `${file}: offset ${op.position + got}: the pages file ends here (cut short while being read), expected ${op.length - got} more bytes`,
           'PAGESTACK_PAGES_FILE_SHORT',
-          { file: what, offset: op.position + got },
+          { file, offset: op.position + got },
         );
       }
     }),
-  );
+  ).then(() => undefined);
+  p.catch(() => undefined);
+  return p;
 }
 
 /** Pagemap image files of a layer (process and shmem). */

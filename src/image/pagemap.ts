@@ -217,7 +217,7 @@ function store(
   if (seen & 32) {
     if (nrHi >= TWO20) {
       throw new ImageFormatError(
-        `pagemap_entry ${i}: nr_pages ${nrHi * TWO32 + nrLo} is beyond any address space, expected below 2^52`,
+        `pagemap_entry ${i}: nr_pages ${(BigInt(nrHi) << 32n) | BigInt(nrLo)} is beyond any address space, expected below 2^52`,
         s,
       );
     }

@@ -35,10 +35,11 @@
 
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { errnoText } from '../engine/fs.js';
 import { DEDUP_MARKER } from '../engine/layer-writer.js';
 import { AtomicFile, cleanStale } from '../engine/output.js';
-import { StackError } from '../errors.js';
+import { OutputError, PagestackError, StackError } from '../errors.js';
 import { hex } from '../format.js';
 import { PAGE_SIZE, PE_LAZY, PE_PRESENT } from '../image/pagemap.js';
 import { DirLayerSource } from '../source/dir.js';
@@ -419,7 +420,13 @@ async function dedupFile(plan: DedupFilePlan, opts: DedupOptions, buf: Uint8Arra
       }
     } catch (e) {
       await dst.abort();
-      throw e;
+      if (e instanceof PagestackError) throw e;
+      // a bare errno error (ENOSPC on a full disk) names no file: say which, and that nothing changed
+      throw new OutputError(
+        `${path}: writing its deduplicated copy ${basename(dst.tmp)}: ${errnoText(e)}; ${plan.pagesFile} is unchanged`,
+        'PAGESTACK_OUTPUT',
+        { file: path },
+      );
     }
     await dst.commit(() => opts.hook?.('temp-written', plan));
     await opts.hook?.('renamed', plan);
@@ -527,7 +534,10 @@ export async function dedupStack(stack: Stack, opts: DedupOptions = {}): Promise
     }
     if (!opts.dryRun && files.some((f) => f.rewritten || f.alreadyDone)) {
       // verify of another child of this layer reads this to tell it the pages it needs are gone
-      await writeFile(join(dir, DEDUP_MARKER), `${stack.layers[L - 1]!.source.id}\n`);
+      const marker = join(dir, DEDUP_MARKER);
+      await writeFile(marker, `${stack.layers[L - 1]!.source.id}\n`).catch((e: unknown) => {
+        throw new OutputError(`${marker}: ${errnoText(e)}`, 'PAGESTACK_OUTPUT', { file: marker });
+      });
     }
     const allocatedAfter = opts.dryRun ? allocatedBefore : await allocatedOf(dir, pagesFiles);
     freed += allocatedBefore - allocatedAfter;

@@ -51,6 +51,8 @@ export interface DeltaOptions {
   inPlace?: boolean;
   /** Bytes of CHILD compared per chunk (default 1 MiB); the output is written in 4 MiB buffers. */
   chunkBytes?: number;
+  /** Go on when CHILD and PARENT have no process in common (by default refused). */
+  force?: boolean;
 }
 
 export interface DeltaResult {
@@ -172,6 +174,7 @@ function* planChunks(
             childOff + (a - v) * PAGE_SIZE,
             (b - a) * PAGE_SIZE,
             (at + a - v) * PAGE_SIZE,
+            flat.names[l],
           );
       };
       if (px) {
@@ -188,7 +191,14 @@ function* planChunks(
             pushRange(c.idStart, c.idN, bufPage, b - a);
           } else {
             childRead(a, b);
-            pushRead(c.parentOps, parent!.files[layer]!, parentOff, (b - a) * PAGE_SIZE, bufPage * PAGE_SIZE);
+            pushRead(
+              c.parentOps,
+              parent!.files[layer]!,
+              parentOff,
+              (b - a) * PAGE_SIZE,
+              bufPage * PAGE_SIZE,
+              keys.parent[layer]?.replace('\0', '/'),
+            );
             pushRange(c.cmpStart, c.cmpN, bufPage, b - a);
           }
           cur = b;
@@ -267,6 +277,7 @@ async function deltaPagemap(
         runReads(c.childOps, set.child, flat.file),
         runReads(c.parentOps, set.parent, `${flat.file} (parent)`),
       ]);
+      done.catch(() => undefined); // awaited in turn below; a failure before then is not unhandled
       queue.push({ c, set, done });
     }
   };
@@ -338,6 +349,38 @@ async function ownPagesBytes(stack: Stack, pagemaps: readonly string[]): Promise
   return total;
 }
 
+/** "25238 series, 25240 worker": processes as pid and comm, for messages. */
+async function processList(stack: Stack): Promise<Map<number, string | null>> {
+  const pids = new Map<number, string | null>();
+  for (const p of await stack.processes()) pids.set(p.pid, await stack.comm(p.pid));
+  return pids;
+}
+
+/**
+ * CHILD must be a later dump of (some of) PARENT's processes: one process in common, the same pid
+ * with the same comm (either comm unknown: the pid alone). Otherwise no page would be shared and
+ * the "incremental" layer would link an unrelated stack below it.
+ */
+async function checkRelated(parentStack: Stack, childStack: Stack): Promise<void> {
+  const a = await processList(parentStack);
+  const b = await processList(childStack);
+  for (const [pid, comm] of b) {
+    if (!a.has(pid)) continue;
+    const other = a.get(pid);
+    if (comm === null || other === null || other === comm) return;
+  }
+  const show = (m: Map<number, string | null>): string =>
+    [...m]
+      .slice(0, 4)
+      .map(([pid, comm]) => `${pid}${comm === null ? '' : ` ${comm}`}`)
+      .join(', ') + (m.size > 4 ? `, ... (${m.size})` : '');
+  throw new StackError(
+    `${childStack.top.source.name}: no process in common with ${parentStack.top.source.name} (CHILD: ${show(b)}; PARENT: ${show(a)}): not a later dump of the same processes`,
+    'PAGESTACK_DELTA_UNRELATED',
+    { layer: childStack.top.source.name },
+  );
+}
+
 /** Waits for all of `ps`, then throws the first failure (in order), if any. */
 async function allOrFirstError(ps: readonly Promise<void>[]): Promise<void> {
   for (const r of await Promise.allSettled(ps)) if (r.status === 'rejected') throw r.reason;
@@ -371,6 +414,7 @@ export async function delta(parentStack: Stack, childStack: Stack, opts: DeltaOp
     }
   }
   if (out === undefined) throw new StackError('delta: no output directory given', 'PAGESTACK_NO_OUTPUT');
+  if (!opts.force) await checkRelated(parentStack, childStack);
   const pagemaps = pagemapFiles(childTop.files);
   // CHILD's pagemaps flattened and PARENT's resolved at the same time (reads of different files;
   // the first failure in this order is the one reported, as when they ran one after the other)

@@ -40,6 +40,7 @@ async function writeLayer(w: LayerWriter, src: LayerSource, sub: string): Promis
   let pages = 0;
   const prefix = sub === '' ? '' : `${sub}/`;
   for (const file of await src.list()) {
+    if (file === 'parent') continue; // written as the link to ../K-1
     if (!isPagesFile(file)) {
       const data = await src.readFile(file);
       if (!data) throw new LayerWriteError(`${src.name}/${file}: listed, but the layer has no such file`);

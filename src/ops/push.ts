@@ -16,7 +16,7 @@
  * (claimLayer): a push killed at any point leaves no ref to a partial layer, and pushing again
  * uploads only what is missing.
  */
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { encodePagemapChunks, IO_CHUNK, PagemapEntries } from '../engine/layer-writer.js';
 import { ImageFormatError, StoreError } from '../errors.js';
 import { decodePagemap, PAGE_SIZE, type PagemapColumns, PE_PARENT, PE_PRESENT } from '../image/pagemap.js';
@@ -35,7 +35,7 @@ import {
   type PagesDesc,
 } from '../store/layout.js';
 import type { BlobStore } from '../store/port.js';
-import { type ClaimOptions, claimLayer, readChain } from '../store/refs.js';
+import { type ClaimOptions, claimLayer, markInFlight, readChain } from '../store/refs.js';
 
 /** PUTs in flight at once (frames of ~0.5 MiB: 8 keep loopback Swift busy; memory 8 x 2 MiB at most). */
 export const PUSH_PARALLEL = 8;
@@ -230,8 +230,13 @@ class PageReader {
   }
 }
 
+/**
+ * SHA-256 of one page. crypto.hash (one call, no Hash object) where Node has it (20.12+): 1.2 s
+ * instead of 1.7 s for 65,536 pages on the loaded test machine.
+ */
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
 function pageHash(page: Uint8Array): Uint8Array {
-  return createHash('sha256').update(page).digest();
+  return oneShot ? oneShot('sha256', page, 'buffer') : createHash('sha256').update(page).digest();
 }
 
 interface BuiltLayer {
@@ -483,8 +488,17 @@ async function isPlainDump(src: LayerSource): Promise<boolean> {
   return true;
 }
 
-/** Pushes `source` into stack `name` (see the file comment). */
+/** Pushes `source` into stack `name` (see the file comment), marked in flight for gc. */
 export async function push(opts: PushOptions): Promise<PushResult> {
+  const unmark = await markInFlight(opts.store);
+  try {
+    return await pushMarked(opts);
+  } finally {
+    await unmark().catch(() => undefined);
+  }
+}
+
+async function pushMarked(opts: PushOptions): Promise<PushResult> {
   const { store, name } = opts;
   const up = new Uploader(store, opts.parallel ?? PUSH_PARALLEL);
   const bc: BuildContext = { up, cut: opts.cut ?? DEFAULT_CUT };

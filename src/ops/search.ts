@@ -12,6 +12,7 @@
  * once. Pages not dumped or lazy end a run: their bytes are unknown, so no match spans them.
  */
 
+import { BoundedRegex } from '../engine/bounded-regex.js';
 import { SearchPatternError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import type { Message } from '../image/schema.js';
@@ -120,6 +121,8 @@ export interface SearchOptions {
   context?: number;
   /** Bytes read per step (default SEARCH_CHUNK). */
   chunkSize?: number;
+  /** --regex: the longest a regular expression may take over one chunk (default REGEX_DEADLINE_MS). */
+  regexDeadlineMs?: number;
   onMatch: (m: SearchMatch) => void;
 }
 
@@ -138,6 +141,14 @@ export interface SearchSummary {
  * the pieces of a chunk, the overlap of maxLength - 1 bytes) stay small at this size.
  */
 export const SEARCH_CHUNK = 128 * 1024;
+
+/**
+ * How long a regular expression may run over one chunk (128 KiB) before the search stops with an
+ * error: one that backtracks without end (`(.*)*$`) never finishes, a sound one takes well under
+ * 10 ms a chunk. The matching runs on a worker thread that is terminated then
+ * (engine/bounded-regex.ts).
+ */
+export const REGEX_DEADLINE_MS = 5000;
 
 const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
 
@@ -179,7 +190,15 @@ function layerAt(mem: PagemapMemory, addr: number): number {
 }
 
 /** Start offsets (in `buf[0..len)`) of matches starting before `limit`, and their lengths. */
-function findIn(p: SearchPattern, buf: Buffer, len: number, limit: number, out: number[]): void {
+function findIn(
+  p: SearchPattern,
+  buf: Buffer,
+  len: number,
+  limit: number,
+  out: number[],
+  bounded: BoundedRegex | null,
+): boolean {
+  if (bounded) return bounded.find(buf, len, limit, out);
   if (p.bytes) {
     const view = buf.subarray(0, len);
     let at = view.indexOf(p.bytes, 0);
@@ -187,7 +206,7 @@ function findIn(p: SearchPattern, buf: Buffer, len: number, limit: number, out: 
       out.push(at, p.bytes.length);
       at = view.indexOf(p.bytes, at + 1);
     }
-    return;
+    return true;
   }
   const re = p.regex!;
   const text = buf.toString('latin1', 0, len);
@@ -198,6 +217,7 @@ function findIn(p: SearchPattern, buf: Buffer, len: number, limit: number, out: 
     if (m[0].length > 0) out.push(m.index, m[0].length);
     re.lastIndex = m.index + 1;
   }
+  return true;
 }
 
 export async function searchStack(
@@ -209,6 +229,25 @@ export async function searchStack(
   const ctx = Math.max(0, opts.context ?? 16);
   const overlap = pattern.maxLength - 1;
   const buf = Buffer.allocUnsafe(chunk + overlap);
+  // regular expressions run on a worker thread with a deadline; literals and hex bytes here
+  const bounded =
+    pattern.kind === 'regex' && pattern.regex
+      ? new BoundedRegex(pattern.regex.source, chunk + overlap, opts.regexDeadlineMs ?? REGEX_DEADLINE_MS)
+      : null;
+  try {
+    return await searchIn(stack, pattern, opts, { chunk, ctx, overlap, buf, bounded });
+  } finally {
+    await bounded?.close();
+  }
+}
+
+async function searchIn(
+  stack: Stack,
+  pattern: SearchPattern,
+  opts: SearchOptions,
+  o: { chunk: number; ctx: number; overlap: number; buf: Buffer; bounded: BoundedRegex | null },
+): Promise<SearchSummary> {
+  const { chunk, ctx, overlap, buf, bounded } = o;
   const procs = await stack.processes();
   const pids = opts.pid === undefined ? procs.map((p) => p.pid) : [await stack.pickPid(opts.pid)];
   const files = new Map<number, string>();
@@ -264,22 +303,34 @@ export async function searchStack(
       }
       return out;
     };
+    // local files read synchronously (the fast path); a source without sync reads (an object
+    // store) through the async path
+    const sync = mem.files.every((f) => f === null || f.readSync !== undefined);
+    const readInto = async (out: Uint8Array, at: number): Promise<void> => {
+      if (sync) mem.readIntoSync(out, at);
+      else await mem.readInto(out, at);
+    };
     for (const [runStart, runEnd] of runsOf(mem)) {
       let pos = runStart;
       while (pos < runEnd) {
         const len = Math.min(chunk + overlap, runEnd - pos);
         const last = pos + len >= runEnd;
-        mem.readIntoSync(buf.subarray(0, len), pos);
+        await readInto(buf.subarray(0, len), pos);
         const limit = last ? len : len - overlap;
         found.length = 0;
-        findIn(pattern, buf, len, limit, found);
+        if (!findIn(pattern, buf, len, limit, found, bounded)) {
+          const where = obj.shared ? `${obj.shared} offset 0x${pos.toString(16)}` : `0x${pos.toString(16)}`;
+          throw new SearchPatternError(
+            `regular expression "${pattern.text}": no answer after ${bounded!.deadlineMs / 1000} s over ${Math.round(len / 1024)} KiB at ${where}: it backtracks without end (nested repeats such as (a*)* or (.*)*); rewrite it`,
+          );
+        }
         for (let k = 0; k < found.length; k += 2) {
           const at = pos + found[k]!;
           const mlen = found[k + 1]!;
           const cs = Math.max(runStart, at - ctx);
           const ce = Math.min(runEnd, at + mlen + ctx);
           const context = new Uint8Array(ce - cs);
-          mem.readIntoSync(context, cs);
+          await readInto(context, cs);
           const layer = layerAt(mem, at);
           for (const w of where(at, mlen)) {
             matches++;

@@ -217,8 +217,14 @@ export async function verifyStack(top: LayerSource, opts: VerifyOptions = {}): P
   for (let i = 0; i < data.length; i++) {
     const d = data[i]!;
     const byPagesFile = new Map<string, string>();
+    // bytes each pages file's entries need: a file longer than that (an error of its own) is not
+    // "deduplicated" for the holes past its end
+    const needOf = new Map<string, number>();
     for (const [file, cols] of d.pagemaps) {
       if (!cols) continue;
+      let present = 0;
+      for (let j = 0; j < cols.count; j++) if (cols.flags[j]! & PE_PRESENT) present += cols.nrPages[j]!;
+      needOf.set(`pages-${cols.pagesId}.img`, present * PAGE_SIZE);
       if (!checkEntries(cols, `${d.name}/${file}`, out, limit)) {
         d.badPagemaps.add(file);
       }
@@ -238,18 +244,25 @@ export async function verifyStack(top: LayerSource, opts: VerifyOptions = {}): P
       try {
         const rf = await d.layer.source.open(f);
         if (!rf) continue;
-        if (rf.allocated !== undefined && rf.allocated < rf.size) {
-          holes += rf.size - rf.allocated;
-          total += rf.size;
+        const need = needOf.get(f);
+        // past `need`, holes are the length error's (checkPagesFile), at least as much as there is
+        const span = need !== undefined && rf.size > need ? need : rf.size;
+        if (rf.allocated !== undefined && rf.allocated < span) {
+          holes += span - rf.allocated;
+          total += span;
         }
         await rf.close();
       } catch (e) {
         out.error(describe(e, `${d.name}/${f}`));
       }
     }
-    const dedupUnder = i > 0 ? await dedupMarker(d.layer.source) : null;
+    const dedupUnder = await dedupMarker(d.layer.source);
     const child = sources[i - 1];
-    if (dedupUnder !== null && child && dedupUnder !== child.id) {
+    if (dedupUnder !== null && i === 0) {
+      out.error(
+        `${d.name}: was deduplicated under ${dedupUnder}: the pages dedup released for that child read as zeros; it is memory only as that child's parent, not as a top`,
+      );
+    } else if (dedupUnder !== null && child && dedupUnder !== child.id) {
       out.error(
         `${d.name}: was deduplicated under another child (${dedupUnder}), not under ${child.name}: pages ${child.name} needs from it may have been released and read as zeros`,
       );

@@ -114,12 +114,31 @@ export interface PageServerOptions {
    * Serve lazy pages instead of receiving dumps: answer `criu lazy-pages --page-server` GETs from
    * layer `layer` of STACK (default: the highest-numbered one), resolved through its parents.
    */
-  lazy?: { layer?: number };
+  lazy?: {
+    layer?: number;
+    /**
+     * Serve this stack (any LayerSource: a directory, an archive, an object store) instead of a
+     * layer of STACK; the caller opened it and closes it after close(). `stack` then only names it.
+     */
+    stack?: Stack;
+    /** Called after each GET is answered (restore records its hot set from these). */
+    onGet?: (get: LazyGet) => void;
+  };
   /**
    * Compare and write received pages on an ingest thread beside the socket (default true; see
    * ingest-thread.ts). false: on the main thread, as a stack below without local files is.
    */
   ingestThread?: boolean;
+}
+
+/** A lazy GET answered: what was asked, how many pages went out, from which layers. */
+export interface LazyGet {
+  pid: number;
+  vaddr: number;
+  asked: number;
+  served: number;
+  /** Source name of each layer the pages came from, with its page count, in address order. */
+  layers: [string, number][];
 }
 
 export interface SessionResult {
@@ -213,7 +232,9 @@ export class PageServer {
   /** Cleans what a killed server left in STACK, then listens. */
   static async start(opts: PageServerOptions): Promise<PageServer> {
     const ps = new PageServer(opts);
-    if (opts.lazy) {
+    if (opts.lazy?.stack) {
+      // a stack given open: nothing to check or clean in a directory
+    } else if (opts.lazy) {
       // refuse at start what every lazy session would fail on (not at the first GET)
       let names: string[];
       try {
@@ -251,7 +272,7 @@ export class PageServer {
         );
       }
     }
-    for (const n of await readdir(ps.stack)) {
+    for (const n of opts.lazy?.stack ? [] : await readdir(ps.stack)) {
       const m = /^\.(\d+)\.pagestack-(tmp|old)-/.exec(n);
       if (!m) continue;
       for (const done of await cleanStale(join(ps.stack, m[1]!)))
@@ -419,6 +440,8 @@ export class PageServer {
       stallMs: this.opts.answerStallMs ?? ANSWER_STALL_MS,
       pool: this.pool,
       log: this.log,
+      given: this.opts.lazy?.stack,
+      onGet: this.opts.lazy?.onGet,
     });
   }
 
@@ -813,9 +836,16 @@ async function lazySession(
   peer: string,
   stackDir: string,
   layerOpt: number | undefined,
-  o: { idleMs: number; stallMs: number; pool: AnswerPool; log: (line: string) => void },
+  o: {
+    idleMs: number;
+    stallMs: number;
+    pool: AnswerPool;
+    log: (line: string) => void;
+    given?: Stack | undefined;
+    onGet?: ((get: LazyGet) => void) | undefined;
+  },
 ): Promise<SessionResult> {
-  const { idleMs, log, pool } = o;
+  const { idleMs, log, pool, given, onGet } = o;
   const sock = feed.socket;
   const refuse = (e: unknown): SessionResult => {
     const f = failure(e, peer);
@@ -824,9 +854,9 @@ async function lazySession(
     sock.destroy();
     return { peer, ok: false, error, code: f.code, data: f.data };
   };
-  let numbers: number[];
+  let numbers: number[] = [];
   try {
-    numbers = layerNumbers(await readdir(stackDir));
+    if (!given) numbers = layerNumbers(await readdir(stackDir));
   } catch (e) {
     return refuse(
       new PageServerError(`${stackDir}: cannot read: ${errnoText(e)}`, 'PAGESTACK_PS_NO_LAYERS', {
@@ -835,7 +865,7 @@ async function lazySession(
     );
   }
   const layer = layerOpt ?? numbers[numbers.length - 1];
-  if (layer === undefined || !numbers.includes(layer)) {
+  if (!given && (layer === undefined || !numbers.includes(layer))) {
     return refuse(
       new PageServerError(
         layer === undefined
@@ -846,10 +876,10 @@ async function lazySession(
       ),
     );
   }
-  const layerDir = join(stackDir, String(layer));
+  const layerDir = given ? given.top.source.name : join(stackDir, String(layer));
   let stack: Stack;
   try {
-    stack = await openStackDir(layerDir);
+    stack = given ?? (await openStackDir(layerDir));
   } catch (e) {
     return refuse(e);
   }
@@ -1025,6 +1055,13 @@ async function lazySession(
         gets++;
         pages += got;
         for (const [l, k] of perLayer) fromLayer.set(names[l]!, (fromLayer.get(names[l]!) ?? 0) + k);
+        onGet?.({
+          pid,
+          vaddr: v0 * 4096,
+          asked: Number(m.nrPages),
+          served: got,
+          layers: perLayer.map(([l, k]) => [names[l]!, k]),
+        });
         // one line per GET: what was asked, what was answered, where each run of pages came from
         log(
           `${peer}: GET pid ${pid} 0x${m.vaddr.toString(16)} +${m.nrPages}: served ${got}${got < Number(m.nrPages) ? ' (short: the rest is asked again)' : ''} from ${perLayer.map(([l, k]) => `${short[l]} ${k}`).join(', ')}`,
@@ -1086,7 +1123,7 @@ async function lazySession(
     sock.setTimeout(0);
     await flushed(sock);
     sock.destroy();
-    await stack.close();
+    if (!given) await stack.close();
   }
 }
 

@@ -74,9 +74,60 @@ class LocalFile implements RandomAccessFile {
   }
 }
 
+/** What a file that is not a regular file is, for messages ("a FIFO"). */
+export function fileKind(st: Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'a special file';
+}
+
+function notRegular(path: string, st: Stats, layer: string): StackError {
+  return new StackError(
+    `${path}: is ${fileKind(st)}, expected a regular image file`,
+    'PAGESTACK_SOURCE_READ',
+    { file: path, layer },
+  );
+}
+
+/**
+ * Opens an image file for reading, refusing anything but a regular file (after symlinks): opening
+ * a FIFO blocks until a writer comes, a device may never end. stat first; O_NONBLOCK so that a
+ * file swapped for a FIFO after the stat still does not block the open; fstat after, which is
+ * what counts. Null when there is no such file.
+ */
+async function openRegular(path: string, layer: string): Promise<FileHandle | null> {
+  let st: Stats;
+  try {
+    st = await stat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new StackError(`${path}: ${(e as Error).message}`, 'PAGESTACK_SOURCE_READ', { file: path, layer });
+  }
+  if (!st.isFile()) throw notRegular(path, st, layer);
+  let fh: FileHandle;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new StackError(`${path}: ${(e as Error).message}`, 'PAGESTACK_SOURCE_READ', { file: path, layer });
+  }
+  const now = await fh.stat();
+  if (!now.isFile()) {
+    await fh.close();
+    throw notRegular(path, now, layer);
+  }
+  return fh;
+}
+
 /** Do the first bytes of `path` say tar, gzip, zstd, xz or bzip2? */
 async function looksLikeArchive(path: string): Promise<boolean> {
-  const fh = await open(path, constants.O_RDONLY);
+  const fh = await openRegular(path, path);
+  if (!fh) return false;
   try {
     const head = new Uint8Array(DETECT_BYTES);
     const { bytesRead } = await fh.read(head, 0, DETECT_BYTES, 0);
@@ -86,8 +137,9 @@ async function looksLikeArchive(path: string): Promise<boolean> {
   }
 }
 
-/** `.pagestack-dedup` (engine/layer-writer.ts DEDUP_MARKER). */
-const PAGESTACK_MARKER_RE = /^\.pagestack-dedup$/;
+/** `.pagestack-dedup` (engine/layer-writer.ts DEDUP_MARKER), `.pagestack-hotset` (stack/hotset.ts). */
+const DEDUP_MARKER_NAME = '.pagestack-dedup';
+const PAGESTACK_MARKER_RE = /^\.pagestack-(?:dedup|hotset)$/;
 
 export class DirLayerSource implements LayerSource {
   readonly name: string;
@@ -128,30 +180,32 @@ export class DirLayerSource implements LayerSource {
   }
 
   async readFile(file: string): Promise<Uint8Array | null> {
+    const fh = await openRegular(join(this.name, file), this.name);
+    if (!fh) return null;
     try {
-      return new Uint8Array(await readFile(join(this.name, file)));
+      return new Uint8Array(await fh.readFile());
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw new StackError(`${join(this.name, file)}: ${(e as Error).message}`, 'PAGESTACK_SOURCE_READ', {
         file: join(this.name, file),
         layer: this.name,
       });
+    } finally {
+      await fh.close();
     }
   }
 
   async open(file: string): Promise<RandomAccessFile | null> {
-    const path = join(this.name, file);
-    let fh: FileHandle;
-    try {
-      fh = await open(path, constants.O_RDONLY);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new StackError(`${path}: ${(e as Error).message}`, 'PAGESTACK_SOURCE_READ', {
-        file: path,
-        layer: this.name,
-      });
-    }
+    const fh = await openRegular(join(this.name, file), this.name);
+    if (!fh) return null;
     return new LocalFile(fh, await fh.stat());
+  }
+
+  async dedupUnder(): Promise<string | null> {
+    try {
+      return (await readFile(join(this.name, DEDUP_MARKER_NAME), 'utf8')).trim() || null;
+    } catch {
+      return null;
+    }
   }
 
   /** The link text of `parent`, or null when there is none. */

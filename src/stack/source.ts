@@ -44,6 +44,11 @@ export interface LayerSource {
    * Throws a StackError when the link exists but does not lead to a readable layer.
    */
   parent(): Promise<LayerSource | null>;
+  /**
+   * The real path of the child this layer was deduplicated under (dedup's marker), or null; where
+   * the source can tell (image directories).
+   */
+  dedupUnder?(): Promise<string | null>;
   /** Releases what the layer holds open (an archive's file, its temporary copy), where it holds any. */
   close?(): Promise<void>;
 }

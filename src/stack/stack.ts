@@ -36,6 +36,45 @@ export type ProcessInfo = PstreeEntry;
 export interface OpenStackOptions {
   /** Maximum number of layers (default 256). */
   maxDepth?: number;
+  /**
+   * Read the pages dedup released in a layer reached through another child (see Released) as the
+   * zeros they read back as, instead of failing (the caller warns: read --zero).
+   */
+  releasedAsZeros?: boolean;
+  /**
+   * Read what can be read of a damaged stack (docs/reading-damaged-stacks.md): a pages file cut
+   * short loses only the pages past its end, which are then held by their layer without bytes (as
+   * lazy pages are: not read from below either, whose bytes are older) and listed in `damage`.
+   */
+  salvage?: boolean;
+}
+
+/** Pages a salvaging stack found lost: those of one pagemap whose pages file is cut short (or missing). */
+export interface Damage {
+  readonly layer: number;
+  /** The pages file, as a path for messages. */
+  readonly file: string;
+  readonly pagemap: string;
+  /** Its size and the bytes its pagemap's entries need. */
+  readonly size: number;
+  readonly need: number;
+  /** Lost runs as [first address, pages]. */
+  readonly lost: readonly (readonly [number, number])[];
+  readonly lostPages: number;
+  /** Why, in read's words: "<file>: cut short at offset N (needs M)". */
+  readonly reason: string;
+}
+
+/**
+ * A layer deduplicated under another child than the one this stack reaches it through (or opened
+ * as the top itself): dedup released its pages that the child rewrote, and they read as zeros.
+ * They are not memory of this stack, so reading one is an error (PAGESTACK_MEMORY_RELEASED).
+ */
+export interface Released {
+  readonly layer: number;
+  readonly name: string;
+  /** The real path of the child it was deduplicated under. */
+  readonly under: string;
 }
 
 /** Opens a stack from its top layer, following `parent` links. */
@@ -65,10 +104,145 @@ export async function openStack(top: LayerSource, opts: OpenStackOptions = {}): 
     cur = await cur.parent();
   }
   const layers: Layer[] = [];
+  const released: Released[] = [];
   for (let i = 0; i < sources.length; i++) {
-    layers.push({ index: i, source: sources[i]!, files: await sources[i]!.list() });
+    const src = sources[i]!;
+    layers.push({ index: i, source: src, files: await src.list() });
+    const under = (await src.dedupUnder?.()) ?? null;
+    if (under !== null && (i === 0 || under !== sources[i - 1]!.id))
+      released.push({ layer: i, name: src.name, under });
   }
-  return new Stack(layers);
+  const stack = new Stack(layers, released, opts.releasedAsZeros === true);
+  stack.salvage = opts.salvage === true;
+  return stack;
+}
+
+/**
+ * A pages file of a Released layer: every page a read touches that reads as all zeros is taken
+ * for a released one (a hole dedup punched; a page that really held zeros looks the same, which
+ * is why `releasedAsZeros` exists) and fails the read, naming the address, the layer and the
+ * child. Not handed out as an fd: every read comes through here.
+ */
+class ReleasedGuard implements RandomAccessFile {
+  readonly size: number;
+  readonly allocated: number | undefined;
+  private readonly page = new Uint8Array(PAGE_SIZE);
+
+  constructor(
+    private readonly inner: RandomAccessFile,
+    private readonly path: string,
+    private readonly rel: Released,
+    private readonly cols: PagemapColumns,
+  ) {
+    this.size = inner.size;
+    this.allocated = inner.allocated;
+  }
+
+  /** The address of byte `offset` of the pages file (PRESENT entries in order). */
+  private addressOf(offset: number): number {
+    let off = 0;
+    const c = this.cols;
+    for (let i = 0; i < c.count; i++) {
+      if (!(c.flags[i]! & 4)) continue;
+      const len = c.nrPages[i]! * PAGE_SIZE;
+      if (offset < off + len) return c.vpage[i]! * PAGE_SIZE + (offset - off);
+      off += len;
+    }
+    return -1;
+  }
+
+  private fail(offset: number): never {
+    const addr = this.addressOf(offset);
+    throw new StackError(
+      `${this.path}: offset ${offset}${addr >= 0 ? ` (the page of 0x${addr.toString(16)})` : ''}: released by dedup under ${this.rel.under}; ${this.rel.name} holds it only for that child, not as memory of this stack`,
+      'PAGESTACK_MEMORY_RELEASED',
+      { file: this.path, layer: this.rel.name, offset, address: addr, under: this.rel.under },
+    );
+  }
+
+  private static zero(b: Uint8Array, from: number, to: number): boolean {
+    for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+    return true;
+  }
+
+  /** Checks the pages `buf[at, at + n)` (file bytes from `position`) touch; `whole` reads a page. */
+  private check(
+    buf: Uint8Array,
+    at: number,
+    n: number,
+    position: number,
+    whole: (p: number) => Uint8Array,
+  ): void {
+    if (n <= 0) return;
+    const first = Math.floor(position / PAGE_SIZE);
+    const last = Math.floor((position + n - 1) / PAGE_SIZE);
+    for (let p = first; p <= last; p++) {
+      const ps = p * PAGE_SIZE;
+      const inside = ps >= position && ps + PAGE_SIZE <= position + n;
+      const zero = inside
+        ? ReleasedGuard.zero(buf, at + ps - position, at + ps - position + PAGE_SIZE)
+        : ReleasedGuard.zero(whole(ps), 0, Math.min(PAGE_SIZE, this.size - ps));
+      if (zero) this.fail(ps);
+    }
+  }
+
+  async read(buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    const n = await this.inner.read(buf, offset, length, position);
+    if (n <= 0) return n;
+    // the edge pages the read covers only in part, read whole to be checked
+    const edges = new Map<number, Uint8Array>();
+    for (const p of new Set([Math.floor(position / PAGE_SIZE), Math.floor((position + n - 1) / PAGE_SIZE)])) {
+      const ps = p * PAGE_SIZE;
+      if (ps >= position && ps + PAGE_SIZE <= position + n) continue;
+      const b = new Uint8Array(PAGE_SIZE);
+      await this.inner.read(b, 0, PAGE_SIZE, ps);
+      edges.set(ps, b);
+    }
+    this.check(buf, offset, n, position, (ps) => edges.get(ps)!);
+    return n;
+  }
+
+  readSync(buf: Uint8Array, offset: number, length: number, position: number): number {
+    const inner = this.inner;
+    if (!inner.readSync) throw new Error('this source cannot be read synchronously; use read()');
+    const n = inner.readSync(buf, offset, length, position);
+    this.check(buf, offset, n, position, (ps) => {
+      this.page.fill(0);
+      inner.readSync!(this.page, 0, PAGE_SIZE, ps);
+      return this.page;
+    });
+    return n;
+  }
+
+  readvSync(bufs: readonly Uint8Array[], position: number): number {
+    let done = 0;
+    for (const b of bufs) {
+      const n = this.readSync(b, 0, b.length, position + done);
+      done += n;
+      if (n < b.length) break;
+    }
+    return done;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/**
+ * Refuses an entry whose pages run past the end of the 64-bit address space (vaddr + nr_pages *
+ * 4096 > 2^64): no reader can place such pages, and a writer would copy the entry into a new layer.
+ */
+function inAddressSpace(cols: PagemapColumns): PagemapColumns {
+  for (let i = 0; i < cols.count; i++) {
+    if (cols.vpage[i]! + cols.nrPages[i]! > 2 ** 52) {
+      throw new ImageFormatError(
+        `pagemap_entry ${i}: ${cols.nrPages[i]} pages at 0x${(cols.vpage[i]! * PAGE_SIZE).toString(16)} run past the end of the 64-bit address space`,
+        cols.fileOffset[i]!,
+      );
+    }
+  }
+  return cols;
 }
 
 export class Stack {
@@ -79,8 +253,19 @@ export class Stack {
   private readonly pagesFiles = new Map<string, Promise<RandomAccessFile | null>>();
   private readonly memories = new Map<string, Promise<PagemapMemory>>();
 
-  constructor(layers: readonly Layer[]) {
+  /** Layers deduplicated under another child than this stack's (see Released). */
+  readonly released: readonly Released[];
+  /** Salvaging (OpenStackOptions.salvage): damage is recorded in `damage`, not thrown. */
+  salvage = false;
+  /** What salvaging found lost, in the order pagemaps were read. */
+  readonly damage: Damage[] = [];
+  private readonly salvaged = new Map<string, Promise<PagemapColumns | null>>();
+  private readonly releasedAsZeros: boolean;
+
+  constructor(layers: readonly Layer[], released: readonly Released[] = [], releasedAsZeros = false) {
     this.layers = layers;
+    this.released = released;
+    this.releasedAsZeros = releasedAsZeros;
   }
 
   get top(): Layer {
@@ -94,7 +279,97 @@ export class Stack {
 
   /** A layer's pagemap in columns (cached), or null when the layer has no such file. */
   pagemapColumns(file: string, layer: number): Promise<PagemapColumns | null> {
-    return this.decoded(this.pagemaps, file, layer, decodePagemap);
+    const cols = this.decoded(this.pagemaps, file, layer, (buf) => inAddressSpace(decodePagemap(buf)));
+    if (!this.salvage) return cols;
+    const key = `${layer}\0${file}`;
+    let p = this.salvaged.get(key);
+    if (!p) {
+      p = cols.then((c) => (c ? this.salvageColumns(c, file, layer) : null));
+      this.salvaged.set(key, p);
+    }
+    return p;
+  }
+
+  /**
+   * Salvage: the entries of a pagemap whose pages file is shorter than they need, with the pages
+   * past its end (a page cut in the middle too) turned PE_LAZY: held here, without bytes.
+   */
+  private async salvageColumns(
+    cols: PagemapColumns,
+    pagemap: string,
+    layer: number,
+  ): Promise<PagemapColumns> {
+    let need = 0;
+    for (let i = 0; i < cols.count; i++) if (cols.flags[i]! & 4) need += cols.nrPages[i]! * PAGE_SIZE;
+    if (need === 0) return cols;
+    const src = this.layers[layer]!.source;
+    const path = `${src.name}/pages-${cols.pagesId}.img`;
+    const f = await src.open(`pages-${cols.pagesId}.img`);
+    const size = f ? f.size : 0;
+    await f?.close();
+    if (size >= need) return cols;
+    const keep = Math.floor(size / PAGE_SIZE);
+    const vpage: number[] = [];
+    const nrPages: number[] = [];
+    const flags: number[] = [];
+    const fileOffset: number[] = [];
+    const lost: [number, number][] = [];
+    const push = (v: number, n: number, fl: number, at: number): void => {
+      vpage.push(v);
+      nrPages.push(n);
+      flags.push(fl);
+      fileOffset.push(at);
+    };
+    let off = 0;
+    for (let i = 0; i < cols.count; i++) {
+      const v = cols.vpage[i]!;
+      const n = cols.nrPages[i]!;
+      const fl = cols.flags[i]!;
+      const at = cols.fileOffset[i]!;
+      if (!(fl & 4)) {
+        push(v, n, fl, at);
+        continue;
+      }
+      const held = Math.max(0, Math.min(n, keep - off));
+      if (held > 0) push(v, held, fl, at);
+      if (held < n) {
+        push(v + held, n - held, 2, at);
+        const last = lost[lost.length - 1];
+        if (last && last[0] / PAGE_SIZE + last[1] === v + held) last[1] += n - held;
+        else lost.push([(v + held) * PAGE_SIZE, n - held]);
+      }
+      off += n;
+    }
+    const lostPages = lost.reduce((a, r) => a + r[1], 0);
+    this.damage.push({
+      layer,
+      file: path,
+      pagemap,
+      size,
+      need,
+      lost,
+      lostPages,
+      reason: f
+        ? `${path}: cut short at offset ${size} (${pagemap} needs ${need} bytes)`
+        : `${path}: missing (${pagemap} needs ${need} bytes)`,
+    });
+    return {
+      pagesId: cols.pagesId,
+      count: vpage.length,
+      vpage: Float64Array.from(vpage),
+      nrPages: Float64Array.from(nrPages),
+      flags: Uint32Array.from(flags),
+      fileOffset: Float64Array.from(fileOffset),
+    };
+  }
+
+  /** The damage (salvage) holding the page of `addr` of `pagemap`, if it is lost. */
+  lostAt(pagemap: string, addr: number): Damage | null {
+    for (const d of this.damage) {
+      if (d.pagemap !== pagemap) continue;
+      for (const [a, n] of d.lost) if (addr >= a && addr < a + n * PAGE_SIZE) return d;
+    }
+    return null;
   }
 
   /** A layer's file decoded by `decode`, cached in `cache`; format errors name the file. */
@@ -179,6 +454,11 @@ export class Stack {
             'PAGESTACK_PAGES_FILE_SHORT',
             { file: `${src.name}/${name}`, layer: src.name, offset: Math.max(off, 0), address: at },
           );
+        }
+        const rel = this.releasedAsZeros ? undefined : this.released.find((r) => r.layer === layer);
+        // no holes at all (allocation known and full): dedup released nothing here
+        if (rel && !(f.allocated !== undefined && f.allocated >= f.size)) {
+          return new ReleasedGuard(f, `${src.name}/${name}`, rel, cols);
         }
         return f;
       })();

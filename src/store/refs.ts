@@ -92,6 +92,16 @@ export async function claimLayer(
   throw lost(mine?.manifest ?? 'unknown');
 }
 
+/** In-flight markers of pushes (refs/inflight/<id>), which gc respects. */
+export const INFLIGHT = 'inflight/';
+
+/** Marks a push in flight; returns the function that removes the mark. */
+export async function markInFlight(store: BlobStore): Promise<() => Promise<void>> {
+  const key = `${INFLIGHT}${Date.now()}-${Math.random().toString(36).slice(2, 10)}`;
+  await store.putRef(key, new TextEncoder().encode('push'));
+  return () => store.deleteRefs([key]);
+}
+
 /** A small side object of a layer (e.g. a restore's hot set): `side/<manifest>/<what>`. */
 export function sideKey(manifest: string, what: string): string {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(what)) {

@@ -62,12 +62,14 @@ export async function deltaDirs(opts: {
   child: string;
   out: string;
   chunkBytes?: number;
+  /** Go on when the two have no process in common. */
+  force?: boolean;
 }): Promise<DeltaResult> {
   const parent = await openStackDir(opts.parent);
   try {
     const child = await openStackDir(opts.child);
     try {
-      return await delta(parent, child, { out: opts.out, chunkBytes: opts.chunkBytes });
+      return await delta(parent, child, { out: opts.out, chunkBytes: opts.chunkBytes, force: opts.force });
     } finally {
       await child.close();
     }

@@ -15,6 +15,8 @@ export class MemObjectStore implements ObjectStore {
   readonly data = new Map<string, MemObject>();
   /** Counts of requests, for dedup and resume assertions. */
   puts = 0;
+  /** Puts of blobs and stack refs (not of pushes' in-flight markers). */
+  stored = 0;
   gets = 0;
   heads = 0;
   /** Called before each put (a test can throw to cut a push at a chosen object). */
@@ -45,6 +47,7 @@ export class MemObjectStore implements ObjectStore {
       throw new StoreError(`${this.location}/${key}: exists`, 'PAGESTACK_STORE_CONFLICT');
     }
     this.puts++;
+    if (!key.startsWith('refs/inflight/')) this.stored++;
     // strictly increasing dates, as a server's clock would give for writes one after the other
     this.clock = Math.max(this.clock + 1, Date.now());
     this.data.set(key, { body: new Uint8Array(body), modified: new Date(this.clock) });

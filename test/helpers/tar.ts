@@ -20,8 +20,8 @@ import { join, resolve } from 'node:path';
 export interface TarEntry {
   name: string;
   data?: Uint8Array | string;
-  /** '0' file (default), '1' hard link, '2' symlink, '5' directory. */
-  type?: '0' | '1' | '2' | '5' | 'x' | 'L';
+  /** '0' file (default), '1' hard link, '2' symlink, '3'/'4' char/block device, '5' directory, '6' FIFO. */
+  type?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'x' | 'L';
   linkname?: string;
   mode?: number;
   mtime?: number;

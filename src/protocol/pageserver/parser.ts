@@ -205,7 +205,7 @@ export class PageServerParser {
     const msg: PageServerMessage = { ...iov, offset, index: this.count++, dataBytes: 0 };
     if (!isKnownCode(iov.code))
       this.fail(
-        `unknown command ${iov.code} (cmd 0x${(iov.code | (iov.flags << 16)).toString(16)})`,
+        `unknown command ${iov.code} (cmd 0x${((iov.code | (iov.flags << 16)) >>> 0).toString(16)})`,
         offset,
         'PAGESTACK_PS_UNKNOWN_COMMAND',
       );

@@ -3,6 +3,10 @@
  * process, its maps laid out as a strip. Every answer comes from the library (summarizeStack,
  * processMaps, ProcessMemory reads, diffStacks); this file only shapes them for the page and
  * caches what is costly (a 4 GiB process resolves once, then every window of the strip is cheap).
+ *
+ * Layers are numbered from the bottom in everything the API answers and takes: 1 is the first
+ * dump, N (the number of layers) the top. The library's Stack.layers runs the other way (index 0 is
+ * the top); `layerNumber` / `layerIndex` convert at this boundary and nowhere else.
  */
 
 import { type ChildProcess, fork } from 'node:child_process';
@@ -31,6 +35,8 @@ import {
 } from './strip.js';
 import type {
   ClassInfo,
+  ContainerSummary,
+  DiffChange,
   DiffInfo,
   DiffPageInfo,
   MapInfo,
@@ -45,6 +51,8 @@ import type {
   StackInfo,
 } from './types.js';
 
+/** Changed, added and removed ranges a diff lists at most (the counts cover all of them). */
+export const MAX_DIFF_CHANGES = 2000;
 /** Largest read the API answers (the page asks for a few pages at a time). */
 export const MAX_READ = 64 * 1024;
 export const MAX_BUCKETS = 8192;
@@ -206,6 +214,45 @@ function paint(lists: readonly { cls: number; ranges: readonly [number, number][
   return runs;
 }
 
+/**
+ * The last part of a path, as the page names a layer's directory; with its parent when it is a
+ * bare number (dumps are often named 1, 2, 3: "series-stack/3" says more than "3").
+ */
+export function baseName(p: string): string {
+  const parts = p.replace(/\/+$/, '').split('/');
+  const last = parts.pop() || p;
+  const parent = parts.pop();
+  return /^\d+$/.test(last) && parent ? `${parent}/${last}` : last;
+}
+
+/**
+ * The changed, added and removed ranges of a diff, sorted by address, merged where one kind
+ * continues, at most `max` (in address order): what the page lists under the diff's strip.
+ */
+export function diffChanges(
+  kinds: readonly { kind: DiffChange['kind']; ranges: readonly [number, number][] }[],
+  vmaName: (addr: number) => string,
+  max: number,
+): { changes: DiffChange[]; total: number } {
+  const all: { kind: DiffChange['kind']; s: number; e: number }[] = [];
+  for (const k of kinds) for (const [s, e] of k.ranges) all.push({ kind: k.kind, s, e });
+  all.sort((x, y) => x.s - y.s);
+  const merged: typeof all = [];
+  for (const r of all) {
+    const last = merged[merged.length - 1];
+    if (last && last.kind === r.kind && last.e === r.s) last.e = r.e;
+    else merged.push({ ...r });
+  }
+  const changes = merged.slice(0, max).map((r) => ({
+    start: r.s * PAGE_SIZE,
+    end: r.e * PAGE_SIZE,
+    kind: r.kind,
+    pages: r.e - r.s,
+    vma: vmaName(r.s * PAGE_SIZE),
+  }));
+  return { changes, total: merged.length };
+}
+
 function toBase64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 }
@@ -286,6 +333,47 @@ export class Explorer {
     this.prepareTimer.unref();
   }
 
+  /** A layer's number (1 = the bottom, N = the top) from the library's index (0 = the top). */
+  layerNumber(index: number): number {
+    return this.stack.layers.length - index;
+  }
+
+  /** The library's index of layer number `n` (1 = the bottom), or undefined when there is none. */
+  layerIndex(n: number): number | undefined {
+    const L = this.stack.layers.length;
+    return Number.isInteger(n) && n >= 1 && n <= L ? L - n : undefined;
+  }
+
+  /** "layer N (name)", the page's and the messages' name of a layer. */
+  layerLabel(index: number): string {
+    return `layer ${this.layerNumber(index)} (${baseName(this.stack.layers[index]!.source.name)})`;
+  }
+
+  /**
+   * What the archive the stack's top comes from says of its container (inspect's report, only
+   * for an archive: the archive readers load then and only then).
+   */
+  private async container(): Promise<ContainerSummary | null> {
+    const { ArchiveLayerSource } = await import('../../source/archive/index.js');
+    const src = this.stack.top.source;
+    if (!(src instanceof ArchiveLayerSource)) return null;
+    const { inspectStack } = await import('../../ops/inspect.js');
+    const r = await inspectStack(this.stack, this.target, { archive: src.archive, maxArgBytes: 0 });
+    const c = r.container;
+    return {
+      archive: src.archive.path,
+      format: src.archive.format,
+      engine: r.engine,
+      name: c?.name ?? null,
+      id: c?.id ?? null,
+      image: c?.image ?? null,
+      runtime: c?.runtime ?? null,
+      created: c?.created ?? null,
+      checkpointed: c?.checkpointed ?? null,
+      command: c?.command ?? null,
+    };
+  }
+
   /** The stack's summary, computed once (the images do not change under a running explorer). */
   stackInfo(): Promise<StackInfo> {
     if (!this.summary) {
@@ -299,7 +387,7 @@ export class Explorer {
   }
 
   private async buildStackInfo(): Promise<StackInfo> {
-    const s = await summarizeStack(this.stack);
+    const [s, container] = await Promise.all([summarizeStack(this.stack), this.container()]);
     const per = s.layers.map(() => ({ held: 0, fromBelow: 0, used: 0 }));
     const pagemaps = [...s.processes.map((p) => p.memory), ...s.shmem];
     for (const m of pagemaps) {
@@ -315,6 +403,9 @@ export class Explorer {
       top: s.top,
       layers: s.layers.map((l, i) => ({
         index: l.index,
+        number: this.layerNumber(l.index),
+        label: this.layerLabel(l.index),
+        dir: baseName(l.name),
         name: l.name,
         size: l.size,
         allocated: l.allocated,
@@ -330,8 +421,9 @@ export class Explorer {
         dumpedPages: p.memory?.dumpedPages ?? 0,
         lazyPages: p.memory?.lazyPages ?? 0,
       })),
-      others: this.others.map((name, i) => ({ id: `d${i}`, name })),
+      others: this.others.map((name, i) => ({ id: `d${i}`, name, label: `${name} (--with)` })),
       totals: s.totals,
+      container,
     };
   }
 
@@ -352,7 +444,7 @@ export class Explorer {
     const L = this.stack.layers.length;
     const classes: ClassInfo[] = [];
     for (let l = 0; l < L; l++) {
-      classes.push({ id: l, name: `layer ${l}`, kind: 'layer', layer: l });
+      classes.push({ id: l, name: this.layerLabel(l), kind: 'layer', layer: this.layerNumber(l) });
     }
     const LAZY = L;
     const NOT_DUMPED = L + 1;
@@ -410,7 +502,7 @@ export class Explorer {
       addr,
       page,
       state,
-      layer,
+      layer: layer === null ? null : this.layerNumber(layer),
       layerName: layer === null ? null : this.stack.layers[layer]!.source.name,
       fileOffset: extent && layer !== null ? extent.fileOffset + (page - extent.start) : null,
       vma: r ? m.ranges[m.strip.ranges.indexOf(r)]! : null,
@@ -438,7 +530,7 @@ export class Explorer {
         addr: cur,
         len: stop - cur,
         state,
-        layer,
+        layer: layer === null ? null : this.layerNumber(layer),
         layerName: layer === null ? null : this.stack.layers[layer]!.source.name,
         data: null,
         refusal: null,
@@ -457,7 +549,10 @@ export class Explorer {
     return { addr, len, pieces, vma: r ? m.ranges[m.strip.ranges.indexOf(r)]! : null };
   }
 
-  /** A stack by id: a layer index of the explorer's stack ("0" = top) or "dN", an extra directory. */
+  /**
+   * A stack by id: a layer number of the explorer's stack ("1" = the bottom: the stack of that
+   * layer and those below it) or "dN", the Nth directory given with --with (from d0).
+   */
   private stackById(id: string): Promise<Stack> {
     let p = this.layerStacks.get(id);
     if (p) return p;
@@ -467,13 +562,15 @@ export class Explorer {
       if (dir === undefined) throw new RequestError(`no directory '${id}': ${this.others.length} given`);
       p = openTarget(dir);
     } else if (/^\d+$/.test(id)) {
-      const layer = this.stack.layers[Number(id)];
-      if (!layer) {
-        throw new RequestError(`no layer ${id}: the stack has layers 0 to ${this.stack.layers.length - 1}`);
+      const index = this.layerIndex(Number(id));
+      if (index === undefined) {
+        throw new RequestError(
+          `no layer ${id}: the stack has layers 1 (the bottom) to ${this.stack.layers.length} (the top)`,
+        );
       }
-      p = Number(id) === 0 ? Promise.resolve(this.stack) : openStack(layer.source);
+      p = index === 0 ? Promise.resolve(this.stack) : openStack(this.stack.layers[index]!.source);
     } else {
-      throw new RequestError(`'${id}': expected a layer index (0 = top) or dN (an extra directory)`);
+      throw new RequestError(`'${id}': expected a layer number (1 = the bottom) or dN (a --with directory)`);
     }
     this.layerStacks.set(id, p);
     p.catch(() => this.layerStacks.delete(id));
@@ -482,7 +579,7 @@ export class Explorer {
 
   private stackName(id: string): string {
     const d = /^d(\d+)$/.exec(id);
-    return d ? this.others[Number(d[1])]! : this.stack.layers[Number(id)]!.source.name;
+    return d ? `${this.others[Number(d[1])]!} (--with)` : this.layerLabel(this.layerIndex(Number(id))!);
   }
 
   private mapsFor(id: string, stack: Stack, pid: number): Promise<ProcessMaps> {
@@ -544,6 +641,19 @@ export class Explorer {
       const info = rangeInfo(vmaOf(r.start), r.start, r.end, r.at);
       return { ...info, pages: (r.end - r.start) / PAGE_SIZE };
     });
+    const vmaName = (addr: number): string => {
+      const v = vmaOf(addr);
+      return v ? `${v.perms} ${v.name || '(anonymous)'}` : '(outside every VMA)';
+    };
+    const listed = diffChanges(
+      [
+        { kind: 'changed', ranges: pageRanges(d.changed) },
+        { kind: 'added', ranges: pageRanges(d.added) },
+        { kind: 'removed', ranges: pageRanges(d.removed) },
+      ],
+      vmaName,
+      MAX_DIFF_CHANGES,
+    );
     const info: DiffInfo = {
       pid,
       a: this.stackName(a),
@@ -559,6 +669,8 @@ export class Explorer {
       total: strip.total,
       gap: strip.gap,
       ranges,
+      changes: listed.changes,
+      changesTotal: listed.total,
     };
     return { info, strip };
   }
@@ -608,10 +720,12 @@ export class Explorer {
     this.searching?.cancel(new RequestError('search ended: a newer search replaced it'));
     const t0 = performance.now();
     const job: SearchJob = { target: this.target, pid, text, mode, utf16, max, context: SEARCH_CONTEXT };
-    // a small process is searched here and now (tens of ms; a new process costs more than that)
+    // a small process is searched here and now (tens of ms; a new process costs more than that);
+    // a regular expression never is: it may take its whole deadline (ops/search.ts
+    // REGEX_DEADLINE_MS) per chunk, and the server must answer meanwhile
     const held = (await this.model(pid)).maps.totals.dumped * PAGE_SIZE;
     const reply =
-      held <= SEARCH_IN_PROCESS_BYTES
+      held <= SEARCH_IN_PROCESS_BYTES && mode !== 'regex'
         ? await runSearch(job, this.stack).catch(replyOf)
         : await this.searchElsewhere(job, signal);
     if (!reply.ok) {
@@ -625,7 +739,7 @@ export class Explorer {
       pattern: text,
       mode,
       utf16,
-      matches: reply.matches,
+      matches: reply.matches.map((h) => ({ ...h, layer: this.layerNumber(h.layer) })),
       truncated: reply.truncated,
       limit: max,
       bytesSearched: reply.bytesSearched,

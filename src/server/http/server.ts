@@ -6,7 +6,9 @@
  * - Host must be 127.0.0.1:PORT or localhost:PORT. A DNS-rebinding page (evil.example resolving
  *   to 127.0.0.1) sends Host: evil.example, so it gets 403 and never reads a byte of memory.
  * - Origin, when the browser sends one, must be http://127.0.0.1:PORT or http://localhost:PORT,
- *   and Sec-Fetch-Site, when sent, must not be cross-site: other pages cannot use the API.
+ *   and Sec-Fetch-Site, when sent, must be same-origin or none (typed in, a bookmark): a page
+ *   of another site, or of the same site on another port (same-site: any other loopback server,
+ *   which sends no Origin on a plain GET), cannot use the API.
  * - Only GET and HEAD; no CORS headers, so other origins cannot read answers either.
  * - A Content-Security-Policy of 'self' only: the page makes no request but to this server.
  *
@@ -117,8 +119,10 @@ export function checkOwnRequest(req: IncomingMessage, port: number): void {
     );
   }
   const site = req.headers['sec-fetch-site'];
-  if (site === 'cross-site') {
-    throw new ForeignRequestError('a cross-site request: requests from other pages are refused');
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+    throw new ForeignRequestError(
+      `Sec-Fetch-Site '${site}': a request from another page (only this server's own page may ask)`,
+    );
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     throw new RequestError(`method ${req.method}: the explorer only answers GET`);
@@ -218,7 +222,14 @@ async function api(
 }
 
 async function serveStatic(webRoot: string, path: string, res: ServerResponse): Promise<void> {
-  const rel = path === '/' ? 'index.html' : decodeURIComponent(path.slice(1));
+  let rel = 'index.html';
+  if (path !== '/') {
+    try {
+      rel = decodeURIComponent(path.slice(1));
+    } catch {
+      throw new RequestError(`path '${path}': a malformed %-escape`);
+    }
+  }
   const file = normalize(join(webRoot, rel));
   if (!file.startsWith(webRoot.endsWith(sep) ? webRoot : webRoot + sep)) {
     send(res, 404, errorBody(new NotFoundError(`no file ${path}`)));

@@ -3,12 +3,16 @@
  * the page (web/), which imports these types only. Addresses are numbers (exact below 2^53; the
  * vsyscall page above that comes as a hex string), page counts are numbers.
  *
+ * Layers are numbered from the bottom: layer 1 is the first dump, layer N (the number of layers)
+ * the top, in every `layer` field and in the diff's `a` / `b`. (LayerInfo.index is the library's
+ * Stack.layers index, 0 = the top, for callers of the library.)
+ *
  *   GET /api/stack                                  -> StackInfo
  *   GET /api/maps?pid=P                             -> MapInfo     (the strip's layout and classes)
  *   GET /api/runs?pid=P&from=F&to=T&buckets=B       -> RunsInfo    (strip window [F, T) in B buckets)
  *   GET /api/at?pid=P&addr=A                        -> PageInfo
  *   GET /api/read?pid=P&addr=A&len=N                -> ReadInfo    (N <= 65536)
- *   GET /api/diff?pid=P&a=X&b=Y                     -> DiffInfo    (X, Y: layer index or dN, an extra directory)
+ *   GET /api/diff?pid=P&a=X&b=Y                     -> DiffInfo    (X, Y: layer number, 1 = bottom, or dN, a --with directory from d0)
  *   GET /api/diffruns?pid=P&a=X&b=Y&from=F&to=T&buckets=B -> RunsInfo
  *   GET /api/diffat?pid=P&a=X&b=Y&addr=A            -> DiffPageInfo (what the diff says of one page)
  *   GET /api/search?pid=P&q=TEXT&mode=M[&utf16=1][&max=N] -> SearchInfo
@@ -30,7 +34,14 @@ export interface ErrorInfo {
 }
 
 export interface LayerInfo {
+  /** The library's index (Stack.layers, 0 = the top). */
   index: number;
+  /** Its number: 1 = the bottom (the first dump), N = the top. */
+  number: number;
+  /** "layer N (directory)": the page's name for it. */
+  label: string;
+  /** The short name in the label: the directory's last part (with its parent if a number). */
+  dir: string;
   name: string;
   /** Bytes of its pages files and their real disk use (null when unknown). */
   size: number;
@@ -57,19 +68,37 @@ export interface StackInfo {
   top: string;
   layers: LayerInfo[];
   processes: ProcessEntry[];
-  /** Extra directories given to `pagestack ui --with`, to diff against: id "d0", "d1", ... */
-  others: { id: string; name: string }[];
+  /** Extra directories given to `pagestack ui --with`, to diff against: id "d0", "d1", ...;
+   * name the path as given; label "PATH (--with)". */
+  others: { id: string; name: string; label: string }[];
   totals: { dumpedPages: number; lazyPages: number; pagesFileBytes: number; allocatedBytes: number | null };
+  /** The container, when the stack's top is a checkpoint archive (null for a directory). */
+  container: ContainerSummary | null;
+}
+
+/** What `pagestack inspect` says of an archive's container (src/ops/inspect.ts ContainerInfo). */
+export interface ContainerSummary {
+  archive: string;
+  format: string;
+  engine: string;
+  name: string | null;
+  id: string | null;
+  image: string | null;
+  runtime: string | null;
+  /** ISO 8601 times as the archive's metadata gives them. */
+  created: string | null;
+  checkpointed: string | null;
+  command: string[] | null;
 }
 
 export interface ClassInfo {
   /** Index in RunsInfo mixes. */
   id: number;
-  /** "layer 0", "lazy", "not dumped", "gap", "changed", ... */
+  /** "layer 3 (name)", "lazy", "not dumped", "gap", "changed", ... */
   name: string;
   /** Short machine name: "layer", "lazy", "not-dumped", "gap", "equal", "changed", ... */
   kind: string;
-  /** The layer index for "layer" classes. */
+  /** The layer number (1 = the bottom) for "layer" classes. */
   layer: number | null;
 }
 
@@ -112,6 +141,7 @@ export interface PageInfo {
   addr: number;
   page: number;
   state: PageState;
+  /** Layer number, 1 = the bottom. */
   layer: number | null;
   layerName: string | null;
   /** Byte offset in the layer's pages file. */
@@ -156,6 +186,19 @@ export interface DiffInfo {
   total: number;
   gap: number;
   ranges: RangeInfo[];
+  /** The changed, added and removed ranges in address order, at most 2000 (changesTotal: all). */
+  changes: DiffChange[];
+  changesTotal: number;
+}
+
+/** One run of pages of one kind in a diff. */
+export interface DiffChange {
+  start: number;
+  end: number;
+  kind: 'changed' | 'added' | 'removed';
+  pages: number;
+  /** The VMA it is in: "perms name". */
+  vma: string;
 }
 
 /** What the diff of A and B says of one page. */
@@ -176,6 +219,7 @@ export interface SearchHit {
   address: number;
   length: number;
   vma: { start: number; end: number; perms: string; name: string } | null;
+  /** Layer number, 1 = the bottom (`pagestack search --json` gives the library's index). */
   layer: number;
   layerName: string;
   /** The shmem pagemap the match is in, or null for private memory. */

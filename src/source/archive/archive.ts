@@ -12,7 +12,14 @@
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { ArchiveError } from './errors.js';
 import { type ArchiveFormat, DETECT_BYTES, detectFormat } from './format.js';
-import { type ByteContainer, indexTar, resolveLinkInArchive, type TarIndex, type TarMember } from './tar.js';
+import {
+  type ByteContainer,
+  indexTar,
+  memberKind,
+  resolveLinkInArchive,
+  type TarIndex,
+  type TarMember,
+} from './tar.js';
 import { FileContainer, type MemoryContainer, type UnpackOptions, unpack } from './unpack.js';
 
 export type Engine = 'podman' | 'CRI-O' | 'containerd' | 'criu';
@@ -24,6 +31,12 @@ export interface ArchiveOptions extends UnpackOptions {
 
 /** How many symlinks a member lookup follows before giving up (a loop). */
 const MAX_LINK_HOPS = 16;
+
+/**
+ * Text members (config.dump, spec.dump: a few KiB of JSON from the engine) are read whole into one
+ * string; past this size they are refused by name rather than by V8's string length limit (512 MiB).
+ */
+export const TEXT_MEMBER_LIMIT = 64 * 1024 * 1024;
 
 export class Archive {
   private refs = 1;
@@ -120,7 +133,7 @@ export class Archive {
     const m = this.lookup(name);
     if (!m) return null;
     if (m.type !== 'file') {
-      throw new ArchiveError(`${this.path}: member "${name}" is a ${m.type}, expected a regular file`);
+      throw new ArchiveError(`${this.path}: member "${name}" is ${memberKind(m)}, expected a regular file`);
     }
     const buf = new Uint8Array(m.size);
     const n = await this.container.read(buf, 0, m.size, m.offset);
@@ -129,8 +142,14 @@ export class Archive {
     return buf;
   }
 
-  /** A text member as a string, or null. */
+  /** A text member as a string, or null; refused past TEXT_MEMBER_LIMIT bytes. */
   async readText(name: string): Promise<string | null> {
+    const m = this.lookup(name);
+    if (m?.type === 'file' && m.size > TEXT_MEMBER_LIMIT) {
+      throw new ArchiveError(
+        `${this.path}: member "${name}" is ${m.size} bytes; text members (config.dump, spec.dump) are read whole, up to ${TEXT_MEMBER_LIMIT} bytes (64 MiB)`,
+      );
+    }
     const b = await this.readMember(name);
     return b === null ? null : new TextDecoder().decode(b);
   }

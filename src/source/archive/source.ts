@@ -12,7 +12,7 @@
 import type { LayerSource, RandomAccessFile } from '../../stack/source.js';
 import type { Archive } from './archive.js';
 import { ArchiveError } from './errors.js';
-import { resolveLinkInArchive, type TarMember } from './tar.js';
+import { memberKind, resolveLinkInArchive, type TarMember } from './tar.js';
 
 class MemberFile implements RandomAccessFile {
   readonly size: number;
@@ -70,7 +70,7 @@ export class ArchiveLayerSource implements LayerSource {
     if (!m) return null;
     if (m.type !== 'file') {
       throw new ArchiveError(
-        `${this.archive.path}: member "${m.name}" is a ${m.type}, expected a regular file`,
+        `${this.archive.path}: member "${m.name}" is ${memberKind(m)}, expected a regular file`,
       );
     }
     return new MemberFile(this.archive, m);

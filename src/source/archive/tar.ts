@@ -39,6 +39,8 @@ export interface TarMember {
   /** Normalised name: no leading "./", no trailing "/". */
   readonly name: string;
   readonly type: MemberType;
+  /** The tar typeflag ('0' file, '3' character device, '6' FIFO, ...): says what an 'other' is. */
+  readonly typeflag: string;
   /** Data size (0 for links and directories). */
   readonly size: number;
   /** Offset of the data in the container (for hard links: the target's data). */
@@ -50,6 +52,31 @@ export interface TarMember {
   readonly mode: number;
   /** Seconds since the epoch. */
   readonly mtime: number;
+}
+
+const TYPEFLAG_KINDS: Record<string, string> = {
+  '3': 'a character device',
+  '4': 'a block device',
+  '6': 'a FIFO',
+  V: 'a GNU volume label',
+};
+
+/** What a member is, for messages: "a directory", "a FIFO", "a member of tar type 'g'". */
+export function memberKind(m: TarMember): string {
+  switch (m.type) {
+    case 'file':
+      return 'a regular file';
+    case 'dir':
+      return 'a directory';
+    case 'symlink':
+      return 'a symbolic link';
+    case 'hardlink':
+      return 'a hard link';
+    default:
+      return (
+        TYPEFLAG_KINDS[m.typeflag] ?? `a member of tar type '${m.typeflag.replace(/[^\x21-\x7e]/g, '?')}'`
+      );
+  }
 }
 
 export class TarIndex {
@@ -344,6 +371,7 @@ export function indexTar(c: ByteContainer, archive: string): TarIndex {
     const m: TarMember = {
       name: norm,
       type,
+      typeflag,
       size: memberSize,
       offset,
       headerOffset,

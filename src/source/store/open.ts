@@ -4,6 +4,7 @@
  * loaded only here, only for such a target (openS3Store).
  */
 
+import { holdsHotSets } from '../../stack/hotset.js';
 import type { LayerSource } from '../../stack/source.js';
 import { MAX_STACK_DEPTH } from '../../stack/stack.js';
 import { checkStackName } from '../../store/layout.js';
@@ -80,6 +81,10 @@ export async function openStoreSource(url: string, opts: OpenStoreOptions = {}):
       open: (f) => layer.open(f),
       parent: () => layer.parent(),
       close: () => t.close(),
+      // the layer's hot set, a side object (restore; src/stack/hotset.ts)
+      ...(holdsHotSets(layer)
+        ? { readHotSet: () => layer.readHotSet(), writeHotSet: (b: Uint8Array) => layer.writeHotSet(b) }
+        : {}),
     };
   } catch (e) {
     await t.close();

@@ -21,7 +21,7 @@ import type { LayerSource, RandomAccessFile } from '../../stack/source.js';
 import { FlatIndex, isPagemapFile, NO_FRAME } from '../../store/flat.js';
 import { type Claim, decodeIndex, decodeManifest, type LayerManifest } from '../../store/layout.js';
 import type { BlobStore } from '../../store/port.js';
-import { readChain } from '../../store/refs.js';
+import { getSideObject, putSideObject, readChain } from '../../store/refs.js';
 import { BytesFile, FrameCache, SlicedFile } from './cache.js';
 
 /** What the layers of one opened store share: the port, the frame cache, the stack's URL. */
@@ -102,8 +102,11 @@ export class StoreLayer implements LayerSource {
     this.id = `${ctx.blobs.location}#${manifestHash}`;
   }
 
+  /** The layer's files, with `parent` above the bottom (as an image directory lists its link). */
   async list(): Promise<string[]> {
-    return [...Object.keys(this.manifest.files), ...Object.keys(this.manifest.pages)].sort();
+    const names = [...Object.keys(this.manifest.files), ...Object.keys(this.manifest.pages)];
+    if (this.seq > 1) names.push('parent');
+    return names.sort();
   }
 
   async readFile(file: string): Promise<Uint8Array | null> {
@@ -140,6 +143,16 @@ export class StoreLayer implements LayerSource {
       below.manifest,
       await this.ctx.manifest(below.manifest, this.seq - 1),
     );
+  }
+
+  /** The hot set restores recorded for this layer (src/stack/hotset.ts): its side object. */
+  readHotSet(): Promise<Uint8Array | null> {
+    return getSideObject(this.ctx.blobs, this.manifestHash, 'hotset');
+  }
+
+  async writeHotSet(bytes: Uint8Array): Promise<string> {
+    await putSideObject(this.ctx.blobs, this.manifestHash, 'hotset', bytes);
+    return `${this.name} (side object hotset)`;
   }
 
   async close(): Promise<void> {}

@@ -106,6 +106,7 @@ export const ERROR_CODES = {
   PAGESTACK_ADD_IMAGES_NOT_PS_DUMP: 'add-images given a dump directory that holds pagemaps or pages files',
   PAGESTACK_ADD_IMAGES_CONFLICT: 'add-images: the layer has an image already, with other bytes',
   PAGESTACK_ADD_IMAGES_VERIFY: 'add-images: the layer with the dump images added does not verify',
+  PAGESTACK_ADD_IMAGES_NO_LAYER: 'add-images given a stack where no single layer waits for the dump images',
   PAGESTACK_LAZY_IMAGES_NO_VMA: 'lazy-images: a page of the stack lies in no VMA of mm',
   PAGESTACK_LAZY_IMAGES_NO_DATA: 'lazy-images: a page that cannot be lazy has no data in the stack',
   // OCI registries, image layouts and checkpoint images (src/source/oci)

@@ -165,11 +165,12 @@ describe('messages and consistency', () => {
     );
     assertOneLine(await cli(['search', join(FIX, 'single'), 'a', '--max-match', '0']), 2, '--max-match 0');
   });
-  test('dedup numbers ancestors as show does (1 = the parent)', async () => {
+  test('dedup numbers ancestors as show does (from the bottom: 2 = the parent of the top 3)', async () => {
     const st = copy('series-stack');
     const r = await cli(['dedup', '-n', join(st, '3')]);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, new RegExp(`^\\s*1\\s+${join(st, '2').replace(/[/.-]/g, '\\$&')}`, 'm'));
+    assert.match(r.out, new RegExp(`^\\s*2\\s+${join(st, '2').replace(/[/.-]/g, '\\$&')}`, 'm'));
+    assert.match(r.out, new RegExp(`^\\s*1\\s+${join(st, '1').replace(/[/.-]/g, '\\$&')}`, 'm'));
     assert.doesNotMatch(r.out, /^\s*-\d\s/m);
   });
   test('delta claims no saving when the pages grew', async () => {

@@ -37,7 +37,9 @@ describe('pagestack show', () => {
     const r = await cli(['show', SINGLE]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^stack .*single: 1 layer\n/);
-    assert.match(r.out, /\n {2}0 +\S*single +pages-1\.img +2\.1 MiB/);
+    // layers are numbered from the bottom: the one dump is layer 1
+    assert.match(r.out, /\nlayers \(1 = the only dump\):\n/);
+    assert.match(r.out, /\n {2}1 +\S*single +pages-1\.img +2\.1 MiB/);
     assert.match(r.out, /\n +24588 +0 +1 +single +541 +0\n/);
     assert.match(
       r.out,
@@ -50,9 +52,14 @@ describe('pagestack show', () => {
     const r = await cli(['show', join(FIX, 'series-stack', '3')]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /: 3 layers\n/);
-    assert.match(r.out, /\n +0 +132 +474 +0 +132 +\S*series-stack\/3\n/);
-    assert.match(r.out, /\n +1 +68 +538 +0 +33 +\S*series-stack\/2\n/);
-    assert.match(r.out, /\n +2 +606 +0 +0 +441 +\S*series-stack\/1\n/);
+    // numbered from the bottom: series-stack/1 (the first dump) is layer 1, the top is 3
+    assert.match(r.out, /\nlayers \(1 = the first dump \(bottom\), 3 = the top\):\n/);
+    assert.match(r.out, /\n +3 +\S*series-stack\/3 +pages-1\.img/);
+    assert.match(r.out, /\n +1 +\S*series-stack\/1 +pages-1\.img/);
+    assert.match(r.out, /\n +layer +held +from below +lazy +read from here\n/);
+    assert.match(r.out, /\n +3 +132 +474 +0 +132 +\S*series-stack\/3\n/);
+    assert.match(r.out, /\n +2 +68 +538 +0 +33 +\S*series-stack\/2\n/);
+    assert.match(r.out, /\n +1 +606 +0 +0 +441 +\S*series-stack\/1\n/);
     const j = await cli(['show', join(FIX, 'series-stack', '3'), '--json']);
     assert.equal(j.code, 0);
     const s = JSON.parse(j.out);
@@ -62,6 +69,23 @@ describe('pagestack show', () => {
     assert.deepEqual(
       s.layers.map((l: { size: number }) => l.size),
       [540672, 278528, 2482176],
+    );
+    // JSON keeps `index` (0 = top) and adds `number` (1 = the bottom)
+    assert.deepEqual(
+      s.layers.map((l: { index: number; number: number }) => [l.index, l.number]),
+      [
+        [0, 3],
+        [1, 2],
+        [2, 1],
+      ],
+    );
+    assert.deepEqual(
+      s.processes[0].memory.perLayer.map((l: { layer: number; number: number }) => [l.layer, l.number]),
+      [
+        [0, 3],
+        [1, 2],
+        [2, 1],
+      ],
     );
   });
 
@@ -82,7 +106,7 @@ describe('pagestack show', () => {
   test('errors: no such directory, not an image directory', async () => {
     const r = await cli(['show', join(tmp, 'nope')]);
     assert.equal(r.code, 1);
-    oneErrorLine(r, /nope: no such directory/);
+    oneErrorLine(r, /nope: no such file or directory/);
     const e = await cli(['show', tmp]);
     assert.equal(e.code, 1);
     oneErrorLine(e, /no pstree\.img/);
@@ -96,8 +120,8 @@ describe('pagestack maps', () => {
     const lines = r.out.split('\n');
     assert.match(lines[0]!, /^process 24588 \(single\): 25 VMAs$/);
     assert.match(lines[1]!, /^start-end +perms +offset +pages +dumped +lazy +not dumped +layers +name$/);
-    assert.match(r.out, /\n100000000000-100000100000 +rw-p +00000000 +256 +256 +0 +0 +0:256 *\n/);
-    assert.match(r.out, /\n100040000000-100040400000 +rw-p +00000000 +1,024 +256 +0 +768 +0:256 *\n/);
+    assert.match(r.out, /\n100000000000-100000100000 +rw-p +00000000 +256 +256 +0 +0 +1:256 *\n/);
+    assert.match(r.out, /\n100040000000-100040400000 +rw-p +00000000 +1,024 +256 +0 +768 +1:256 *\n/);
     assert.match(r.out, /\n100080000000-100080100000 +rw-p +00000000 +256 +0 +0 +256 +- *\n/);
     assert.match(r.out, /r-xp +00026000 +342 +0 +0 +342 +- +\/usr\/lib\/x86_64-linux-gnu\/libc\.so\.6\n/);
     assert.match(r.out, / \[heap\]\n/);
@@ -121,6 +145,7 @@ describe('pagestack maps', () => {
       end: '0x100040005000',
       pages: 1,
       layer: 0,
+      number: 1,
       lazy: false,
       fileOffset: (256 + 1) * 4096,
       pagemap: 'pagemap-24588.img',
@@ -147,7 +172,7 @@ describe('pagestack maps', () => {
     assert.equal(m.code, 0, m.err);
     assert.match(
       m.out,
-      /\n200000000000-200000040000 +rw-s +00000000 +64 +64 +0 +0 +0:64 +\/dev\/zero \(deleted\) \(pagemap-shmem-250\.img\)\n/,
+      /\n200000000000-200000040000 +rw-s +00000000 +64 +64 +0 +0 +1:64 +\/dev\/zero \(deleted\) \(pagemap-shmem-250\.img\)\n/,
     );
     const bad = await cli(['maps', join(FIX, 'tree'), '--pid', '1']);
     assert.equal(bad.code, 1);
@@ -161,10 +186,13 @@ describe('pagestack maps', () => {
     const m = JSON.parse(r.out);
     const R = m.vmas.find((v: { start: string }) => v.start === '0x300000000000');
     assert.deepEqual(R.layers, [
-      { layer: 0, pages: 64 },
-      { layer: 1, pages: 32 },
-      { layer: 2, pages: 416 },
+      { layer: 0, pages: 64, number: 3 },
+      { layer: 1, pages: 32, number: 2 },
+      { layer: 2, pages: 416, number: 1 },
     ]);
+    const t = await cli(['maps', join(FIX, 'series-stack', '3')]);
+    assert.match(t.out, /\n300000000000-300000200000 .* 3:64,2:32,1:416\n/);
+    assert.match(t.out, /\nlayers \(1 = the first dump\): 1 = \S*series-stack\/1, 2 = \S*\/2, 3 = \S*\/3\n/);
     const l = await cli(['maps', join(FIX, 'lazy')]);
     assert.match(l.out, /\n100000000000-100000100000 +rw-p +00000000 +256 +0 +256 +0 +- *\n/);
     assert.match(l.out, /526 lazy/);
@@ -197,10 +225,12 @@ describe('pagestack read', () => {
     for (const [addr, len] of [
       ['0x100000000ff3', '40'],
       ['0x1000000ffff0', '16'],
-      ['17592186044416', '100'],
+      ['100000000010', '100'],
     ] as const) {
       const raw = await cli(['read', SINGLE, addr, len, '--raw']);
-      const x = spawnSync('xxd', ['-o', String(Number(addr))], { input: raw.bytes });
+      const x = spawnSync('xxd', ['-o', String(Number(addr.startsWith('0x') ? addr : `0x${addr}`))], {
+        input: raw.bytes,
+      });
       const ours = await cli(['read', SINGLE, addr, len]);
       assert.equal(ours.out, x.stdout.toString());
     }
@@ -210,7 +240,8 @@ describe('pagestack read', () => {
     const raw = await cli(['read', SINGLE, '0x100000000000', '4K', '--raw']);
     assert.equal(raw.code, 0);
     assert.deepEqual(raw.bytes, patternBytes(0x100000000000, 4096, SEED_A1));
-    const hexLen = await cli(['read', SINGLE, '17592186044419', '0x11', '--raw']);
+    // addresses are hex with or without 0x (as maps prints them): 100000000003 is 0x100000000003
+    const hexLen = await cli(['read', SINGLE, '100000000003', '0x11', '--raw']);
     assert.deepEqual(hexLen.bytes, patternBytes(0x100000000003, 17, SEED_A1));
     const out = join(tmp, 'mem.bin');
     const o = await cli(['read', SINGLE, '0x100000000000', '1M', '-o', out]);
@@ -344,7 +375,7 @@ describe('pagestack verify', () => {
   test('a missing directory is one error line, exit 1', async () => {
     const r = await cli(['verify', join(tmp, 'nope')]);
     assert.equal(r.code, 1);
-    oneErrorLine(r, /no such directory/);
+    oneErrorLine(r, /no such file or directory/);
   });
 });
 

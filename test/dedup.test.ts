@@ -171,6 +171,15 @@ describe('dedup of series-stack', () => {
     assert.match(r.out, /2\/pages-1\.img: released 35 pages/);
     assert.match(r.out, /1\/pages-1\.img: released 101 pages/);
     assert.match(r.out, /total +[\d,]+ bytes \(/);
+    // layers numbered from the bottom: the top is 3, so its parents are 2 and 1
+    assert.match(r.out, /\nlayers \(1 = the first dump \(bottom\), 3 = the top\):\n/);
+    assert.match(r.out, /\n +2 +\S*\/2 +[\d,]+ +[\d,]+ +[\d,]+ bytes/);
+    assert.match(r.out, /\n +1 +\S*\/1 +[\d,]+ +[\d,]+ +[\d,]+ bytes/);
+    // one released count (pages), and the disk's count explained when it differs
+    assert.match(
+      r.out,
+      /\nreleased 136 pages \(544 KiB\)(, the same freed on disk|; freed on disk [\d,]+ bytes .*: the disk counts allocated blocks)/,
+    );
     assert.match(r.out, /valid only under their children/);
     r = await cli(['dedup', top]);
     assert.equal(r.code, 0);
@@ -182,7 +191,7 @@ describe('dedup of series-stack', () => {
     r = await cli(['dedup', join(root, 'nope')]);
     assert.equal(r.code, 1);
     assert.equal(r.out, '');
-    assert.match(r.err, /^pagestack: .*nope: no such directory\n$/);
+    assert.match(r.err, /^pagestack: .*nope: no such file or directory\n$/);
   });
 });
 

@@ -264,7 +264,7 @@ describe('delta errors (one line, originals untouched)', () => {
   test('a missing PARENT, and a CHILD in its own parent stack', async () => {
     const r = await cli(['delta', dir('nope'), join(SERIES, '2'), '-o', dir('y')]);
     assert.equal(r.code, 1);
-    assert.match(r.err, /nope: no such directory/);
+    assert.match(r.err, /nope: no such file or directory/);
     assert.ok(!existsSync(dir('y')));
     const base = dir('cycle');
     copyStack(base, ['1', '2']);

@@ -202,9 +202,12 @@ describe('self-diffs', () => {
 describe('diff CLI', () => {
   test('--json shape', async () => {
     const { code, out } = await cli(['diff', fixture('series/2'), fixture('series/3'), '--json']);
-    assert.equal(code, 0);
+    assert.equal(code, 1); // they differ: exit 1, as diff(1)
     const doc = JSON.parse(out) as {
+      differ: boolean;
       processes: {
+        vmas: { start: string | null; changed_pages: number; added_pages: number; removed_pages: number }[];
+        changed_pages: number;
         pid: number;
         changed: string[][];
         added: string[][];
@@ -226,6 +229,33 @@ describe('diff CLI', () => {
     assert.deepEqual(p.added, [['0x300080000000', '0x300080040000']]);
     assert.deepEqual(p.removed, [['0x300040000000', '0x300040040000']]);
     assert.deepEqual(p.changed[0], ['0x300000020000', '0x300000060000']);
+    // the per-VMA summary sums to the totals, one entry per VMA with differences
+    assert.equal(doc.differ, true);
+    assert.equal(
+      p.vmas.reduce((t, v) => t + v.changed_pages, 0),
+      p.changed_pages,
+    );
+    assert.deepEqual(
+      p.vmas.filter((v) => v.start === '0x300080000000').map((v) => v.added_pages),
+      [64],
+    );
+  });
+
+  test('a per-VMA summary first; the ranges only with --ranges', async () => {
+    const r = await cli(['diff', fixture('series/1'), fixture('series/2')]);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /\n +vma +changed +added +removed +lazy +ranges\n/);
+    assert.match(r.out, /\n +0x300000000000-0x300000200000 rw-p anon +[\d,]+ +0 +0 +0 +\d+\n/);
+    assert.doesNotMatch(r.out, /\n {2}ranges:|changed +0x300000000000-0x300000040000/);
+    assert.match(r.out, /\(5 ranges: --ranges lists them\)/);
+    const withRanges = await cli(['diff', fixture('series/1'), fixture('series/2'), '--ranges']);
+    assert.equal(withRanges.code, 1);
+    assert.match(withRanges.out, /\n {2}ranges:\n/);
+    assert.match(withRanges.out, /changed +0x300000000000-0x300000040000 +64 pages/);
+    // equal snapshots: exit 0
+    const same = await cli(['diff', fixture('series/1'), fixture('series/1')]);
+    assert.equal(same.code, 0, same.err);
+    assert.match(same.out, /no differences/);
   });
 
   test('human output names the VMAs; --pid picks; unknown pid fails', async () => {
@@ -237,7 +267,7 @@ describe('diff CLI', () => {
       '25238',
       '--bytes',
     ]);
-    assert.equal(code, 0);
+    assert.equal(code, 1);
     assert.match(out, /pid 25238: 68 pages changed, 0 added, 0 removed, 538 equal/);
     assert.match(
       out,

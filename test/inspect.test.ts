@@ -7,7 +7,7 @@
  * PIPE 1 pipe[78007], PIPE 2 pipe[78008], cwd /, root /: the expectations below agree with it.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { InspectReport } from '../src/ops/inspect.js';
@@ -51,6 +51,8 @@ test('inspect the podman fixture archives: container, process from memory, files
       'stats',
       'layers',
       'image',
+      'sizes',
+      'ociMounts',
     ]);
     assert.equal(r.engine, 'podman');
     assert.equal(r.archive?.members, 31);
@@ -92,11 +94,19 @@ test('inspect the podman fixture archives: container, process from memory, files
     assert.deepEqual(p.sockets, []);
     assert.equal(r.mounts.length, 29);
     assert.ok(r.mounts.some((m) => m.mountpoint === '/proc' && m.fstype === 'proc'));
+    // the root: CRIU's fstype 0 (no driver: a host filesystem, bind-mounted), code kept beside the name
+    assert.ok(r.mounts.some((m) => m.mountpoint === '/' && m.fstypeCode === 0 && m.source === '/dev/vda'));
+    // what checkpointctl shows: the OCI mounts of spec.dump and the sizes
+    assert.equal(r.ociMounts?.length, 10);
+    assert.deepEqual(r.ociMounts?.find((m) => m.destination === '/etc/hosts')?.type, 'bind');
+    assert.equal(r.sizes.memoryPages, 593 * 4096);
+    assert.equal(r.sizes.archive, statSync(join(ARCHIVES, name)).size);
+    assert.ok((r.sizes.rootfsDiff ?? 0) > 0);
     assert.equal(r.stats?.['pages_written'], 593);
     assert.equal(r.stats?.['pages_scanned'], 601);
     assert.deepEqual(
-      r.layers.map((l) => [l.index, l.pages, l.pagesUsed]),
-      [[0, 593, 593]],
+      r.layers.map((l) => [l.index, l.number, l.pages, l.pagesUsed]),
+      [[0, 1, 593, 593]],
     );
   }
   // step0.tar's stats-dump per the fixtures README: frozen_time 176004 µs
@@ -119,13 +129,23 @@ test('inspect text: sections chosen by flags', async () => {
   r = await cli(['inspect', a, '--files', '--mounts']);
   assert.match(r.out, /fd 1 PIPE pipe:\[78007\]/);
   assert.match(r.out, /cwd \/ {2}root \/ {2}exe \/series/);
-  assert.match(r.out, /mounts \(29\):/);
+  assert.match(
+    r.out,
+    /\nmounts \(10, from spec\.dump; --criu: CRIU's 29 mountpoints\):\n +destination +type +source\n/,
+  );
+  assert.match(r.out, /\n {2}\/etc\/hosts +bind +\/opt\/podman-work\/runroot\/\S+\/userdata\/hosts\n/);
+  assert.match(r.out, /\n {2}sizes {8}archive [\d.]+ MiB, memory pages 2\.3 MiB, root-fs diff [\d.]+ KiB\n/);
+  r = await cli(['inspect', a, '--mounts', '--criu']);
+  assert.match(r.out, /CRIU mount tree \(29 mountpoints of the root task\):/);
+  assert.match(r.out, /\n +70 +47 +\/ +host fs +\/dev\/vda /);
+  assert.match(r.out, /\n {2}host fs: CRIU's fstype 0 \(UNSUPPORTED\)/);
+  assert.equal((await cli(['inspect', a, '--criu'])).code, 2);
   r = await cli(['inspect', a, '--all']);
   for (const want of [
     /env TERM=xterm/,
     /fd 0 REG \/dev\/null/,
     /\(no sockets\)/,
-    /mounts \(29\)/,
+    /mounts \(10, from spec\.dump/,
     /frozen time/,
   ])
     assert.match(r.out, want);

@@ -134,7 +134,7 @@ describe('--parent ARCHIVE|DIR', () => {
     assert.ok(equal(r.out), r.out);
     // against series/2 (step 2's full dump) B differs: the option reached B
     r = await cli(['diff', join(FIX, 'series', '2'), top, '--parent-b', p, '--json']);
-    assert.equal(r.code, 0, r.err);
+    assert.equal(r.code, 1, r.err); // different: 1, as diff(1)
     assert.ok(!equal(r.out), r.out);
 
     // delta: the full dump 3 on top of (top.tar + below): every page equal, none kept

@@ -36,7 +36,7 @@ test('search the podman archives: environment on the stack, the marker text in t
   assert.equal(r.code, 0, r.err);
   assert.match(
     r.out,
-    /^pid 1 0x7fff6f56cfd3 len 21 {2}vma 7fff6f54c000-7fff6f56d000 rw-p \[stack\] {2}layer 0 .*step0\.tar\.zst:checkpoint$/m,
+    /^pid 1 0x7fff6f56cfd3 len 21 {2}vma 7fff6f54c000-7fff6f56d000 rw-p \[stack\] {2}layer 1 .*step0\.tar\.zst:checkpoint$/m,
   );
   assert.match(r.out, /^7fff6f56cfcf: 6d61 6e00 484f 5354 4e41 4d45 3d62 6138 {2}man\.HOSTNAME=ba8$/m);
   assert.match(r.out, /^1 match in 1 memory object/m);
@@ -47,6 +47,9 @@ test('search the podman archives: environment on the stack, the marker text in t
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.length, 2);
   assert.equal((lines[0]!['vma'] as { name: string }).name, '[heap]');
+  // `layer` keeps its meaning (0 = top); `number` counts from the bottom (1 = the first dump)
+  assert.equal(lines[0]!['layer'], 0);
+  assert.equal(lines[0]!['number'], 1);
   assert.equal(
     Buffer.from(lines[0]!['context'] as string, 'hex')
       .toString('latin1')

@@ -4,7 +4,7 @@
  * result (as `pagestack verify`), and only then replaces the layer (src/ops/add-images.ts).
  */
 import type { Command } from '@commander-js/extra-typings';
-import { addImages } from '../ops/add-images.js';
+import { addImages, pickLayer } from '../ops/add-images.js';
 import { verifyStack } from '../ops/verify.js';
 import { DirLayerSource } from '../source/dir.js';
 import { cliStreams, lockForWriting } from './io.js';
@@ -16,10 +16,16 @@ export function registerAddImages(program: Command): void {
     .description(
       "copy a page-server dump's other images (core, mm, pstree, ...) from its -D into the received layer, verified, crash-safe",
     )
-    .argument('<layer>', 'the layer page-server wrote (STACK/N)')
+    .argument(
+      '<layer>',
+      'the layer page-server wrote (STACK/N), or the stack (STACK): the layer that dump made is picked',
+    )
     .argument('<dump-dir>', 'the -D directory of the `criu dump --page-server` that sent it')
     .addOption(waitOption())
-    .action(async (layer, dumpDir, opts) => {
+    .action(async (target, dumpDir, opts) => {
+      const picked = await pickLayer(target, dumpDir);
+      const layer = picked.layer;
+      if (picked.why) cliStreams().stdout(`${layer}: ${picked.why}\n`);
       // one writer of the layer: two add-images at once would each swap in their own copy
       const lock = await lockForWriting(layer, 'add-images', opts.wait);
       let r: Awaited<ReturnType<typeof addImages>>;

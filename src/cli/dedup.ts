@@ -7,7 +7,7 @@ import { PAGE_SIZE } from '../image/pagemap.js';
 import { type DedupFileResult, dedupStack } from '../ops/dedup.js';
 import { openTarget } from '../source/open.js';
 import type { Stack } from '../stack/stack.js';
-import { commas, table } from './format.js';
+import { commas, formatPages, layerLegend, table } from './format.js';
 import { cliStreams, lockForWriting } from './io.js';
 import { waitOption } from './options.js';
 
@@ -18,10 +18,10 @@ function bytesText(n: number): string {
 
 function fileLine(r: DedupFileResult, dryRun: boolean): string {
   const where = `${r.dir}/${r.pagesFile}`;
-  const pages = r.releasedBytes / PAGE_SIZE;
-  if (r.alreadyDone) return `${where}: already deduplicated (${pages} pages released)`;
-  if (dryRun) return `${where}: would release ${pages} pages, ${bytesText(r.releasedBytes)}`;
-  let line = `${where}: released ${pages} pages, ${bytesText(r.releasedBytes)}`;
+  const pages = formatPages(r.releasedBytes / PAGE_SIZE);
+  if (r.alreadyDone) return `${where}: already deduplicated (${pages} released)`;
+  if (dryRun) return `${where}: would release ${pages}`;
+  let line = `${where}: released ${pages}`;
   if (r.hardLinked) line += ' (the file had other hard links: they keep the old data)';
   return line;
 }
@@ -43,6 +43,7 @@ export function registerDedup(program: Command): void {
       const { stack, lock } = dryRun
         ? { stack: await openTarget(top), lock: null }
         : await openLocked(top, opts.wait);
+      const count = stack.layers.length;
       let result: Awaited<ReturnType<typeof dedupStack>>;
       try {
         result = await dedupStack(stack, {
@@ -71,14 +72,19 @@ export function registerDedup(program: Command): void {
       const rows: string[][] = [];
       if (dryRun) {
         rows.push(['layer', 'directory', 'would release']);
-        for (const l of result.layers) rows.push([`${l.index}`, l.dir, bytesText(pending(l.files))]);
-        rows.push(['', 'total', bytesText(result.layers.reduce((a, l) => a + pending(l.files), 0))]);
+        for (const l of result.layers)
+          rows.push([`${count - l.index}`, l.dir, formatPages(pending(l.files) / PAGE_SIZE)]);
+        rows.push([
+          '',
+          'total',
+          formatPages(result.layers.reduce((a, l) => a + pending(l.files), 0) / PAGE_SIZE),
+        ]);
       } else {
-        rows.push(['layer', 'directory', 'allocated before', 'after', 'freed']);
+        rows.push(['layer', 'directory', 'on disk before', 'after', 'freed on disk']);
         for (const l of result.layers) {
           rows.push([
-            // the index show, inspect and --keep-below use: 0 = the top, 1 = its parent, ...
-            `${l.index}`,
+            // the number every command prints: 1 = the first dump (bottom)
+            `${count - l.index}`,
             l.dir,
             commas(l.allocatedBefore),
             commas(l.allocatedAfter),
@@ -87,7 +93,17 @@ export function registerDedup(program: Command): void {
         }
         rows.push(['', 'total', '', '', bytesText(result.freedBytes)]);
       }
+      out.push(`layers (${layerLegend(count)}):`);
       out.push(table(rows, ['r', 'l', 'r', 'r', 'r']));
+      if (!dryRun) {
+        // two counts that measure different things: say which is which when they differ
+        const released = result.layers.reduce((a, l) => a + pending(l.files), 0);
+        out.push(
+          released === result.freedBytes
+            ? `released ${formatPages(released / PAGE_SIZE)}, the same freed on disk`
+            : `released ${formatPages(released / PAGE_SIZE)}; freed on disk ${bytesText(result.freedBytes)}: the disk counts allocated blocks, less than the pages released where they were already holes (zeros) or the file has other hard links, and rounded to the filesystem's blocks`,
+        );
+      }
       if (dryRun) out.push('dry run: nothing changed');
       else if (result.releasedBytes > 0) {
         const ancestors = result.layers.map((l) => l.dir).join(', ');

@@ -2,14 +2,22 @@
 import type { Command } from '@commander-js/extra-typings';
 import { formatBytes, hex } from '../format.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
-import { type DiffResult, diffRows, diffStacks, diffToJson, type ProcessDiff } from '../ops/diff.js';
+import {
+  type DiffResult,
+  diffByVma,
+  diffDiffers,
+  diffRows,
+  diffStacks,
+  diffToJson,
+  type ProcessDiff,
+} from '../ops/diff.js';
 import { openTarget } from '../source/open.js';
 import type { Vma } from '../stack/process.js';
 import { partitionPoint } from '../stack/search.js';
 import type { Stack } from '../stack/stack.js';
 import { vmaKind, vmaPerms } from '../stack/vma.js';
 import { commas, table } from './format.js';
-import { cliStreams } from './io.js';
+import { cliProgress, cliStreams } from './io.js';
 import { parentOption, parsePid } from './options.js';
 
 /** `rw-p heap` style description of a VMA. */
@@ -52,7 +60,23 @@ function byteNotes(firsts: readonly number[], from: number, to: number, idx: { i
   return groups;
 }
 
-export function formatProcessDiff(d: ProcessDiff, withBytes: boolean): string {
+/** The per-VMA table: one row per VMA with differences. */
+function vmaTable(d: ProcessDiff): string[] {
+  const rows: string[][] = [['vma', 'changed', 'added', 'removed', 'lazy', 'ranges']];
+  for (const v of diffByVma(d)) {
+    rows.push([
+      v.vma ? describeVma(v.vma) : '(no vma)',
+      commas(v.changed),
+      commas(v.added),
+      commas(v.removed),
+      commas(v.lazy),
+      commas(v.ranges),
+    ]);
+  }
+  return table(rows, ['l', 'r', 'r', 'r', 'r', 'r'], '  ').split('\n');
+}
+
+export function formatProcessDiff(d: ProcessDiff, withBytes: boolean, ranges = true): string {
   const lines: string[] = [];
   const parts = [
     `${pagesText(d.changed.pages)} changed`,
@@ -71,6 +95,12 @@ export function formatProcessDiff(d: ProcessDiff, withBytes: boolean): string {
     lines.push('  no differences');
     return lines.join('\n');
   }
+  lines.push(...vmaTable(d));
+  if (!ranges) {
+    lines.push(`  (${commas(rows.length)} range${rows.length === 1 ? '' : 's'}: --ranges lists them)`);
+    return lines.join('\n');
+  }
+  lines.push('  ranges:');
   const cells: string[][] = [];
   const notes = new Map<number, string[]>();
   const idx = { i: 0 };
@@ -99,9 +129,9 @@ function lowerBound(xs: readonly number[], v: number): number {
   return partitionPoint(0, xs.length, (i) => xs[i]! < v);
 }
 
-export function formatDiff(r: DiffResult, withBytes: boolean): string {
+export function formatDiff(r: DiffResult, withBytes: boolean, ranges = true): string {
   const out: string[] = [`A: ${r.a}`, `B: ${r.b}`];
-  for (const d of r.processes) out.push(formatProcessDiff(d, withBytes));
+  for (const d of r.processes) out.push(formatProcessDiff(d, withBytes, ranges));
   if (r.processes.length === 0) out.push('no process is in both snapshots: nothing to compare');
   if (r.onlyInA.length) out.push(`processes only in A (not compared): ${r.onlyInA.join(', ')}`);
   if (r.onlyInB.length) out.push(`processes only in B (not compared): ${r.onlyInB.join(', ')}`);
@@ -132,7 +162,12 @@ export function registerDiff(program: Command): void {
       '--json',
       'print JSON: {"processes": [{"pid", "changed", "added", "removed", "equal_pages", ...}]}',
     )
-    .option('--bytes', 'show where each changed page first differs')
+    .option('--ranges', 'after the per-VMA summary, list every changed, added, removed and lazy range')
+    .option('--bytes', 'with the ranges, show where each changed page first differs (implies --ranges)')
+    .addHelpText(
+      'after',
+      '\nExit status (as diff(1)): 0 when the snapshots are equal, 1 when they differ (or on bad input), 2 on wrong arguments.',
+    )
     .action(async (a, b, opts) => {
       const pid = parsePid(opts.pid);
       let sa: Stack | undefined;
@@ -140,9 +175,11 @@ export function registerDiff(program: Command): void {
       try {
         sa = await openTarget(a, { parent: opts.parent });
         sb = await openTarget(b, { parent: opts.parentB });
-        const result = await diffStacks(sa, sb, { pid, bytes: opts.bytes === true });
+        const result = await diffStacks(sa, sb, { pid, bytes: opts.bytes === true, progress: cliProgress() });
+        const bytes = opts.bytes === true;
         if (opts.json) cliStreams().stdout(`${jsonText(diffToJson(result))}\n`);
-        else cliStreams().stdout(formatDiff(result, opts.bytes === true));
+        else cliStreams().stdout(formatDiff(result, bytes, bytes || opts.ranges === true));
+        if (diffDiffers(result)) process.exitCode = 1;
       } finally {
         await sa?.close();
         await sb?.close();

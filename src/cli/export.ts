@@ -16,7 +16,7 @@ import { exportElf } from '../ops/export-elf.js';
 import { exportRaw, MAX_RAW_SPAN } from '../ops/export-raw.js';
 import { openTarget } from '../source/open.js';
 import type { Stack } from '../stack/stack.js';
-import { cliStreams, writeStdout } from './io.js';
+import { cliStreams, refuseBinaryToTerminal, writeStdout } from './io.js';
 import { parentOption, parseAddress, parsePid, salvageOption } from './options.js';
 import { printSalvage } from './salvage.js';
 
@@ -69,8 +69,11 @@ export function registerExport(program: Command): void {
     )
     .option('--pid <pid>', 'process to export (needed when the images hold several)')
     .option('--format <format>', 'elf (a core file) or raw (byte k = memory at base + k)', 'elf')
-    .option('--start <addr>', 'export only addresses from here (raw: byte 0; default the first VMA start)')
-    .option('--end <addr>', 'export only addresses below this (raw default: the last VMA end)')
+    .option(
+      '--start <addr>',
+      'export only addresses from here, hex with or without 0x (raw: byte 0; default the first VMA start)',
+    )
+    .option('--end <addr>', 'export only addresses below this (hex) (raw default: the last VMA end)')
     .option(
       '--sync',
       'fsync the result before renaming it into place (by default, as cp or gcore, it is left to the page cache)',
@@ -121,6 +124,7 @@ export function registerExport(program: Command): void {
       if (toStdout && format === 'raw') {
         throw new UsageError('-o -: a raw export is a sparse file with holes; name a file');
       }
+      if (toStdout) refuseBinaryToTerminal('export -o -');
       const dest = toStdout ? '<stdout>' : opts.output;
       const stack = await openTarget(dir, { parent: opts.parent, salvage: opts.salvage === true });
       try {

@@ -11,6 +11,16 @@ export function commas(n: number): string {
     .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
+/**
+ * How every command names layers: "1 = the first dump (bottom), 3 = the top" for a 3-layer stack.
+ * Layers are numbered from the bottom (1 = the first dump, N = the top), as the object store's
+ * `NAME@N` and the page server's directories count; internally the stack indexes them from the top
+ * (0 = top), and `number = count - index`.
+ */
+export function layerLegend(count: number): string {
+  return count <= 1 ? '1 = the only dump' : `1 = the first dump (bottom), ${count} = the top`;
+}
+
 /** Pages -> "606 pages (2.4 MiB)". */
 export function formatPages(pages: number): string {
   return `${commas(pages)} page${pages === 1 ? '' : 's'} (${formatBytes(pages * 4096)})`;

@@ -4,11 +4,14 @@
  * the container, the processes (one line each) and the layers. --json prints the whole report
  * (InspectReport in src/ops/inspect.ts) whatever the section flags say.
  */
+import { statSync } from 'node:fs';
 import type { Command } from '@commander-js/extra-typings';
+import { UsageError } from '../errors.js';
+import { formatBytes } from '../format.js';
 import { type InspectImage, type InspectReport, inspectStack, type ProcessReport } from '../ops/inspect.js';
 import { ArchiveLayerSource } from '../source/archive/index.js';
 import { openTarget } from '../source/open.js';
-import { commas, table, toJson } from './format.js';
+import { commas, layerLegend, table, toJson } from './format.js';
 import { cliStreams } from './io.js';
 import { parentOption } from './options.js';
 
@@ -17,6 +20,8 @@ interface Sections {
   files: boolean;
   sockets: boolean;
   mounts: boolean;
+  /** With mounts: CRIU's mount tree (mountpoints-*.img) instead of the OCI spec's mounts. */
+  criu: boolean;
   stats: boolean;
 }
 
@@ -27,42 +32,55 @@ export function registerInspect(program: Command): void {
       'show what a checkpoint holds: container, process tree, files, sockets, mounts, statistics, layers',
     )
     .argument(
-      '<target>',
-      'checkpoint archive (tar, .tar.gz, .tar.zst), image directory, or checkpoint image (oci://REGISTRY/REPO:TAG, OCI layout dir or tar)',
+      '<targets...>',
+      'checkpoint archives (tar, .tar.gz, .tar.zst), image directories, or checkpoint images (oci://REGISTRY/REPO:TAG, OCI layout dir or tar): each is shown in turn',
     )
     .addOption(parentOption())
     .option('--ps-tree', 'the process tree with state, command line and environment (read from memory)')
     .option('--files', 'open files, cwd and root of each process')
     .option('--sockets', 'sockets of each process')
-    .option('--mounts', 'mounts of the root task')
+    .option(
+      '--mounts',
+      "the container's mounts from its OCI spec (type, source, destination, as checkpointctl); CRIU's mount tree for an image directory",
+    )
+    .option('--criu', "with --mounts: CRIU's mount tree of the root task (mountpoints-*.img)")
     .option('--stats', "CRIU's dump statistics")
     .option('--all', 'every section')
-    .option('--json', 'the whole report as JSON')
-    .action(async (target, opts) => {
-      const stack = await openTarget(target, { parent: opts.parent });
-      try {
-        const report = await inspectStack(stack, target, {
-          archive: stack.top.source instanceof ArchiveLayerSource ? stack.top.source.archive : null,
-          // a checkpoint image's layer (src/source/oci/image.ts) says which image it is
-          image: (stack.top.source as { image?: InspectImage }).image ?? null,
-        });
-        if (opts.json) {
-          cliStreams().stdout(`${toJson(report)}\n`);
-          return;
-        }
-        const all = opts.all === true;
-        cliStreams().stdout(
-          formatInspect(report, {
-            psTree: all || opts.psTree === true,
-            files: all || opts.files === true,
-            sockets: all || opts.sockets === true,
-            mounts: all || opts.mounts === true,
-            stats: all || opts.stats === true,
-          }),
-        );
-      } finally {
-        await stack.close();
+    .option('--json', 'the whole report as JSON (with several targets, an array of reports)')
+    .action(async (targets, opts) => {
+      if (opts.criu && !opts.mounts && !opts.all)
+        throw new UsageError('--criu goes with --mounts (or --all)');
+      if (opts.parent !== undefined && targets.length > 1) {
+        throw new UsageError('--parent names the layer below one target: give one target with it');
       }
+      const all = opts.all === true;
+      const sections: Sections = {
+        psTree: all || opts.psTree === true,
+        files: all || opts.files === true,
+        sockets: all || opts.sockets === true,
+        mounts: all || opts.mounts === true,
+        criu: opts.criu === true,
+        stats: all || opts.stats === true,
+      };
+      const reports: InspectReport[] = [];
+      for (const [i, target] of targets.entries()) {
+        const stack = await openTarget(target, { parent: opts.parent });
+        try {
+          const archive = stack.top.source instanceof ArchiveLayerSource ? stack.top.source.archive : null;
+          const report = await inspectStack(stack, target, {
+            archive,
+            archiveSize: archive ? fileSize(archive.path) : undefined,
+            // a checkpoint image's layer (src/source/oci/image.ts) says which image it is
+            image: (stack.top.source as { image?: InspectImage }).image ?? null,
+          });
+          // text goes out target by target; JSON once, as one report or an array of them
+          if (opts.json) reports.push(report);
+          else cliStreams().stdout(`${i > 0 ? '\n' : ''}${formatInspect(report, sections)}`);
+        } finally {
+          await stack.close();
+        }
+      }
+      if (opts.json) cliStreams().stdout(`${toJson(targets.length === 1 ? reports[0] : reports)}\n`);
     });
 }
 
@@ -115,6 +133,13 @@ export function formatInspect(r: InspectReport, s: Sections): string {
       `  engine       ${r.engine} (${r.archive.format} archive, ${r.archive.members} members, images in ${r.archive.imageDir || '.'}/)`,
     );
   } else out.push(`  engine       bare CRIU image directory`);
+  const z = r.sizes;
+  const sizes = [
+    z.archive === null ? null : `archive ${formatBytes(z.archive)}`,
+    `memory pages ${formatBytes(z.memoryPages)}`,
+    z.rootfsDiff === null ? null : `root-fs diff ${formatBytes(z.rootfsDiff)}`,
+  ].filter((x) => x !== null);
+  out.push(`  sizes        ${sizes.join(', ')}`);
   if (r.image) {
     out.push(`  checkpoint image ${r.image.reference} (manifest ${r.image.digest})`);
     out.push(
@@ -154,13 +179,26 @@ export function formatInspect(r: InspectReport, s: Sections): string {
   out.push('');
   out.push(`process tree (${r.processes.length} process${r.processes.length === 1 ? '' : 'es'}):`);
   for (const l of treeLines(r.processes, s)) out.push(`  ${l}`);
-  if (s.mounts) {
+  if (s.mounts && r.ociMounts && !s.criu) {
     out.push('');
-    out.push(`mounts (${r.mounts.length}):`);
+    out.push(
+      `mounts (${r.ociMounts.length}, from spec.dump; --criu: CRIU's ${r.mounts.length} mountpoints):`,
+    );
+    const rows = [['destination', 'type', 'source']];
+    for (const m of r.ociMounts) rows.push([m.destination, m.type, m.source]);
+    out.push(table(rows, ['l', 'l', 'l'], '  '));
+  } else if (s.mounts) {
+    out.push('');
+    out.push(`CRIU mount tree (${r.mounts.length} mountpoints of the root task):`);
     const rows = [['id', 'parent', 'mountpoint', 'type', 'source', 'root']];
     for (const m of r.mounts)
-      rows.push([String(m.id), String(m.parent), m.mountpoint, m.fstype, m.source, m.root]);
+      rows.push([String(m.id), String(m.parent), m.mountpoint, fstypeText(m), m.source, m.root]);
     out.push(table(rows, ['r', 'r', 'l', 'l', 'l', 'l'], '  '));
+    if (r.mounts.some((m) => m.fstypeCode === 0 && m.fstype === 'unsupported')) {
+      out.push(
+        "  host fs: CRIU's fstype 0 (UNSUPPORTED): a filesystem CRIU has no driver for (ext4, xfs, ... on the source device), which CRIU does not dump and restore bind-mounts from the same place: the container's root and the files the runtime mounts in",
+      );
+    }
   }
   if (s.stats) {
     out.push('');
@@ -180,11 +218,11 @@ export function formatInspect(r: InspectReport, s: Sections): string {
     }
   }
   out.push('');
-  out.push('layers (0 = top):');
-  const rows = [['#', 'layer', 'files', 'pages held', 'pages used', 'adds']];
+  out.push(`layers (${layerLegend(r.layers.length)}):`);
+  const rows = [['#', 'directory', 'files', 'held', 'read from here', 'new files']];
   for (const l of r.layers) {
     rows.push([
-      String(l.index),
+      String(l.number),
       l.name,
       String(l.files),
       commas(l.pages),
@@ -194,4 +232,18 @@ export function formatInspect(r: InspectReport, s: Sections): string {
   }
   out.push(table(rows, ['r', 'l', 'r', 'r', 'r', 'l'], '  '));
   return `${out.join('\n')}\n`;
+}
+
+/** CRIU's fstype as a word: its name, or for fstype 0 what it is (a host filesystem, bind-mounted). */
+function fstypeText(m: { fstype: string; fstypeCode: number }): string {
+  return m.fstypeCode === 0 && m.fstype === 'unsupported' ? 'host fs' : m.fstype;
+}
+
+/** Bytes of a file, or undefined when it cannot be stat'ed (an archive inside an image). */
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
 }

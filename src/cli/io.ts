@@ -9,8 +9,8 @@ import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { errnoText } from '../engine/fs.js';
 import { StackLock } from '../engine/lock.js';
-import type { ProgressSink } from '../engine/progress.js';
-import { FileError } from '../errors.js';
+import { noProgress, type ProgressReporter, type ProgressSink, textProgressBar } from '../engine/progress.js';
+import { FileError, UsageError } from '../errors.js';
 
 /** Where a command's output goes. */
 export interface CliStreams {
@@ -25,6 +25,8 @@ export interface CliStreams {
   write?(data: Uint8Array | string): Promise<void>;
   /** Where a progress bar may be drawn (a person watching a terminal), or null. */
   progressSink?(): ProgressSink | null;
+  /** Standard output is a terminal (binary written there would garble it). */
+  stdoutIsTerminal?(): boolean;
 }
 
 export const processStreams: CliStreams = {
@@ -44,6 +46,7 @@ export const processStreams: CliStreams = {
           },
         }
       : null,
+  stdoutIsTerminal: () => process.stdout.isTTY === true,
   stderr: (text) => {
     process.stderr.write(text);
   },
@@ -66,6 +69,27 @@ export async function writeStdout(data: Uint8Array | string): Promise<void> {
   const s = current;
   if (s.write) await s.write(data);
   else s.stdout(data);
+}
+
+/**
+ * Refuses binary output to a terminal, as gzip does ("compressed data not written to a terminal"):
+ * raw memory or an ELF core would garble the screen. Called before anything is read.
+ */
+export function refuseBinaryToTerminal(what: string): void {
+  if (current.stdoutIsTerminal?.() === true) {
+    throw new UsageError(
+      `${what}: binary data not written to a terminal: redirect standard output (> FILE, | PROGRAM) or name a file with -o FILE`,
+    );
+  }
+}
+
+/**
+ * A progress bar on standard error for a person watching a terminal (as export's); nothing
+ * otherwise, where the command's summary line says what was done.
+ */
+export function cliProgress(): ProgressReporter {
+  const sink = current.progressSink?.() ?? null;
+  return sink ? textProgressBar(sink) : noProgress;
 }
 
 /** Sets the streams commands write to; returns the previous ones. */

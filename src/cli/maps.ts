@@ -34,11 +34,13 @@ export function registerMaps(program: Command): void {
 
 /** Addresses as hex strings (some are beyond 2^53), counts as numbers. */
 export function mapsJson(m: ProcessMaps): unknown {
+  const count = m.layerNames.length;
   const ext = (e: ProcessMaps['outside'][number]) => ({
     start: hex(e.start),
     end: hex(e.end),
     pages: (e.end - e.start) / PAGE_SIZE,
     layer: e.layer >= 0 ? e.layer : null,
+    number: e.layer >= 0 ? count - e.layer : null,
     lazy: e.layer < 0,
     fileOffset: e.layer >= 0 ? e.fileOffset : null,
     pagemap: e.pagemap,
@@ -59,7 +61,7 @@ export function mapsJson(m: ProcessMaps): unknown {
       dumped: v.dumped,
       lazy: v.lazy,
       notDumped: v.notDumped,
-      layers: v.layers,
+      layers: v.layers.map((l) => ({ ...l, number: count - l.layer })),
       extents: v.extents.map(ext),
     })),
     vsyscall: m.vsyscall,
@@ -72,6 +74,7 @@ export function formatMaps(m: ProcessMaps): string {
   const rows: string[][] = [
     ['start-end', 'perms', 'offset', 'pages', 'dumped', 'lazy', 'not dumped', 'layers', 'name'],
   ];
+  const N = m.layerNames.length;
   for (const v of m.vmas) {
     rows.push([
       `${v.start.toString(16)}-${v.end.toString(16)}`,
@@ -81,7 +84,7 @@ export function formatMaps(m: ProcessMaps): string {
       commas(v.dumped),
       commas(v.lazy),
       commas(v.notDumped),
-      v.layers.length === 0 ? '-' : v.layers.map((l) => `${l.layer}:${commas(l.pages)}`).join(','),
+      v.layers.length === 0 ? '-' : v.layers.map((l) => `${N - l.layer}:${commas(l.pages)}`).join(','),
       v.shmem ? `${v.name} (${sharedSource(v, m.pid)})`.trim() : v.name,
     ]);
   }
@@ -99,7 +102,7 @@ export function formatMaps(m: ProcessMaps): string {
     );
     for (const e of m.outside) {
       out.push(
-        `  ${e.start.toString(16)}-${e.end.toString(16)}  ${commas((e.end - e.start) / PAGE_SIZE)} pages  ${e.layer < 0 ? 'lazy' : `layer ${e.layer} at ${e.fileOffset}`}`,
+        `  ${e.start.toString(16)}-${e.end.toString(16)}  ${commas((e.end - e.start) / PAGE_SIZE)} pages  ${e.layer < 0 ? 'lazy' : `layer ${N - e.layer}, pages file byte ${commas(e.fileOffset)}`}`,
       );
     }
   }
@@ -109,7 +112,12 @@ export function formatMaps(m: ProcessMaps): string {
     `total: ${commas(t.pages)} pages mapped, ${formatPages(t.dumped)} dumped, ${commas(t.lazy)} lazy, ${commas(t.notDumped)} not dumped`,
   );
   if (m.layerNames.length > 1) {
-    out.push(`layers: ${m.layerNames.map((n, i) => `${i} = ${n}`).join(', ')}`);
+    out.push(
+      `layers (1 = the first dump): ${m.layerNames
+        .map((n, i) => `${N - i} = ${n}`)
+        .reverse()
+        .join(', ')}`,
+    );
   }
   return `${out.join('\n')}\n`;
 }

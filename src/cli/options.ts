@@ -1,6 +1,7 @@
 /**
  * Arguments every command parses the same way: process ids, addresses, sizes. One rule each, so
- * `--pid 0` or `0x1000_0000` mean the same in `read`, `export`, `maps` and `diff`.
+ * `--pid 0` or `0x1000_0000` mean the same in `read`, `export`, `maps` and `diff`: addresses are
+ * hex with or without `0x` (as `maps` prints them); lengths and counts are decimal unless `0x`.
  */
 import { Option } from '@commander-js/extra-typings';
 import { UsageError } from '../errors.js';
@@ -37,12 +38,23 @@ export function parseNumber(text: string, what: string, sizes = false): number {
   return Number(p.value);
 }
 
-/** A virtual address: `0x7f00_0000_1000` or decimal, below 2^53. */
+/**
+ * An address as a bigint: always hex, with or without `0x` (`7f0000001000`, `0x7f00_0000_1000`),
+ * as `maps` and /proc/PID/maps print them, so a copied address reads that place. Null when it is
+ * not one.
+ */
+export function parseAddressBig(text: string): bigint | null {
+  const m = /^(?:0x)?([0-9a-f]+)$/i.exec(text.trim().replace(/_/g, ''));
+  return m ? BigInt(`0x${m[1]!}`) : null;
+}
+
+/** A virtual address (hex, with or without `0x`), below 2^53. */
 export function parseAddress(text: string, what: string): number {
-  const p = parse(text);
-  if (!p || p.suffix) throw new UsageError(`${what}: expected an address (0x... or decimal), got '${text}'`);
-  if (p.value > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`${what}: ${text} is beyond 2^53`);
-  return Number(p.value);
+  const v = parseAddressBig(text);
+  if (v === null)
+    throw new UsageError(`${what}: expected an address in hex (with or without 0x), got '${text}'`);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`${what}: ${text} is beyond 2^53`);
+  return Number(v);
 }
 
 /** Largest pid Linux hands out (PID_MAX_LIMIT, 2^22 on 64-bit; 0x3fffffff bounds every config). */

@@ -13,15 +13,22 @@ import { AtomicFile, type InputPath, outputError } from '../engine/output.js';
 import { PagestackError, StackError, UsageError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
-import { MAX_RAW_SPAN } from '../ops/export-raw.js';
+import { exportRaw, MAX_RAW_SPAN } from '../ops/export-raw.js';
 import { openTarget } from '../source/open.js';
 import type { ProcessMemory } from '../stack/process.js';
 import { assertReadable } from '../stack/readable.js';
 import { findExtent, LAZY } from '../stack/resolve.js';
 import type { Stack } from '../stack/stack.js';
 import { hexdumpBytes, hexdumpWidth } from './format.js';
-import { cliStreams, writeStdout } from './io.js';
-import { parentOption, parseAddress, parseNumber, parsePid, salvageOption } from './options.js';
+import { cliProgress, cliStreams, refuseBinaryToTerminal, writeStdout } from './io.js';
+import {
+  parentOption,
+  parseAddress,
+  parseAddressBig,
+  parseNumber,
+  parsePid,
+  salvageOption,
+} from './options.js';
 import { printSalvage } from './salvage.js';
 
 /** Bytes read and written per step. A multiple of 16, so hexdump lines continue across chunks. */
@@ -40,8 +47,8 @@ export function registerRead(program: Command): void {
     .description('read process memory through the stack: a hexdump (as xxd) or raw bytes')
     .argument('<dir>', 'image directory or checkpoint archive (the top layer of a stack)')
     .addOption(parentOption())
-    .argument('<addr>', 'virtual address (0x... or decimal)')
-    .argument('<len>', 'number of bytes (0x... or decimal, K/M/G suffixes allowed)')
+    .argument('<addr>', 'virtual address, hex with or without 0x (as maps prints it)')
+    .argument('<len>', 'number of bytes, decimal unless 0x (K/M/G suffixes allowed)')
     .option('--pid <pid>', 'process (needed when the images hold several)')
     .option('--raw', 'write the raw bytes to stdout instead of a hexdump')
     .option(
@@ -72,6 +79,7 @@ export function registerRead(program: Command): void {
         );
       }
       const want = parsePid(opts.pid);
+      if (raw) refuseBinaryToTerminal(toStdout ? 'read -o -' : 'read --raw');
       if (output !== undefined) checkOutput(output);
       const zero = opts.zero === true;
       const salvage = opts.salvage === true;
@@ -101,7 +109,10 @@ export function registerRead(program: Command): void {
           );
         }
         const zeros = zero || lost.length > 0;
-        if (output !== undefined)
+        // export's copy loop (big positioned reads and writes); pages salvage marked lost are
+        // read as zeros by the page loop below instead
+        if (output !== undefined && lost.length === 0) await copyToFile(stack, pid, addr, len, output);
+        else if (output !== undefined)
           await readToFile(
             mem,
             addr,
@@ -126,9 +137,8 @@ const KERNEL_HALF = 0xffff800000000000n;
  * the same in every process): an address there is answered as such, not as a usage error.
  */
 function refuseKernelAddress(dir: string, text: string): void {
-  if (!/^(?:0x[0-9a-f]+|[0-9]+)$/i.test(text)) return;
-  const a = BigInt(text);
-  if (a < KERNEL_HALF) return;
+  const a = parseAddressBig(text);
+  if (a === null || a < KERNEL_HALF) return;
   const vsyscall = a >= 0xffffffffff600000n && a < 0xffffffffff601000n;
   throw new StackError(
     `${dir}: ${text}: ${vsyscall ? 'in the [vsyscall] VMA, which' : 'in the kernel half of the address space, which'} CRIU never dumps (the kernel provides it at restore): the images hold no bytes there`,
@@ -163,7 +173,25 @@ async function readToStdout(
 }
 
 /**
- * Raw bytes to `path`, written beside it and renamed into place. The file is sparse: pages that
+ * Raw bytes to `path` by export's copy loop (src/ops/export-raw.ts over src/engine/copy.ts: big
+ * positioned reads and writes, written beside and renamed into place): byte k of the file is the
+ * byte at `addr + k`. The file is sparse: memory the images do not hold (reachable only with
+ * --zero, after assertReadable) is a hole. A progress bar on a terminal, as export's.
+ */
+async function copyToFile(stack: Stack, pid: number, addr: number, len: number, path: string): Promise<void> {
+  await exportRaw(stack, path, {
+    pid,
+    start: addr,
+    end: addr + len,
+    // LEN is capped above (MAX_READ_LEN); export's own span guard says the same in other words
+    force: true,
+    progress: cliProgress(),
+  });
+}
+
+/**
+ * Raw bytes to `path`, page by page (used when salvage marked pages lost: those read as zeros),
+ * written beside it and renamed into place. The file is sparse: pages that
  * read as zeros (not mapped, or zeros with --zero, or dumped zeros) are holes, never written.
  */
 async function readToFile(

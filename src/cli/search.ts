@@ -9,8 +9,8 @@ import { UsageError } from '../errors.js';
 import { hex as hex0x } from '../format.js';
 import { compilePattern, type SearchMatch, searchStack } from '../ops/search.js';
 import { openTarget } from '../source/open.js';
-import { hexdumpBytes, hexdumpWidth } from './format.js';
-import { cliStreams } from './io.js';
+import { commas, hexdumpBytes, hexdumpWidth } from './format.js';
+import { cliProgress, cliStreams } from './io.js';
 import { parentOption, parseNumber, parsePid, salvageOption } from './options.js';
 import { printSalvage } from './salvage.js';
 
@@ -57,11 +57,11 @@ export function registerSearch(program: Command): void {
         const onMatch = opts.json
           ? (m: SearchMatch): void => out.stdout(`${JSON.stringify(matchJson(m))}\n`)
           : (m: SearchMatch): void => out.stdout(formatMatch(m));
-        const s = await searchStack(stack, pattern, { pid, context, onMatch });
+        const s = await searchStack(stack, pattern, { pid, context, onMatch, progress: cliProgress() });
         if (opts.json) out.stdout(`${JSON.stringify({ summary: s })}\n`);
         else
           out.stdout(
-            `${s.matches} match${s.matches === 1 ? '' : 'es'} in ${s.objects} memory object${s.objects === 1 ? '' : 's'} (${s.bytesSearched} bytes searched)\n`,
+            `${s.matches} match${s.matches === 1 ? '' : 'es'} in ${s.objects} memory object${s.objects === 1 ? '' : 's'} (${commas(s.bytesSearched)} bytes searched)\n`,
           );
         printSalvage(stack);
         if (s.matches === 0) process.exitCode = 1;
@@ -80,6 +80,7 @@ function matchJson(m: SearchMatch): unknown {
       ? { start: hex0x(m.vma.start), end: hex0x(m.vma.end), perms: m.vma.perms, name: m.vma.name }
       : null,
     layer: m.layer,
+    number: m.number,
     layerName: m.layerName,
     shared: m.shared,
     contextStart: hex0x(m.contextStart),
@@ -89,7 +90,7 @@ function matchJson(m: SearchMatch): unknown {
 
 function formatMatch(m: SearchMatch): string {
   const v = m.vma;
-  const head = `pid ${m.pid} ${hex0x(m.address)} len ${m.length}  vma ${v ? `${v.start.toString(16)}-${v.end.toString(16)} ${v.perms} ${v.name || 'anon'}` : '(none)'}  layer ${m.layer} ${m.layerName}${m.shared ? `  shared ${m.shared}` : ''}\n`;
+  const head = `pid ${m.pid} ${hex0x(m.address)} len ${m.length}  vma ${v ? `${v.start.toString(16)}-${v.end.toString(16)} ${v.perms} ${v.name || 'anon'}` : '(none)'}  layer ${m.number} ${m.layerName}${m.shared ? `  shared ${m.shared}` : ''}\n`;
   // rows start at the context's own address (not aligned): every byte shown is a real one
   const dump = Buffer.from(
     hexdumpBytes(m.context, m.contextStart, hexdumpWidth(m.contextStart, m.context.length)),

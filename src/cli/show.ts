@@ -3,7 +3,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { formatBytes } from '../format.js';
 import { type PagemapSummary, type StackSummary, summarizeStack } from '../ops/summary.js';
 import { openTarget } from '../source/open.js';
-import { commas, formatPages, table, toJson } from './format.js';
+import { commas, formatPages, layerLegend, table, toJson } from './format.js';
 import { cliStreams } from './io.js';
 import { parentOption, salvageOption } from './options.js';
 import { printSalvage } from './salvage.js';
@@ -32,7 +32,7 @@ function pagemapRows(m: PagemapSummary, layerNames: readonly string[]): string[]
   const rows: string[][] = [['layer', 'held', 'from below', 'lazy', 'read from here', '']];
   for (const l of m.perLayer) {
     rows.push([
-      String(l.layer),
+      String(l.number),
       commas(l.held),
       commas(l.fromBelow),
       commas(l.lazy),
@@ -48,11 +48,11 @@ export function formatShow(s: StackSummary): string {
   const names = s.layers.map((l) => l.name);
   out.push(`stack ${s.top}: ${s.layers.length} layer${s.layers.length === 1 ? '' : 's'}`);
   out.push('');
-  out.push('layers (0 = top):');
+  out.push(`layers (${layerLegend(s.layers.length)}):`);
   const lrows: string[][] = [['#', 'directory', 'pages files', 'size', 'on disk', '']];
   for (const l of s.layers) {
     lrows.push([
-      String(l.index),
+      String(l.number),
       l.name,
       l.pagesFiles.length === 0 ? '-' : l.pagesFiles.map((p) => p.file).join(' '),
       formatBytes(l.size),
@@ -101,7 +101,7 @@ export function formatShow(s: StackSummary): string {
   const dedup = s.layers.filter((l) => l.deduplicated && l.index > 0);
   if (dedup.length > 0) {
     out.push(
-      `note: layer${dedup.length === 1 ? '' : 's'} ${dedup.map((l) => l.index).join(', ')} deduplicated: valid only under ${dedup.length === 1 ? 'its' : 'their'} children`,
+      `note: layer${dedup.length === 1 ? '' : 's'} ${dedup.map((l) => l.number).join(', ')} deduplicated: valid only under ${dedup.length === 1 ? 'its' : 'their'} children`,
     );
   }
   return `${out.join('\n')}\n`;

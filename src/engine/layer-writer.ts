@@ -153,6 +153,8 @@ export class PagesWriter {
   private failed: unknown;
   private syncing: Promise<void> | null = null;
   private synced = 0;
+  /** Whether a chunk of zeros was left as a hole (the file's size is then set at close). */
+  private holes = false;
 
   constructor(path: string, fh: FileHandle, chunk = IO_CHUNK) {
     this.path = path;
@@ -233,6 +235,12 @@ export class PagesWriter {
     const at = this.pos;
     this.pos += len;
     this.fill = 0;
+    // A chunk of zeros becomes a hole (the size is set at close): a stack whose pages files are
+    // sparse (holes read as zeros) is not written out densely, and zero pages cost no disk.
+    if (isZero(buf, len)) {
+      this.holes = true;
+      return;
+    }
     this.buf = this.spare;
     this.spare = buf;
     // failures are kept and thrown by the next flush or close (never an unobserved rejection)
@@ -269,6 +277,9 @@ export class PagesWriter {
       if (this.pending) await this.pending;
       this.pending = null;
       if (this.failed !== undefined) throw this.failed;
+      // a hole at the end is not written: give the file its size (only when this writer made holes:
+      // a writer on another thread may have written through the fd past `pos`)
+      if (this.holes) await fsOp(this.path, 'truncate', () => this.fh.truncate(this.pos));
       if (this.syncing) await this.syncing;
       await fsOp(this.path, 'fsync', () => this.fh.sync());
     } finally {
@@ -282,6 +293,18 @@ export class PagesWriter {
     await this.syncing;
     await this.fh.close().catch(() => undefined);
   }
+}
+
+const ZEROS = new Uint8Array(IO_CHUNK);
+
+/** Whether the first `len` bytes of `buf` are all zero (memcmp against zeros, IO_CHUNK at a time). */
+function isZero(buf: Uint8Array, len: number): boolean {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, len);
+  for (let off = 0; off < len; off += ZEROS.length) {
+    const n = Math.min(ZEROS.length, len - off);
+    if (b.compare(ZEROS, 0, n, off, off + n) !== 0) return false;
+  }
+  return true;
 }
 
 function writeAll(fh: FileHandle, buf: Uint8Array, len: number, at: number, path: string): Promise<void> {

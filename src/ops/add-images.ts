@@ -10,7 +10,8 @@
  * anything else (CRIU's logs, a `parent` link) is left out and reported. A dump directory holding
  * pagemaps is refused: its memory did not go through the page server.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { errnoText } from '../engine/fs.js';
 import { LayerWriter } from '../engine/layer-writer.js';
 import { LayerWriteError } from '../errors.js';
@@ -103,4 +104,93 @@ export async function addImages(opts: AddImagesOptions): Promise<AddImagesResult
     throw e;
   }
   return res;
+}
+
+/** The layer `addImages` completes, found from what its argument is. */
+export interface PickedLayer {
+  /** The layer directory (STACK/N). */
+  layer: string;
+  /** How it was chosen, for the user (null when the argument was the layer itself). */
+  why: string | null;
+}
+
+/** Pids of `PREFIX-PID.img` files among `files`. */
+function pidsOf(files: readonly string[], prefix: string): Set<string> {
+  const out = new Set<string>();
+  for (const f of files) {
+    const m = new RegExp(`^${prefix}-(\\d+)\\.img$`).exec(f);
+    if (m) out.add(m[1]!);
+  }
+  return out;
+}
+
+/**
+ * `add-images STACK DUMP_DIR` as well as `add-images STACK/N DUMP_DIR`: when `target` holds no
+ * pagemap but numbered layer directories (a page-server stack), the layer that dump made is the one
+ * still without images (no `inventory.img`) whose processes (`pagemap-PID.img`) are the dump's
+ * (`core-PID.img`); of several such, the one written nearest in time to the dump's
+ * `inventory.img` (CRIU writes both as the dump ends).
+ */
+export async function pickLayer(target: string, dumpDir: string): Promise<PickedLayer> {
+  let files: string[];
+  try {
+    files = await readdir(target);
+  } catch {
+    return { layer: target, why: null }; // addImages names the problem
+  }
+  if (files.some((f) => PAGES_FILE.test(f)) || files.includes('inventory.img')) {
+    return { layer: target, why: null };
+  }
+  const numbers = files.filter((f) => /^[1-9]\d*$/.test(f)).map(Number);
+  if (numbers.length === 0) return { layer: target, why: null };
+  let dumpFiles: string[];
+  try {
+    dumpFiles = await readdir(dumpDir);
+  } catch {
+    return { layer: target, why: null };
+  }
+  const dumpPids = pidsOf(dumpFiles, 'core');
+  const candidates: { n: number; mtime: number }[] = [];
+  for (const n of numbers.sort((a, b) => a - b)) {
+    const dir = join(target, String(n));
+    let layerFiles: string[];
+    try {
+      layerFiles = await readdir(dir);
+    } catch {
+      continue;
+    }
+    if (layerFiles.includes('inventory.img')) continue;
+    const pids = pidsOf(layerFiles, 'pagemap');
+    if (pids.size === 0 || ![...pids].every((p) => dumpPids.has(p))) continue;
+    const pm = layerFiles.find((f) => f.startsWith('pagemap-'))!;
+    candidates.push({ n, mtime: (await stat(join(dir, pm))).mtimeMs });
+  }
+  if (candidates.length === 0) {
+    throw new LayerWriteError(
+      `${target}: no layer of this stack is waiting for the images of ${dumpDir} (every layer has its inventory.img, or holds other processes than the dump's core-PID.img name): name the layer, STACK/N`,
+      'PAGESTACK_ADD_IMAGES_NO_LAYER',
+      { file: target },
+    );
+  }
+  if (candidates.length === 1) {
+    return {
+      layer: join(target, String(candidates[0]!.n)),
+      why: `the only layer of ${target} without images`,
+    };
+  }
+  let when: number;
+  try {
+    when = (await stat(join(dumpDir, 'inventory.img'))).mtimeMs;
+  } catch {
+    throw new LayerWriteError(
+      `${target}: layers ${candidates.map((c) => c.n).join(', ')} all wait for images and ${dumpDir} has no inventory.img to tell which: name the layer, STACK/N`,
+      'PAGESTACK_ADD_IMAGES_NO_LAYER',
+      { file: target },
+    );
+  }
+  const best = candidates.reduce((a, b) => (Math.abs(b.mtime - when) < Math.abs(a.mtime - when) ? b : a));
+  return {
+    layer: join(target, String(best.n)),
+    why: `of the layers without images (${candidates.map((c) => c.n).join(', ')}), the one written nearest in time to ${dumpDir}/inventory.img`,
+  };
 }

@@ -18,6 +18,7 @@
  * each other in a file (neighbouring entries in the pages file) are one positioned read.
  */
 
+import { noProgress, type ProgressReporter } from '../engine/progress.js';
 import { StackError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import type { PagemapMemory } from '../stack/memory.js';
@@ -114,6 +115,43 @@ export function diffRows(d: ProcessDiff): DiffRow[] {
   return rows.sort((x, y) => x.start - y.start);
 }
 
+/** A process's differences summed per VMA: what `diff` prints first. */
+export interface VmaDiff {
+  /** The VMA (B's; A's when only removed pages fall in it), or null for pages outside every VMA. */
+  readonly vma: Vma | null;
+  changed: number;
+  added: number;
+  removed: number;
+  lazy: number;
+  /** Ranges (diffRows) in this VMA. */
+  ranges: number;
+}
+
+/** diffRows summed per VMA (VMAs of A and B with the same bounds are one), in address order. */
+export function diffByVma(d: ProcessDiff): VmaDiff[] {
+  const by = new Map<string, VmaDiff>();
+  for (const r of diffRows(d)) {
+    const key = r.vma ? `${r.vma.start}-${r.vma.end}` : 'none';
+    let s = by.get(key);
+    if (!s) {
+      s = { vma: r.vma, changed: 0, added: 0, removed: 0, lazy: 0, ranges: 0 };
+      by.set(key, s);
+    }
+    s[r.kind] += r.pages;
+    s.ranges++;
+  }
+  return [...by.values()].sort((x, y) => (x.vma?.start ?? -1) - (y.vma?.start ?? -1));
+}
+
+/** True when the snapshots differ: pages changed, added or removed, or processes in one only. */
+export function diffDiffers(r: DiffResult): boolean {
+  return (
+    r.onlyInA.length > 0 ||
+    r.onlyInB.length > 0 ||
+    r.processes.some((d) => d.changed.pages + d.added.pages + d.removed.pages > 0)
+  );
+}
+
 export interface DiffStats {
   /** Bytes read from pages files (both sides). */
   bytesRead: number;
@@ -142,6 +180,8 @@ export interface DiffOptions {
   bytes?: boolean;
   /** Bytes per side per comparison batch (default 4 MiB). */
   chunkSize?: number;
+  /** Progress per process, in bytes of pages compared byte for byte (of those to compare). */
+  progress?: ProgressReporter;
 }
 
 /** A run of pages of an address space and where its bytes are. */
@@ -288,7 +328,9 @@ async function compareJobs(
   chunk: number,
   bufA: Buffer,
   bufB: Buffer,
+  onBatch: (pagesDone: number) => void = () => {},
 ): Promise<void> {
+  let done = 0;
   const maxPages = Math.max(1, Math.floor(chunk / PAGE_SIZE));
   let j = 0;
   let into = 0; // pages of jobs[j] already done
@@ -327,6 +369,8 @@ async function compareJobs(
       ),
     ]);
     stats.pagesCompared += pages;
+    done += pages;
+    onBatch(done);
     let at = 0;
     for (const x of batch) {
       const len = x.n * PAGE_SIZE;
@@ -412,7 +456,15 @@ export async function diffProcess(
   if (jobs.length > 0) {
     const chunk = Math.max(PAGE_SIZE, opts.chunkSize ?? DIFF_CHUNK);
     const size = Math.floor(chunk / PAGE_SIZE) * PAGE_SIZE;
-    await compareJobs(jobs, d, stats, chunk, Buffer.alloc(size), Buffer.alloc(size));
+    const progress = opts.progress ?? noProgress;
+    progress.start(jobs.reduce((t, x) => t + x.n, 0) * PAGE_SIZE, `diff pid ${pid}`);
+    try {
+      await compareJobs(jobs, d, stats, chunk, Buffer.alloc(size), Buffer.alloc(size), (n) =>
+        progress.update(n * PAGE_SIZE),
+      );
+    } finally {
+      progress.finish();
+    }
   }
   return d;
 }
@@ -466,11 +518,20 @@ export function diffToJson(r: DiffResult): unknown {
       added_pages: d.added.pages,
       removed_pages: d.removed.pages,
       lazy_pages: d.lazy.pages,
+      vmas: diffByVma(d).map((v) => ({
+        start: v.vma ? `0x${v.vma.start.toString(16)}` : null,
+        end: v.vma ? `0x${v.vma.end.toString(16)}` : null,
+        changed_pages: v.changed,
+        added_pages: v.added,
+        removed_pages: v.removed,
+        lazy_pages: v.lazy,
+      })),
       ...(d.firstDifferences
         ? { first_differences: d.firstDifferences.map((x) => `0x${x.toString(16)}`) }
         : {}),
     })),
     only_in_a: r.onlyInA,
     only_in_b: r.onlyInB,
+    differ: diffDiffers(r),
   };
 }

@@ -89,13 +89,37 @@ export interface MountInfo {
   parent: number;
   mountpoint: string;
   fstype: string;
+  /** CRIU's fstype number (mnt.proto): 0 = UNSUPPORTED, a filesystem CRIU has no driver for. */
+  fstypeCode: number;
   source: string;
   root: string;
   options: string;
 }
 
+/** A mount of the container's OCI spec (spec.dump): what checkpointctl shows. */
+export interface OciMount {
+  destination: string;
+  type: string;
+  /** Host source (a path, or the filesystem name for proc, tmpfs, ...). */
+  source: string;
+  options: string[];
+}
+
+/** Sizes checkpointctl shows, in bytes (null where not known). */
+export interface InspectSizes {
+  /** The archive file (null for an image directory). */
+  archive: number | null;
+  /** Memory: the pages files of every layer. */
+  memoryPages: number;
+  /** The container's root-fs changes (rootfs-diff.tar in the archive), or null. */
+  rootfsDiff: number | null;
+}
+
 export interface LayerReport {
+  /** Position from the top (0 = top). */
   index: number;
+  /** The layer's number: 1 = the bottom (the first dump), N = the top. */
+  number: number;
   name: string;
   files: number;
   /** Pages this layer holds, over all pagemaps (what it adds to the stack). */
@@ -117,6 +141,9 @@ export interface InspectReport {
   layers: LayerReport[];
   /** The checkpoint image the archive came from (an oci:// reference or an OCI layout), or null. */
   image: InspectImage | null;
+  sizes: InspectSizes;
+  /** The container's mounts from spec.dump (null without one). */
+  ociMounts: OciMount[] | null;
 }
 
 const TASK_STATES: Record<number, string> = { 1: 'alive', 2: 'dead', 3: 'stopped', 6: 'zombie' };
@@ -313,6 +340,8 @@ export interface InspectOptions {
   archive?: InspectArchive | null;
   /** Most bytes read for one process's cmdline or environment. */
   maxArgBytes?: number;
+  /** Bytes of the archive file, when the target is one. */
+  archiveSize?: number;
 }
 
 export async function inspectStack(
@@ -394,6 +423,7 @@ export async function inspectStack(
       parent: num(m['parent_mnt_id']),
       mountpoint: str(m['mountpoint']) ?? '?',
       fstype: str(m['fsname']) ?? FSTYPES[num(m['fstype'])] ?? `fstype ${num(m['fstype'])}`,
+      fstypeCode: num(m['fstype']),
       source: str(m['source']) ?? '',
       root: str(m['root']) ?? '',
       options: str(m['options']) ?? '',
@@ -436,6 +466,7 @@ export async function inspectStack(
     const above = l.index > 0 ? new Set(stack.layers[l.index - 1]!.files) : null;
     layers.push({
       index: l.index,
+      number: stack.layers.length - l.index,
       name: l.source.name,
       files: l.files.length,
       pages: held.get(l.index)!.pages,
@@ -467,5 +498,48 @@ export async function inspectStack(
           annotations: opts.image.annotations,
         }
       : null,
+    sizes: await sizesOf(stack, a, opts.archiveSize ?? null),
+    ociMounts: a ? await ociMounts(a) : null,
   };
+}
+
+const PAGES_FILE = /^pages-\d+\.img$/;
+
+async function sizesOf(
+  stack: Stack,
+  a: InspectArchive | null,
+  archive: number | null,
+): Promise<InspectSizes> {
+  let memoryPages = 0;
+  for (const l of stack.layers) {
+    for (const f of l.files.filter((x) => PAGES_FILE.test(x))) {
+      const h = await l.source.open(f);
+      if (!h) continue;
+      memoryPages += h.size;
+      await h.close();
+    }
+  }
+  const diff = a?.index.members.find((m) => m.name === 'rootfs-diff.tar');
+  return { archive, memoryPages, rootfsDiff: diff ? diff.size : null };
+}
+
+async function ociMounts(a: InspectArchive): Promise<OciMount[] | null> {
+  const t = await a.readText('spec.dump');
+  if (t === null) return null;
+  let spec: unknown;
+  try {
+    spec = JSON.parse(t);
+  } catch {
+    return null;
+  }
+  const list = (spec as { mounts?: unknown } | null)?.mounts;
+  if (!Array.isArray(list)) return null;
+  return list
+    .filter((m): m is Record<string, unknown> => !!m && typeof m === 'object')
+    .map((m) => ({
+      destination: typeof m['destination'] === 'string' ? m['destination'] : '?',
+      type: typeof m['type'] === 'string' ? m['type'] : '',
+      source: typeof m['source'] === 'string' ? m['source'] : '',
+      options: Array.isArray(m['options']) ? m['options'].filter((o) => typeof o === 'string') : [],
+    }));
 }

@@ -13,6 +13,7 @@
  */
 
 import { BoundedRegex } from '../engine/bounded-regex.js';
+import { noProgress, type ProgressReporter } from '../engine/progress.js';
 import { SearchPatternError } from '../errors.js';
 import { PAGE_SIZE } from '../image/pagemap.js';
 import type { Message } from '../image/schema.js';
@@ -107,6 +108,8 @@ export interface SearchMatch {
   vma: MatchVma | null;
   /** Layer (0 = top) holding the match's first byte, and its name. */
   layer: number;
+  /** The same layer's number: 1 = the bottom (the first dump), N = the top. */
+  number: number;
   layerName: string;
   /** The shmem pagemap the match is in, or null for private memory. */
   shared: string | null;
@@ -124,6 +127,8 @@ export interface SearchOptions {
   /** --regex: the longest a regular expression may take over one chunk (default REGEX_DEADLINE_MS). */
   regexDeadlineMs?: number;
   onMatch: (m: SearchMatch) => void;
+  /** Progress in bytes of memory searched (of the bytes the images hold). */
+  progress?: ProgressReporter;
 }
 
 export interface SearchSummary {
@@ -283,76 +288,94 @@ async function searchIn(
   let matches = 0;
   let bytesSearched = 0;
   const found: number[] = [];
-  for (const obj of objects) {
-    const { mem } = obj;
-    // private: a match is where the VMA says; shared: at each mapping of its offset
-    const where = (at: number, len: number): { pid: number; address: number; m: Mapping | null }[] => {
-      if (!obj.shared) {
-        const m = obj.maps.find((x) => x.vma.start <= at && at < x.vma.end) ?? null;
-        return [{ pid: obj.pid, address: at, m }];
-      }
-      const out: { pid: number; address: number; m: Mapping | null }[] = [];
-      for (const m of obj.maps) {
-        const off = at - m.vma.pgoff;
-        if (
-          off >= 0 &&
-          off < m.vma.end - m.vma.start &&
-          (!m.shows || (m.shows(m.vma.start + off) && m.shows(m.vma.start + off + len - 1)))
-        )
-          out.push({ pid: m.pid, address: m.vma.start + off, m });
-      }
-      return out;
-    };
-    // local files read synchronously (the fast path); a source without sync reads (an object
-    // store) through the async path
-    const sync = mem.files.every((f) => f === null || f.readSync !== undefined);
-    const readInto = async (out: Uint8Array, at: number): Promise<void> => {
-      if (sync) mem.readIntoSync(out, at);
-      else await mem.readInto(out, at);
-    };
-    for (const [runStart, runEnd] of runsOf(mem)) {
-      let pos = runStart;
-      while (pos < runEnd) {
-        const len = Math.min(chunk + overlap, runEnd - pos);
-        const last = pos + len >= runEnd;
-        await readInto(buf.subarray(0, len), pos);
-        const limit = last ? len : len - overlap;
-        found.length = 0;
-        if (!findIn(pattern, buf, len, limit, found, bounded)) {
-          const where = obj.shared ? `${obj.shared} offset 0x${pos.toString(16)}` : `0x${pos.toString(16)}`;
-          throw new SearchPatternError(
-            `regular expression "${pattern.text}": no answer after ${bounded!.deadlineMs / 1000} s over ${Math.round(len / 1024)} KiB at ${where}: it backtracks without end (nested repeats such as (a*)* or (.*)*); rewrite it`,
-          );
+  const progress = opts.progress ?? noProgress;
+  let total = 0;
+  for (const { mem } of objects) {
+    const x = mem.extents;
+    for (let i = 0; i < x.count; i++) if (x.layer[i] !== LAZY) total += (x.end[i]! - x.start[i]!) * PAGE_SIZE;
+  }
+  // the loop below, with a bar started before and finished after it (see searchObjects)
+  progress.start(total, 'search');
+  try {
+    await searchObjects();
+  } finally {
+    progress.finish();
+  }
+  return { matches, bytesSearched, objects: objects.length };
+
+  async function searchObjects(): Promise<void> {
+    for (const obj of objects) {
+      const { mem } = obj;
+      // private: a match is where the VMA says; shared: at each mapping of its offset
+      const where = (at: number, len: number): { pid: number; address: number; m: Mapping | null }[] => {
+        if (!obj.shared) {
+          const m = obj.maps.find((x) => x.vma.start <= at && at < x.vma.end) ?? null;
+          return [{ pid: obj.pid, address: at, m }];
         }
-        for (let k = 0; k < found.length; k += 2) {
-          const at = pos + found[k]!;
-          const mlen = found[k + 1]!;
-          const cs = Math.max(runStart, at - ctx);
-          const ce = Math.min(runEnd, at + mlen + ctx);
-          const context = new Uint8Array(ce - cs);
-          await readInto(context, cs);
-          const layer = layerAt(mem, at);
-          for (const w of where(at, mlen)) {
-            matches++;
-            opts.onMatch({
-              pid: w.pid,
-              address: w.address,
-              length: mlen,
-              vma: w.m
-                ? { start: w.m.vma.start, end: w.m.vma.end, perms: perms(w.m.vma), name: w.m.name }
-                : null,
-              layer,
-              layerName: mem.layerNames[layer] ?? '?',
-              shared: obj.shared,
-              contextStart: w.address - (at - cs),
-              context,
-            });
+        const out: { pid: number; address: number; m: Mapping | null }[] = [];
+        for (const m of obj.maps) {
+          const off = at - m.vma.pgoff;
+          if (
+            off >= 0 &&
+            off < m.vma.end - m.vma.start &&
+            (!m.shows || (m.shows(m.vma.start + off) && m.shows(m.vma.start + off + len - 1)))
+          )
+            out.push({ pid: m.pid, address: m.vma.start + off, m });
+        }
+        return out;
+      };
+      // local files read synchronously (the fast path); a source without sync reads (an object
+      // store) through the async path
+      const sync = mem.files.every((f) => f === null || f.readSync !== undefined);
+      const readInto = async (out: Uint8Array, at: number): Promise<void> => {
+        if (sync) mem.readIntoSync(out, at);
+        else await mem.readInto(out, at);
+      };
+      for (const [runStart, runEnd] of runsOf(mem)) {
+        let pos = runStart;
+        while (pos < runEnd) {
+          const len = Math.min(chunk + overlap, runEnd - pos);
+          const last = pos + len >= runEnd;
+          await readInto(buf.subarray(0, len), pos);
+          const limit = last ? len : len - overlap;
+          found.length = 0;
+          if (!findIn(pattern, buf, len, limit, found, bounded)) {
+            const where = obj.shared ? `${obj.shared} offset 0x${pos.toString(16)}` : `0x${pos.toString(16)}`;
+            throw new SearchPatternError(
+              `regular expression "${pattern.text}": no answer after ${bounded!.deadlineMs / 1000} s over ${Math.round(len / 1024)} KiB at ${where}: it backtracks without end (nested repeats such as (a*)* or (.*)*); rewrite it`,
+            );
           }
+          for (let k = 0; k < found.length; k += 2) {
+            const at = pos + found[k]!;
+            const mlen = found[k + 1]!;
+            const cs = Math.max(runStart, at - ctx);
+            const ce = Math.min(runEnd, at + mlen + ctx);
+            const context = new Uint8Array(ce - cs);
+            await readInto(context, cs);
+            const layer = layerAt(mem, at);
+            for (const w of where(at, mlen)) {
+              matches++;
+              opts.onMatch({
+                pid: w.pid,
+                address: w.address,
+                length: mlen,
+                vma: w.m
+                  ? { start: w.m.vma.start, end: w.m.vma.end, perms: perms(w.m.vma), name: w.m.name }
+                  : null,
+                layer,
+                number: mem.layerNames.length - layer,
+                layerName: mem.layerNames[layer] ?? '?',
+                shared: obj.shared,
+                contextStart: w.address - (at - cs),
+                context,
+              });
+            }
+          }
+          bytesSearched += limit;
+          pos += limit;
+          progress.update(bytesSearched);
         }
-        bytesSearched += limit;
-        pos += limit;
       }
     }
   }
-  return { matches, bytesSearched, objects: objects.length };
 }

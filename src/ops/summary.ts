@@ -23,7 +23,10 @@ export interface PagesFileInfo {
 }
 
 export interface LayerSummary {
+  /** Position from the top (0 = top), as the stack counts internally. */
   index: number;
+  /** The layer's number as every command prints it: 1 = the bottom (the first dump), N = the top. */
+  number: number;
   /** The layer's directory (as the stack names it). */
   name: string;
   pagesFiles: PagesFileInfo[];
@@ -37,7 +40,10 @@ export interface LayerSummary {
 
 /** One layer's share of one pagemap. */
 export interface LayerPages {
+  /** Position from the top (0 = top). */
   layer: number;
+  /** The layer's number: 1 = the bottom (the first dump), N = the top. */
+  number: number;
   /** Pages this layer's own pagemap holds in its pages file (PE_PRESENT). */
   held: number;
   /** Pages this layer's pagemap takes from the layer below (PE_PARENT). */
@@ -89,12 +95,14 @@ export interface StackSummary {
   };
 }
 
-export function summarizePagemap(r: ResolvedPagemap): PagemapSummary {
+/** `layerCount`: the stack's layers (numbers count from its bottom). */
+export function summarizePagemap(r: ResolvedPagemap, layerCount: number): PagemapSummary {
   const perLayer: LayerPages[] = [];
   for (let l = 0; l < r.depth; l++) {
     const c = r.perLayer[l]!;
     perLayer.push({
       layer: l,
+      number: layerCount - l,
       held: c.presentPages,
       fromBelow: c.parentPages,
       lazy: c.lazyPages,
@@ -142,6 +150,7 @@ export async function summarizeLayers(stack: Stack): Promise<LayerSummary[]> {
     }
     out.push({
       index: layer.index,
+      number: stack.layers.length - layer.index,
       name: layer.source.name,
       pagesFiles,
       size,
@@ -164,7 +173,7 @@ export async function summarizeStack(stack: Stack): Promise<StackSummary> {
     let memory: PagemapSummary | null = null;
     if (stack.top.files.includes(file)) {
       // opens (and checks) the pages files the memory needs: a missing or short one is an error
-      memory = summarizePagemap((await stack.memory(file)).resolved);
+      memory = summarizePagemap((await stack.memory(file)).resolved, stack.layers.length);
       dumped += memory.dumpedPages;
       lazy += memory.lazyPages;
     }
@@ -191,7 +200,7 @@ export async function summarizeStack(stack: Stack): Promise<StackSummary> {
   for (const file of stack.top.files) {
     const m = /^pagemap-shmem-(\d+)\.img$/.exec(file);
     if (!m) continue;
-    const s = summarizePagemap((await stack.memory(file)).resolved);
+    const s = summarizePagemap((await stack.memory(file)).resolved, stack.layers.length);
     dumped += s.dumpedPages;
     lazy += s.lazyPages;
     shmem.push({ ...s, shmid: Number(m[1]), mappedBy: mappedBy.get(file) ?? [] });

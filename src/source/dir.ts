@@ -157,7 +157,9 @@ export class DirLayerSource implements LayerSource {
       st = await stat(dir);
     } catch {
       throw new StackError(
-        via ? `${via}: parent link points to ${dir}, which does not exist` : `${dir}: no such directory`,
+        via
+          ? `${via}: parent link points to ${dir}, which does not exist`
+          : `${dir}: no such file or directory`,
         via ? 'PAGESTACK_PARENT_LINK' : 'PAGESTACK_NOT_IMAGE_DIR',
         { file: dir },
       );

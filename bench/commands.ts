@@ -14,6 +14,7 @@
  *   search (literal)          vs `grep -c -F` over the same bytes       goal: >= 0.8x grep's speed
  *   delta (10% changed)       vs `cat` of both pages files > /dev/null  goal: >= 0.5x cat's speed
  *   export (ELF, 4 layers)    vs `cat` of the layers' pages files > F   goal: >= 1.0x cat's speed
+ *   export, 4 layers / 1 layer, with the copy_file_range addon vs without (PAGESTACK_COPY_RANGE=0)
  *   decode -o (1M entries)    vs crit 4.2 decode (only with --crit)     goal: >= 50x crit's speed
  * Random reads through a stack are an in-process figure (bench/stack.ts): there is no command.
  * Figures, not pass/fail; the machine's load average is printed before and after.
@@ -225,6 +226,43 @@ async function main(): Promise<void> {
         },
         'speed',
         '>= 1.0x',
+      ),
+    );
+    // the same export without the copy_file_range addon (the JavaScript loop), and a one-layer
+    // export (one 1 GiB piece: all of it through copy_file_range where the addon loaded)
+    const loopEnv = { ...CLEAN_ENV, PAGESTACK_COPY_RANGE: '0' };
+    rows.push(
+      pair(
+        `export (${SIZE >> 20} MiB, 4 layers), addon vs JS loop`,
+        {
+          argv: [process.execPath, CLI, 'export', g.top, '-o', core],
+          after: () => rmSync(core, { force: true }),
+        },
+        'JS loop',
+        {
+          argv: [process.execPath, CLI, 'export', g.top, '-o', core],
+          env: loopEnv,
+          after: () => rmSync(core, { force: true }),
+        },
+        'speed',
+        '-',
+      ),
+    );
+    rows.push(
+      pair(
+        `export (${SIZE >> 20} MiB, 1 layer), addon vs JS loop`,
+        {
+          argv: [process.execPath, CLI, 'export', g.dirs[0]!, '-o', core],
+          after: () => rmSync(core, { force: true }),
+        },
+        'JS loop',
+        {
+          argv: [process.execPath, CLI, 'export', g.dirs[0]!, '-o', core],
+          env: loopEnv,
+          after: () => rmSync(core, { force: true }),
+        },
+        'speed',
+        '-',
       ),
     );
 

@@ -1,7 +1,8 @@
 /**
  * The package a user installs: `npm pack` of this repository, `npm install -g` of that tarball into
  * a temporary prefix (dependencies from npm's cache, as `npm ci` left it; native addons built as on
- * a user's machine), and the installed `pagestack` run: --version, show of the sample stack, and
+ * a user's machine, pagestack's own copy_file_range addon included: npm asks for it in
+ * --allow-scripts), and the installed `pagestack` run: --version, show of the sample stack, and
  * `ui`, which must find its page inside the installed package. Needs the build (npm test builds
  * first).
  */
@@ -42,7 +43,8 @@ test('npm pack, npm install -g into a prefix, then the installed pagestack runs'
       '--prefer-offline',
       '--no-audit',
       '--no-fund',
-      '--allow-scripts=lzma-native,zstd-napi',
+      // a registry install allows `pagestack` by name; a tarball by its path (npm's allowScripts)
+      `--allow-scripts=lzma-native,zstd-napi,pagestack,${tgz}`,
       tgz,
     ],
     dir,
@@ -54,6 +56,13 @@ test('npm pack, npm install -g into a prefix, then the installed pagestack runs'
   );
   after(() => rmSync(dir, { recursive: true, force: true }));
   const bin = join(prefix, 'bin', 'pagestack');
+  // pagestack's own install script built the copy_file_range addon (native/, src/engine/copy-range.ts)
+  assert.ok(
+    existsSync(
+      join(prefix, 'lib', 'node_modules', 'pagestack', 'native', 'build', 'Release', 'copy_range.node'),
+    ),
+    'the copy_file_range addon was built at install',
+  );
 
   const version = spawnSync(bin, ['--version'], { encoding: 'utf8' });
   assert.equal(version.status, 0, version.stderr);

@@ -416,11 +416,24 @@ export async function delta(parentStack: Stack, childStack: Stack, opts: DeltaOp
   if (out === undefined) throw new StackError('delta: no output directory given', 'PAGESTACK_NO_OUTPUT');
   if (!opts.force) await checkRelated(parentStack, childStack);
   const pagemaps = pagemapFiles(childTop.files);
-  const { flats, pagesNames } = await flattenAll(childStack, pagemaps);
-  const parentMems = new Map<string, PagemapMemory>();
-  for (const pm of pagemaps) {
-    if (parentStack.top.files.includes(pm)) parentMems.set(pm, await parentStack.memory(pm));
-  }
+  // CHILD's pagemaps flattened and PARENT's resolved at the same time (reads of different files;
+  // the first failure in this order is the one reported, as when they ran one after the other)
+  const resolving = Promise.allSettled(
+    pagemaps
+      .filter((pm) => parentStack.top.files.includes(pm))
+      .map(async (pm) => [pm, await parentStack.memory(pm)] as const),
+  ).then((rs) =>
+    rs.map((r) => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    }),
+  );
+  const flattening = flattenAll(childStack, pagemaps);
+  const [flatRes, parentRes] = await Promise.allSettled([flattening, resolving]);
+  if (flatRes.status === 'rejected') throw flatRes.reason;
+  if (parentRes.status === 'rejected') throw parentRes.reason;
+  const { flats, pagesNames } = flatRes.value;
+  const parentMems = new Map<string, PagemapMemory>(parentRes.value);
   const result: DeltaResult = {
     out,
     parentLink: '',

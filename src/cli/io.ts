@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { errnoText } from '../engine/fs.js';
-import { StackLock } from '../engine/lock.js';
+import type { StackLock } from '../engine/lock.js';
 import { noProgress, type ProgressReporter, type ProgressSink, textProgressBar } from '../engine/progress.js';
 import { FileError, UsageError } from '../errors.js';
 
@@ -133,11 +133,13 @@ export async function readWholeFile(path: string): Promise<Uint8Array> {
  * Takes the writer's lock of `paths` (src/engine/lock.ts) for the command `what`; with `wait`,
  * says once on stderr whom it waits for.
  */
-export function lockForWriting(
+export async function lockForWriting(
   paths: string | readonly string[],
   what: string,
   wait: boolean | undefined,
 ): Promise<StackLock> {
+  // loaded by the commands that write (node:net, node:crypto): start-up of the others counts
+  const { StackLock } = await import('../engine/lock.js');
   return StackLock.acquire(paths, {
     what,
     wait: wait === true,

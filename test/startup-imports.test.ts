@@ -37,6 +37,7 @@ function importsOf(args: string[]): string[] {
 const HEAVY = [
   /\/src\/source\/archive\/(?!format|tar|errors)/, // detection reads 512 bytes; decoding loads only for an archive
   /\/src\/server\//,
+  /\/src\/engine\/lock\.ts$/, // the writers' lock (node:net): only commands that write
   // the URL parsers that tell a target kind (oci/ref, s3/object-store) and the --tls-verify flag are small and load no client
   /\/src\/source\/(s3\/(?!object-store\.ts)|store\/|oci\/(?!settings\.ts|ref\.ts))/,
   /@aws-sdk|@smithy|zstd-napi|lzma-native|unbzip2-stream|playwright/,

@@ -93,7 +93,7 @@ test('restore CLI: wrong arguments exit 2; a missing target exits 1 and leaves n
     }
     const r = await cli(['restore', join(dir, 'no-such-stack'), '--', '-d']);
     assert.equal(r.code, 1);
-    assert.match(r.err, /^pagestack: .*no-such-stack: no such directory\n$/);
+    assert.match(r.err, /^pagestack: .*no-such-stack: no such file or directory\n$/);
     assert.deepEqual(readdirSync(tmp), []);
   });
 });

@@ -291,7 +291,7 @@ describe('the AWS SDK is loaded only for s3:// targets', () => {
 
   test('`show DIR` never imports @aws-sdk; opening an s3:// store does (the check can fail)', () => {
     assert.deepEqual(sdkImports(`src/cli/main.ts show ${join(FIX, 'single')}`), []);
-    const probe = join(tmp, 'probe.ts');
+    const probe = join(tmp, 'probe.mts'); // .mts: an ES module wherever the temporary directory is
     writeFileSync(
       probe,
       `import { openS3Store } from ${JSON.stringify(join(ROOT, 'src/source/s3/object-store.ts'))};

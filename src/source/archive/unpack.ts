@@ -4,7 +4,7 @@
  * one container that the tar index reads in place, like a plain .tar.
  *
  * The temporary file lives in a fresh directory made by mkdtemp (mode 0700, under os.tmpdir()),
- * named `pagestack-unpack-<pid>-XXXXXX`; the directory is removed by Unpacked.close(), and, for
+ * named `pagestack-unpack-<pid>-<random>`; the directory is removed by Unpacked.close(), and, for
  * whatever is still open, when the process exits or gets SIGINT/SIGTERM (engine/fs.ts trackTemp).
  * A SIGKILLed run leaves its directory: the next unpack (of any compressed archive) removes every
  * one whose pid is gone.
@@ -108,7 +108,7 @@ export class FileContainer implements ByteContainer {
 
 const liveTempDirs = new Set<string>();
 
-/** `pagestack-unpack-<pid>-XXXXXX` in the temporary directory: the pid of the run that made it. */
+/** `pagestack-unpack-<pid>-<random>` in the temporary directory: the pid of the run that made it. */
 const UNPACK_DIR_RE = /^pagestack-unpack-(\d+)-[A-Za-z0-9]{6}$/;
 
 function makeTempDir(): string {
